@@ -1,0 +1,37 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export PORT
+
+.PHONY: run test install lint bench bench-smoke clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+## make run: web server, Celery worker and scheduler together, on embedded defaults.
+run: install
+	$(PY) -m webhooks_project.run
+
+## make test: the whole suite (PostgreSQL and Redis when they answer on 127.0.0.1).
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) -m bench.run
+
+bench-smoke: install
+	$(PY) -m bench.run --smoke
+
+clean:
+	rm -rf var/ staticfiles/ .pytest_cache

@@ -1,0 +1,160 @@
+"""Shared fixtures: named users, factories, a real HTTPS receiver, real Celery workers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from delivery.tests.receiver import Receiver
+from organisations.models import Membership, Organisation
+from subscriptions.services import subscription_create
+
+ROOT = Path(__file__).resolve().parent
+
+
+# --- factories ---------------------------------------------------------------
+
+def make_organisation(slug="acme", name=None) -> Organisation:
+    return Organisation.objects.create(slug=slug, name=name or slug.title())
+
+
+def make_user(username, organisation=None, role=Membership.Role.ADMIN, password="correct horse battery"):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username=username, password=password)
+    if organisation is not None:
+        Membership.objects.create(user=user, organisation=organisation, role=role)
+    return user
+
+
+def make_subscription(organisation, url="https://hooks.example.com/in", activity_types=("lot.created",), **kwargs):
+    """Return (subscription, secret)."""
+    return subscription_create(organisation=organisation, url=url, activity_types=activity_types, **kwargs)
+
+
+@pytest.fixture
+def org(db):
+    return make_organisation("acme", "Acme Cultivation")
+
+
+@pytest.fixture
+def other_org(db):
+    return make_organisation("globex", "Globex Farms")
+
+
+@pytest.fixture
+def alice(org):
+    """An admin of org."""
+    return make_user("alice", org, Membership.Role.ADMIN)
+
+
+@pytest.fixture
+def bob(org):
+    """A member (not an admin) of org."""
+    return make_user("bob", org, Membership.Role.MEMBER)
+
+
+@pytest.fixture
+def mallory(other_org):
+    """An admin of another organisation."""
+    return make_user("mallory", other_org, Membership.Role.ADMIN)
+
+
+# --- a real HTTPS receiver -----------------------------------------------------
+
+@pytest.fixture
+def receiver(tmp_path, settings):
+    """A trustme-certified HTTPS receiver on 127.0.0.1 that this process trusts."""
+    with Receiver(tmp_path) as r:
+        settings.WEBHOOKS_CA_BUNDLE = str(r.ca_path)
+        yield r
+
+
+# --- real Celery processes -----------------------------------------------------
+
+def database_url() -> str:
+    """Return a DATABASE_URL for the database the tests are using right now."""
+    s = connection.settings_dict
+    if s["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{s['NAME']}"
+    user = s.get("USER") or ""
+    host = s.get("HOST") or "127.0.0.1"
+    port = s.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{s['NAME']}"
+
+
+class CeleryProcess:
+    """A `celery -A webhooks_project worker|beat` child process with the test's settings."""
+
+    def __init__(self, *args, env=None, log_path=None):
+        self.args = args
+        self.env = env or {}
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1", **self.env)
+        env.pop("TEST_DATABASE_NAME", None)
+        self.log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "webhooks_project", *self.args],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+WORKER_ARGS = ("worker", "--pool", "threads", "--concurrency", "8", "--without-mingle",
+               "--without-gossip", "--without-heartbeat", "--loglevel", "INFO")
+
+
+@pytest.fixture
+def celery_process(tmp_path, receiver):
+    """Return a starter of Celery processes (stopped after the test); each trusts the receiver's CA."""
+    started = []
+
+    def start(*args, env=None):
+        merged = {"REQUESTS_CA_BUNDLE": str(receiver.ca_path), **(env or {})}
+        process = CeleryProcess(*args, env=merged, log_path=tmp_path / f"celery-{len(started)}.log").start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def worker(celery_process):
+    """A real Celery worker (thread pool) and beat (the sweeper), started for this test."""
+    process = celery_process(*WORKER_ARGS)
+    celery_process("beat", "--loglevel", "INFO", "--schedule", str(Path(process.log_path).parent / "beat-schedule"))
+    return process
+
+
+def wait_until(predicate, timeout=30.0, interval=0.1, message="condition"):
+    """Return predicate()'s first truthy value; fail the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {message}")

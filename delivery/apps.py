@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class DeliveryConfig(AppConfig):
+    name = "delivery"
+
+    def ready(self):
+        from delivery.receivers import record_event_on_activity
+        from subscriptions.signals import activity_occurred
+
+        activity_occurred.connect(record_event_on_activity, dispatch_uid="delivery.record_event_on_activity")

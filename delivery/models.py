@@ -1,0 +1,126 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from organisations.models import Organisation
+from subscriptions.models import Subscription
+
+
+class Event(models.Model):
+    """One recorded activity: the JSON body, serialised once and frozen."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="events")
+    activity_type = models.CharField(max_length=64)
+    body = models.TextField()
+    is_test = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL = no key, unique when set
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="unique_event_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.webhook_id
+
+    @property
+    def webhook_id(self) -> str:
+        """The id receivers see in `webhook-id` and the body's `id`."""
+        return webhook_id_for(self.id)
+
+
+def webhook_id_for(event_id: uuid.UUID) -> str:
+    return f"evt_{event_id.hex}"
+
+
+class Delivery(models.Model):
+    """One event to one subscription, until it succeeds, fails for good, or is cancelled."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        HELD = "held", "Held (paused)"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    UNFINISHED = (State.PENDING, State.HELD)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    # Copied from the event so the log filters without a join.
+    activity_type = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempt_count = models.PositiveIntegerField(default=0)
+    # Attempts made before the latest redelivery; the retry schedule restarts after them.
+    schedule_offset = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When its message was last handed to the broker; the sweeper re-enqueues
+    # due deliveries whose message has waited longer than WEBHOOKS_SWEEP_GRACE.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # A worker's lease: while in the future, no other worker sends this delivery.
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        indexes = [
+            # The delivery log: newest first, keyset-paginated, per subscription.
+            models.Index(fields=["subscription", "-created_at", "-id"], name="delivery_log"),
+            # The sweeper: due unfinished work.
+            models.Index(fields=["next_attempt_at"], name="delivery_due", condition=Q(state="pending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.activity_type} to {self.subscription_id} ({self.state})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state not in self.UNFINISHED
+
+
+class Attempt(models.Model):
+    """One HTTP try. Append-only: never edited, shown read-only everywhere."""
+
+    class ErrorKind(models.TextChoices):
+        TIMEOUT = "timeout", "Timed out"
+        CONNECTION = "connection", "Connection refused or reset"
+        TLS = "tls", "TLS error"
+        DNS = "dns", "DNS lookup failed"
+        BLOCKED = "blocked", "Blocked address"
+        INVALID_URL = "invalid_url", "Invalid URL"
+        OTHER = "other", "Other error"
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    url = models.CharField(max_length=2048)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    request_headers = models.JSONField(default=dict)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict)
+    response_body = models.TextField(blank=True)
+    response_truncated = models.BooleanField(default=False)
+    error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="unique_attempt_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status_code or self.error_kind}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300

@@ -1,0 +1,198 @@
+"""Writes of the delivery side: send one attempt, sweep, redeliver, cancel, release."""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from delivery import retry, signing, transport
+from delivery.models import Attempt, Delivery, webhook_id_for
+from delivery.outbox import enqueue_deliveries
+from subscriptions.models import Subscription
+from subscriptions.signing_secrets import decrypt_secret
+
+logger = logging.getLogger(__name__)
+
+LEASE_MARGIN_SECONDS = 30
+SWEEP_BATCH = 1000
+MAX_HEADER_VALUE = 1000
+
+
+def _lease_seconds() -> float:
+    return settings.WEBHOOKS_TIMEOUT + LEASE_MARGIN_SECONDS
+
+
+def delivery_claim(*, delivery_id) -> bool:
+    """Take the lease on a due, pending delivery; return False if it is not ours to send."""
+    now = timezone.now()
+    return bool(
+        Delivery.objects.filter(id=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .update(locked_until=now + timedelta(seconds=_lease_seconds()))
+    )
+
+
+def delivery_attempt(*, delivery_id) -> Attempt | None:
+    """Send one attempt of a delivery if it is due and still wanted; return the Attempt, or None."""
+    if not delivery_claim(delivery_id=delivery_id):
+        return None
+    delivery = Delivery.objects.select_related("event", "subscription").get(id=delivery_id)
+    subscription = delivery.subscription
+    if subscription.is_deleted:
+        _finish(delivery, state=Delivery.State.CANCELLED, error="Subscription deleted.")
+        return None
+    if not subscription.is_active:
+        Delivery.objects.filter(id=delivery.id).update(
+            state=Delivery.State.HELD, locked_until=None, next_attempt_at=None
+        )
+        return None
+
+    # Signed now, with the current secret: a regenerated secret applies to the
+    # very next attempt, retries of older events included.
+    body = delivery.event.body.encode()
+    msg_id = webhook_id_for(delivery.event_id)
+    timestamp = int(time.time())
+    headers = signing.signed_headers(
+        secret=decrypt_secret(subscription.secret_encrypted), msg_id=msg_id, timestamp=timestamp, body=body
+    )
+    started_at = timezone.now()
+    response = transport.post(subscription.url, body, headers)
+    return _record(delivery=delivery, url=subscription.url, started_at=started_at,
+                   request_headers=headers, response=response)
+
+
+def _record(*, delivery: Delivery, url: str, started_at, request_headers, response: transport.Response) -> Attempt:
+    number = delivery.attempt_count + 1
+    attempt = Attempt(
+        delivery=delivery,
+        number=number,
+        url=url,
+        started_at=started_at,
+        duration_ms=response.duration_ms,
+        request_headers={"Content-Type": "application/json", "User-Agent": transport.USER_AGENT, **request_headers},
+        status_code=response.status_code,
+        response_headers={k: v[:MAX_HEADER_VALUE] for k, v in response.headers.items()},
+        response_body=response.body.decode("utf-8", errors="replace"),
+        response_truncated=response.truncated,
+        error_kind=response.error_kind,
+        error_message=response.error_message,
+    )
+    now = timezone.now()
+    update = {
+        "attempt_count": number,
+        "last_status_code": response.status_code,
+        "last_error": _summary(response),
+        "locked_until": None,
+    }
+    if response.ok and not response.error_kind:
+        update.update(state=Delivery.State.SUCCEEDED, completed_at=now, next_attempt_at=None)
+    else:
+        due = retry.next_attempt_at(
+            attempts_made=number - delivery.schedule_offset, now=now, minimum_delay=retry_after_seconds(response)
+        )
+        if due is None:
+            update.update(state=Delivery.State.FAILED, completed_at=now, next_attempt_at=None)
+        else:
+            # enqueued_at cleared: the sweeper enqueues it as soon as it is due.
+            update.update(next_attempt_at=due, enqueued_at=None)
+    with transaction.atomic():
+        attempt.save()
+        # Only a delivery still pending is moved on: a delete that cancelled it
+        # while the request was in flight keeps its cancelled state.
+        Delivery.objects.filter(id=delivery.id, state=Delivery.State.PENDING).update(**update)
+    return attempt
+
+
+def _summary(response: transport.Response) -> str:
+    if response.error_kind:
+        return response.error_message[:300]
+    if response.ok:
+        return ""
+    return f"HTTP {response.status_code}"
+
+
+def retry_after_seconds(response: transport.Response) -> float | None:
+    """Return the Retry-After delay of a 429 or 503 answer, in seconds, or None."""
+    if response.status_code not in (429, 503):
+        return None
+    value = {k.lower(): v for k, v in response.headers.items()}.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - timezone.now()).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _finish(delivery: Delivery, *, state: str, error: str = "") -> None:
+    Delivery.objects.filter(id=delivery.id).update(
+        state=state, locked_until=None, next_attempt_at=None, completed_at=timezone.now(), last_error=error
+    )
+
+
+def deliveries_sweep() -> int:
+    """Enqueue due deliveries whose message is missing or overdue; return how many."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.WEBHOOKS_SWEEP_GRACE)
+    with transaction.atomic():
+        due = (
+            Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
+            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            .order_by("next_attempt_at")
+        )
+        ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:SWEEP_BATCH])
+        if ids:
+            Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
+    if ids:
+        enqueue_deliveries(ids)
+    return len(ids)
+
+
+def delivery_redeliver(*, delivery: Delivery) -> bool:
+    """Send a finished delivery again (same event id, a fresh retry schedule); return False if unfinished."""
+    now = timezone.now()
+    changed = (
+        Delivery.objects.filter(id=delivery.id)
+        .exclude(state__in=Delivery.UNFINISHED)
+        .update(state=Delivery.State.PENDING, next_attempt_at=now, enqueued_at=now, completed_at=None,
+                locked_until=None, schedule_offset=F("attempt_count"))
+    )
+    if changed:
+        transaction.on_commit(lambda: enqueue_deliveries([delivery.id]))
+    return bool(changed)
+
+
+def deliveries_cancel(*, subscription: Subscription) -> int:
+    """Cancel every unfinished delivery of a subscription; return how many."""
+    return Delivery.objects.filter(subscription=subscription, state__in=Delivery.UNFINISHED).update(
+        state=Delivery.State.CANCELLED, next_attempt_at=None, locked_until=None,
+        completed_at=timezone.now(), last_error="Cancelled: the subscription was deleted.",
+    )
+
+
+def deliveries_release_held(*, subscription: Subscription) -> int:
+    """Make held deliveries due now, oldest first; return how many."""
+    now = timezone.now()
+    ids = list(
+        Delivery.objects.filter(subscription=subscription, state=Delivery.State.HELD)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+    )
+    if ids:
+        Delivery.objects.filter(id__in=ids, state=Delivery.State.HELD).update(
+            state=Delivery.State.PENDING, next_attempt_at=now, enqueued_at=now
+        )
+        transaction.on_commit(lambda: enqueue_deliveries(ids))
+    return len(ids)
+

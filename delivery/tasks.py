@@ -1,0 +1,15 @@
+"""Celery tasks: a thin interface that takes an id and calls a service."""
+
+from celery import shared_task
+
+from delivery import services
+
+
+@shared_task(name="delivery.tasks.deliver", ignore_result=True)
+def deliver(delivery_id: str) -> None:
+    services.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="delivery.tasks.sweep_due_deliveries", ignore_result=True)
+def sweep_due_deliveries() -> int:
+    return services.deliveries_sweep()

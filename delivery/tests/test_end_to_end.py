@@ -1,0 +1,91 @@
+"""An activity recorded in Django reaches a real HTTPS receiver through a real worker."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from standardwebhooks.webhooks import Webhook
+
+from conftest import ROOT, make_subscription, wait_until
+from delivery.models import Attempt, Delivery
+from subscriptions.activity import record_activity
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_activity_is_delivered_signed_to_https_receiver(require_services, org, receiver, worker):
+    subscription, secret = make_subscription(org, url=receiver.url, activity_types=["lot.created"])
+    data = {"lot_id": "LOT-1", "weight_grams": 5000.0, "strain": "Blue Dream"}
+
+    event = record_activity(organisation=org, activity_type="lot.created", data=data)
+
+    (request,) = receiver.wait_for(1)
+    # The standardwebhooks library accepts it: right secret, fresh timestamp, exact body.
+    payload = Webhook(secret).verify(request.body, request.headers)
+    assert payload == {
+        "id": event.webhook_id,
+        "type": "lot.created",
+        "timestamp": payload["timestamp"],
+        "organisation": "acme",
+        "data": data,
+    }
+    assert payload["timestamp"].endswith("Z")
+    assert request.headers["webhook-id"] == event.webhook_id
+    assert request.headers["content-type"] == "application/json"
+    delivery = wait_until(
+        lambda: Delivery.objects.filter(event=event, state=Delivery.State.SUCCEEDED).first(), message="success"
+    )
+    attempt = Attempt.objects.get(delivery=delivery)
+    assert attempt.status_code == 200
+    assert attempt.response_body == '{"ok":true}'
+    assert attempt.request_headers["webhook-id"] == event.webhook_id
+    assert secret not in json.dumps(attempt.request_headers)
+
+
+def test_services_are_the_real_ones_in_ci(require_services):
+    """With REQUIRE_SERVICES=1 the suite runs on PostgreSQL and Redis, not the fallbacks."""
+    if os.environ.get("REQUIRE_SERVICES") != "1":
+        assert settings.DATABASES["default"]["ENGINE"]  # outside CI either setup is fine
+        return
+    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
+
+
+def _manage(env, *args):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_embedded_defaults_deliver_without_postgres_or_redis(tmp_path, receiver):
+    """The same path on `make run`'s defaults: SQLite and the filesystem broker, separate processes."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TEST_DATABASE_NAME")}
+    env.update(
+        DEBUG="true",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'embedded.sqlite3'}",
+        CELERY_FILESYSTEM_BROKER_DIR=str(tmp_path / "broker"),
+        REQUESTS_CA_BUNDLE=str(receiver.ca_path),
+        WEBHOOKS_ALLOW_PRIVATE_NETWORKS="true",
+    )
+    _manage(env, "migrate", "-v0")
+    _manage(env, "create_organisation", "demo", "--name", "Demo", "--admin", "admin", "--password", "pw-123456789")
+    secret = _manage(env, "create_webhook", "demo", receiver.url, "--activity-types", "harvest.recorded").split()[-1]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "webhooks_project", "worker", "--pool", "threads",
+         "--without-mingle", "--without-gossip", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        ids = _manage(env, "emit_activity", "demo", "harvest.recorded", "--data", '{"harvest_id": "H-1"}',
+                      "--count", "3").split()
+        requests = receiver.wait_for(3)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert sorted(r.headers["webhook-id"] for r in requests) == sorted(ids)
+    for r in requests:
+        assert Webhook(secret).verify(r.body, r.headers)["data"] == {"harvest_id": "H-1"}

@@ -1,0 +1,101 @@
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from organisations.models import Organisation
+from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
+from subscriptions.validators import MAX_URL_LENGTH, validate_endpoint_url
+
+
+class Subscription(models.Model):
+    """Where events go (URL and secret) and, through its activity types, which ones."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="subscriptions")
+    url = models.CharField("Endpoint URL", max_length=MAX_URL_LENGTH, validators=[validate_endpoint_url])
+    description = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    paused_reason = models.CharField(max_length=300, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    # Fernet token of the `whsec_...` secret; never the secret itself.
+    secret_encrypted = models.TextField(editable=False)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["organisation", "created_at"], name="sub_org_created")]
+
+    def __str__(self) -> str:
+        return self.url
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == self.State.ACTIVE
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def public_id(self) -> str:
+        return f"ep_{self.id.hex}"
+
+
+class SubscribedActivityType(models.Model):
+    """One activity type a subscription receives (the "when", apart from the "where")."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="activity_types")
+    activity_type = models.CharField(max_length=64, choices=[(c, t.label) for c, t in ACTIVITY_TYPES.items()])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "activity_type"], name="unique_subscribed_type")
+        ]
+        indexes = [models.Index(fields=["activity_type", "subscription"], name="subscribed_type_lookup")]
+
+    def __str__(self) -> str:
+        return self.activity_type
+
+    def clean(self):
+        if get_activity_type(self.activity_type) is None:
+            raise ValidationError({"activity_type": f"Unknown activity type: {self.activity_type!r}."})
+
+
+class TrailEntry(models.Model):
+    """Who did what to a subscription, and when. Append-only; holds no secret."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        EDITED = "edited", "Edited"
+        TESTED = "tested", "Sent a test"
+        PAUSED = "paused", "Paused"
+        AUTO_PAUSED = "auto_paused", "Paused automatically"
+        RESUMED = "resumed", "Resumed"
+        SECRET_REGENERATED = "secret_regenerated", "Regenerated the secret"
+        REDELIVERED = "redelivered", "Redelivered"
+        RECOVERED = "recovered", "Retried failed deliveries"
+        DELETED = "deleted", "Deleted"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="trail")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["subscription", "-at"], name="trail_sub_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.actor or 'system'}"

@@ -1,0 +1,23 @@
+"""Reads of the subscription side, always scoped to an organisation."""
+
+from django.db.models import Prefetch, QuerySet
+
+from subscriptions.models import SubscribedActivityType, Subscription
+
+
+def subscription_list(*, organisation) -> QuerySet[Subscription]:
+    """Return the organisation's live subscriptions, newest first, with their activity types."""
+    return (
+        Subscription.objects.filter(organisation=organisation, deleted_at__isnull=True)
+        .prefetch_related(Prefetch("activity_types", queryset=SubscribedActivityType.objects.order_by("id")))
+        .order_by("-created_at")
+    )
+
+
+def subscription_get(*, organisation, subscription_id) -> Subscription | None:
+    """Return the organisation's live subscription with that id, or None (never another organisation's)."""
+    return subscription_list(organisation=organisation).filter(id=subscription_id).first()
+
+
+def activity_codes(subscription: Subscription) -> list[str]:
+    return [t.activity_type for t in subscription.activity_types.all()]

@@ -1,0 +1,137 @@
+"""Writes of the subscription side. Each returns what the caller needs to show."""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from delivery import services as delivery_services
+from delivery.models import Event
+from delivery.outbox import event_record
+from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
+from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry
+from subscriptions.signing_secrets import encrypt_secret, generate_secret
+
+
+def _clean_activity_types(activity_types: Iterable[str]) -> list[str]:
+    codes = list(dict.fromkeys(t.strip() for t in activity_types if t and t.strip()))
+    if not codes:
+        raise ValidationError({"activity_types": "Select at least one activity type."})
+    unknown = [c for c in codes if c not in ACTIVITY_TYPES]
+    if unknown:
+        raise ValidationError({"activity_types": f"Unknown activity type: {', '.join(unknown)}."})
+    return codes
+
+
+def _trail(subscription: Subscription, action: str, actor=None, detail: str = "") -> None:
+    TrailEntry.objects.create(subscription=subscription, action=action, actor=actor, detail=detail[:500])
+
+
+@transaction.atomic
+def subscription_create(
+    *, organisation, url: str, activity_types: Iterable[str], description: str = "", created_by=None
+) -> tuple[Subscription, str]:
+    """Create a subscription; return it and its signing secret (the only time the secret is returned)."""
+    codes = _clean_activity_types(activity_types)
+    secret = generate_secret()
+    subscription = Subscription(
+        organisation=organisation, url=url.strip(), description=description.strip(),
+        secret_encrypted=encrypt_secret(secret), created_by=created_by,
+    )
+    subscription.full_clean()
+    subscription.save()
+    SubscribedActivityType.objects.bulk_create(
+        SubscribedActivityType(subscription=subscription, activity_type=c) for c in codes
+    )
+    _trail(subscription, TrailEntry.Action.CREATED, created_by, f"{subscription.url} for {len(codes)} activity types")
+    return subscription, secret
+
+
+@transaction.atomic
+def subscription_update(
+    *, subscription: Subscription, url: str, activity_types: Iterable[str], description: str | None = None, by=None
+) -> Subscription:
+    """Change the endpoint URL, activity types and description; effective for the next event."""
+    codes = _clean_activity_types(activity_types)
+    changes = []
+    if url.strip() != subscription.url:
+        changes.append(f"URL {subscription.url} → {url.strip()}")
+    subscription.url = url.strip()
+    if description is not None:
+        subscription.description = description.strip()
+    subscription.full_clean()
+    subscription.save()
+    current = set(subscription.activity_types.values_list("activity_type", flat=True))
+    added, removed = set(codes) - current, current - set(codes)
+    if removed:
+        subscription.activity_types.filter(activity_type__in=removed).delete()
+    if added:
+        SubscribedActivityType.objects.bulk_create(
+            SubscribedActivityType(subscription=subscription, activity_type=c) for c in sorted(added)
+        )
+    if added:
+        changes.append("added " + ", ".join(sorted(added)))
+    if removed:
+        changes.append("removed " + ", ".join(sorted(removed)))
+    _trail(subscription, TrailEntry.Action.EDITED, by, "; ".join(changes) or "no change")
+    return subscription
+
+
+@transaction.atomic
+def subscription_regenerate_secret(*, subscription: Subscription, by=None) -> str:
+    """Replace the signing secret at once; return the new one (shown once)."""
+    secret = generate_secret()
+    subscription.secret_encrypted = encrypt_secret(secret)
+    subscription.secret_rotated_at = timezone.now()
+    subscription.save(update_fields=["secret_encrypted", "secret_rotated_at", "updated_at"])
+    _trail(subscription, TrailEntry.Action.SECRET_REGENERATED, by)
+    return secret
+
+
+@transaction.atomic
+def subscription_pause(*, subscription: Subscription, by=None, reason: str = "", automatic: bool = False) -> None:
+    """Pause: later events are held, not sent, until Resume."""
+    Subscription.objects.filter(id=subscription.id).update(
+        state=Subscription.State.PAUSED, paused_reason=reason[:300], paused_at=timezone.now()
+    )
+    subscription.refresh_from_db()
+    action = TrailEntry.Action.AUTO_PAUSED if automatic else TrailEntry.Action.PAUSED
+    _trail(subscription, action, by, reason)
+
+
+@transaction.atomic
+def subscription_resume(*, subscription: Subscription, by=None) -> int:
+    """Resume and send what was held, oldest first; return how many were held."""
+    Subscription.objects.filter(id=subscription.id).update(
+        state=Subscription.State.ACTIVE, paused_reason="", paused_at=None
+    )
+    subscription.refresh_from_db()
+    released = delivery_services.deliveries_release_held(subscription=subscription)
+    _trail(subscription, TrailEntry.Action.RESUMED, by, f"{released} held deliveries released" if released else "")
+    return released
+
+
+@transaction.atomic
+def subscription_delete(*, subscription: Subscription, by=None) -> int:
+    """Delete: cancel unfinished deliveries, stop all future ones; return how many were cancelled."""
+    locked = Subscription.objects.select_for_update().get(id=subscription.id)
+    locked.deleted_at = timezone.now()
+    locked.save(update_fields=["deleted_at", "updated_at"])
+    cancelled = delivery_services.deliveries_cancel(subscription=locked)
+    _trail(locked, TrailEntry.Action.DELETED, by, f"{cancelled} pending deliveries cancelled")
+    return cancelled
+
+
+@transaction.atomic
+def subscription_send_test(*, subscription: Subscription, activity_type: str, by=None) -> Event:
+    """Send the type's sample payload, marked "test": true, to this subscription only; return the Event."""
+    kind = get_activity_type(activity_type)
+    if kind is None:
+        raise ValidationError({"activity_type": f"Unknown activity type: {activity_type!r}."})
+    event = event_record(
+        organisation=subscription.organisation, activity_type=activity_type, data=kind.sample,
+        is_test=True, subscription=subscription,
+    )
+    _trail(subscription, TrailEntry.Action.TESTED, by, activity_type)
+    return event
