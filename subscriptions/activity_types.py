@@ -6,6 +6,8 @@ commands, validation and the event docs all read it.
 
 from dataclasses import dataclass, field
 
+from subscriptions.activity_schemas import schema_for
+
 
 @dataclass(frozen=True)
 class ActivityType:
@@ -14,6 +16,11 @@ class ActivityType:
     category: str
     description: str
     sample: dict = field(hash=False, compare=False)
+
+    @property
+    def schema(self) -> dict:
+        """Return the JSON Schema of this type's `data` (see activity_schemas)."""
+        return schema_for(self.code)
 
 
 CULTIVATION = "Cultivation"
