@@ -160,11 +160,7 @@ def _socket_of(raw) -> socket.socket | None:
 
 def classify(exc: BaseException) -> tuple[str, str]:
     """Return (error kind, short message) for a failed request; never includes secrets."""
-    chain = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
+    chain = _chain(exc)
     text = " ".join(str(e) for e in chain)
     for e in chain:
         if isinstance(e, InvalidIPAddress):
@@ -176,6 +172,10 @@ def classify(exc: BaseException) -> tuple[str, str]:
         if isinstance(e, socket.gaierror) or "Failed to resolve" in str(e) or "Name or service not known" in str(e):
             return "dns", "DNS lookup failed for the endpoint's host."
     for e in chain:
+        # urllib3's NewConnectionError subclasses its ConnectTimeoutError: test refusals first.
+        if isinstance(e, (ConnectionRefusedError, ConnectionResetError, urllib3.exceptions.NewConnectionError)):
+            return "connection", _short(f"Connection failed: {e}")
+    for e in chain:
         if isinstance(e, (requests.exceptions.Timeout, TimeoutError, socket.timeout,
                           urllib3.exceptions.TimeoutError)):
             return "timeout", f"No answer within {settings.WEBHOOKS_TIMEOUT:g} s."
@@ -186,6 +186,21 @@ def classify(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, requests.exceptions.ConnectionError) or "refused" in text.lower():
         return "connection", _short(f"Connection failed: {exc}")
     return "other", _short(f"{type(exc).__name__}: {exc}")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """Return exc and what it wraps: causes, contexts, urllib3's `reason` and requests' first arg."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        wrapped += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        todo.extend(w for w in wrapped if isinstance(w, BaseException))
+    return seen
 
 
 def _short(message: str) -> str:
