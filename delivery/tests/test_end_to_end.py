@@ -89,3 +89,54 @@ def test_embedded_defaults_deliver_without_postgres_or_redis(tmp_path, receiver)
     assert sorted(r.headers["webhook-id"] for r in requests) == sorted(ids)
     for r in requests:
         assert Webhook(secret).verify(r.body, r.headers)["data"] == {"harvest_id": "H-1"}
+
+
+def test_500_then_200_through_a_real_worker_keeps_the_webhook_id(require_services, org, receiver, celery_process):
+    from conftest import WORKER_ARGS
+
+    receiver.script.append(500)
+    subscription, secret = make_subscription(org, url=receiver.url)
+    celery_process(*WORKER_ARGS, env={"WEBHOOKS_RETRY_SCHEDULE": "1,1"})
+    celery_process("beat", "--schedule", str(receiver.ca_dir / "beat-schedule"))
+
+    event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "R"})
+
+    first, second = receiver.wait_for(2)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == event.webhook_id
+    assert Webhook(secret).verify(second.body, second.headers)["id"] == event.webhook_id
+    delivery = wait_until(
+        lambda: Delivery.objects.filter(event=event, state=Delivery.State.SUCCEEDED).first(), message="success"
+    )
+    assert list(delivery.attempts.values_list("status_code", flat=True)) == [500, 200]
+
+
+def test_a_delivery_whose_message_was_lost_is_sent_by_the_sweeper(require_services, org, receiver, monkeypatch,
+                                                                   worker):
+    make_subscription(org, url=receiver.url)
+    # The broker "forgets" the message: nothing is enqueued on commit.
+    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids: 0)
+
+    event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "LOST"})
+
+    (request,) = receiver.wait_for(1, timeout=60)
+    assert request.headers["webhook-id"] == event.webhook_id
+
+
+def test_a_rolled_back_activity_never_reaches_the_receiver(require_services, org, receiver, worker):
+    from django.db import transaction
+
+    make_subscription(org, url=receiver.url)
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "ROLLED-BACK"})
+            raise RuntimeError("domain failure")
+    kept = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "KEPT"})
+
+    receiver.wait_for(1)
+    wait_until(lambda: Delivery.objects.filter(event=kept, state=Delivery.State.SUCCEEDED).exists(),
+               message="the committed event to be delivered")
+    # Give the sweeper two more rounds past its grace to send anything it might have.
+    import time
+
+    time.sleep(float(os.environ.get("WEBHOOKS_SWEEP_GRACE", "3")) + 1.5)
+    assert [r.json["data"]["lot_id"] for r in receiver.received] == ["KEPT"]
