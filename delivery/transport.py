@@ -17,6 +17,9 @@ import urllib3
 from django.conf import settings
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress
+from requests_hardened.ip_filter_adapter import IPFilterAdapter
+
+from delivery.addresses import blocked_reason
 
 USER_AGENT = "GrowerIQ-Webhooks/1.0"
 READ_CHUNK = 16 * 1024
@@ -44,6 +47,22 @@ class _Deadline(Exception):
     pass
 
 
+class _AddressPolicyAdapter(IPFilterAdapter):
+    """requests-hardened's adapter (resolve once, check, pin that address for the
+    connection and keep the name for TLS), plus our stricter policy on the pinned
+    address: the same delivery.addresses rule the form applies at save time."""
+
+    def __init__(self, *, is_https_proto: bool):
+        super().__init__(is_https_proto=is_https_proto, allow_loopback=False)
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        pinned = host_params["host"].strip("[]")
+        if blocked_reason(pinned):
+            raise InvalidIPAddress(pinned)
+        return host_params, pool_kwargs
+
+
 def _new_session() -> requests.Session:
     if settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS:
         session = requests.Session()
@@ -56,6 +75,8 @@ def _new_session() -> requests.Session:
                 default_timeout=(settings.WEBHOOKS_TIMEOUT, settings.WEBHOOKS_TIMEOUT),
             )
         )
+        session.mount("https://", _AddressPolicyAdapter(is_https_proto=True))
+        session.mount("http://", _AddressPolicyAdapter(is_https_proto=False))
     # Proxies and .netrc from the environment must not redirect or decorate
     # our requests; the CA bundle is passed explicitly on each request.
     session.trust_env = False
