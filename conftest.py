@@ -65,6 +65,17 @@ def mallory(other_org):
     return make_user("mallory", other_org, Membership.Role.ADMIN)
 
 
+@pytest.fixture
+def web_settings(settings):
+    """Pages over plain HTTP in tests: no HTTPS redirect or Secure cookies, static files without a manifest."""
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    return settings
+
+
 # --- a real HTTPS receiver -----------------------------------------------------
 
 @pytest.fixture

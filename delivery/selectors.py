@@ -1,0 +1,129 @@
+"""Reads of the delivery side: the delivery log and the numbers on a webhook's card.
+
+The log is keyset-paginated on (created_at, id), newest first, which the
+`delivery_log` index (subscription, -created_at, -id) serves directly: every
+page costs one index range scan, however deep, and nothing counts the table.
+"""
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from delivery.models import Delivery
+from subscriptions.models import Subscription
+
+PAGE_SIZE = 50
+SUCCESS_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class LogPage:
+    deliveries: list[Delivery]
+    older_cursor: str | None  # None on the last page
+    has_unfinished: bool  # the page is worth refreshing while this is true
+
+
+@dataclass(frozen=True)
+class CardStats:
+    last_delivery: Delivery | None
+    success_rate: int | None  # percent of deliveries attempted in the window that succeeded
+    attempted: int  # deliveries attempted in the window
+    held: int  # deliveries held while paused
+
+
+def cursor_encode(delivery: Delivery) -> str:
+    """Return an opaque cursor pointing just past this delivery."""
+    raw = f"{delivery.created_at.isoformat()}|{delivery.id.hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """Return (created_at, id) from a cursor, or None when it is missing or malformed."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, _, hex_id = raw.partition("|")
+        at = datetime.fromisoformat(stamp)
+        if at.tzinfo is None:
+            return None
+        return at, uuid.UUID(hex=hex_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def delivery_log_queryset(
+    *, subscription: Subscription, state: str | None = None, activity_type: str | None = None,
+    before: tuple[datetime, uuid.UUID] | None = None,
+) -> QuerySet[Delivery]:
+    """Return the subscription's deliveries, newest first, older than `before`, filtered."""
+    qs = Delivery.objects.filter(subscription=subscription)
+    if state:
+        qs = qs.filter(state=state)
+    if activity_type:
+        qs = qs.filter(activity_type=activity_type)
+    if before is not None:
+        at, last_id = before
+        qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
+    # The body and payload stay in Event: a log row needs none of them.
+    return qs.order_by("-created_at", "-id")
+
+
+def delivery_log(
+    *, subscription: Subscription, state: str | None = None, activity_type: str | None = None,
+    cursor: str | None = None, limit: int = PAGE_SIZE,
+) -> LogPage:
+    """Return one page of the delivery log (one query) and the cursor of the next, older page."""
+    if state not in Delivery.State.values:
+        state = None
+    rows = list(
+        delivery_log_queryset(subscription=subscription, state=state, activity_type=activity_type or None,
+                              before=cursor_decode(cursor))[: limit + 1]
+    )
+    older = cursor_encode(rows[limit - 1]) if len(rows) > limit else None
+    rows = rows[:limit]
+    return LogPage(deliveries=rows, older_cursor=older, has_unfinished=any(not d.is_finished for d in rows))
+
+
+def delivery_get(*, subscription: Subscription, delivery_id) -> Delivery | None:
+    """Return the subscription's delivery with that id and its event, or None (never another's)."""
+    return Delivery.objects.select_related("event").filter(subscription=subscription, id=delivery_id).first()
+
+
+def subscription_card_stats(*, subscriptions: list[Subscription], now: datetime | None = None) -> dict:
+    """Return {subscription id: CardStats} in at most four queries, whatever the number of cards."""
+    ids = [s.id for s in subscriptions]
+    if not ids:
+        return {}
+    now = now or timezone.now()
+    latest = Delivery.objects.filter(subscription=OuterRef("pk")).order_by("-created_at", "-id").values("id")[:1]
+    last_ids = dict(
+        Subscription.objects.filter(id__in=ids).annotate(last=Subquery(latest)).values_list("id", "last")
+    )
+    last = {d.subscription_id: d for d in Delivery.objects.filter(id__in=[v for v in last_ids.values() if v])}
+    window = {
+        row["subscription_id"]: row
+        for row in Delivery.objects.filter(subscription_id__in=ids, created_at__gte=now - SUCCESS_WINDOW,
+                                           attempt_count__gt=0)
+        .values("subscription_id")
+        .annotate(total=Count("id"), ok=Count("id", filter=Q(state=Delivery.State.SUCCEEDED)))
+        .order_by()
+    }
+    paused = [s.id for s in subscriptions if not s.is_active]
+    held = dict(
+        Delivery.objects.filter(subscription_id__in=paused, state=Delivery.State.HELD)
+        .values("subscription_id").annotate(n=Count("id")).order_by().values_list("subscription_id", "n")
+    ) if paused else {}
+    stats = {}
+    for sid in ids:
+        row = window.get(sid)
+        total = row["total"] if row else 0
+        # Rounded down: 100 % only when every attempted delivery succeeded.
+        rate = 100 * row["ok"] // total if total else None
+        stats[sid] = CardStats(last_delivery=last.get(sid), success_rate=rate, attempted=total, held=held.get(sid, 0))
+    return stats

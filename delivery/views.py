@@ -1,0 +1,54 @@
+"""A delivery of the log, opened: each attempt in full, and Redeliver."""
+
+import json
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from delivery import services
+from delivery.selectors import delivery_get
+from subscriptions.permissions import subscription_view
+
+
+def _delivery_or_404(subscription, delivery_id):
+    delivery = delivery_get(subscription=subscription, delivery_id=delivery_id)
+    if delivery is None:
+        raise Http404("No such delivery.")
+    return delivery
+
+
+def _pretty(body: str) -> str:
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body
+
+
+@require_GET
+@subscription_view()
+def delivery_detail(request, subscription, delivery_id):
+    delivery = _delivery_or_404(subscription, delivery_id)
+    attempts = list(delivery.attempts.order_by("number"))
+    for attempt in attempts:
+        attempt.response_body_pretty = _pretty(attempt.response_body) if attempt.response_body else ""
+    return render(request, "delivery/detail.html", {
+        "subscription": subscription,
+        "delivery": delivery,
+        "attempts": attempts,
+        "request_body": _pretty(delivery.event.body),
+    })
+
+
+@require_POST
+@subscription_view(admin=True)
+def delivery_redeliver(request, subscription, delivery_id):
+    delivery = _delivery_or_404(subscription, delivery_id)
+    if not subscription.is_active:
+        messages.error(request, "This webhook is paused: resume it to redeliver.")
+    elif services.delivery_redeliver(delivery=delivery):
+        messages.success(request, "Redelivering: the same event id, signed with the current secret.")
+    else:
+        messages.info(request, "This delivery is still in progress; it can be redelivered once it has finished.")
+    return redirect("subscriptions:delivery:detail", subscription_id=subscription.id, delivery_id=delivery.id)
