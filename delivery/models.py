@@ -5,6 +5,7 @@ from django.db.models import Q
 
 from organisations.models import Organisation
 from subscriptions.models import Subscription
+from subscriptions.validators import MAX_URL_LENGTH
 
 
 class Event(models.Model):
@@ -26,6 +27,8 @@ class Event(models.Model):
                 name="unique_event_idempotency_key",
             )
         ]
+        # Retention prunes the oldest events first.
+        indexes = [models.Index(fields=["created_at"], name="event_created")]
 
     def __str__(self) -> str:
         return self.webhook_id
@@ -79,6 +82,11 @@ class Delivery(models.Model):
             models.Index(fields=["subscription", "-created_at", "-id"], name="delivery_log"),
             # The sweeper: due unfinished work.
             models.Index(fields=["next_attempt_at"], name="delivery_due", condition=Q(state="pending")),
+            # The per-endpoint cap counts live leases; only leased rows are indexed.
+            models.Index(fields=["subscription", "locked_until"], name="delivery_leased",
+                         condition=Q(locked_until__isnull=False)),
+            # Retention: finished deliveries, oldest first.
+            models.Index(fields=["completed_at"], name="delivery_completed", condition=Q(completed_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -124,3 +132,34 @@ class Attempt(models.Model):
     @property
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class EndpointHealth(models.Model):
+    """How one subscription's endpoint has been answering: its circuit breaker and failure record.
+
+    Locked for the few milliseconds of a claim, so the concurrency cap and the
+    single half-open probe hold across every worker process.
+    """
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, primary_key=True, related_name="endpoint_health"
+    )
+    # The URL this record is about: a new URL starts with a clean record.
+    url = models.CharField(max_length=MAX_URL_LENGTH, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # The first failed attempt since the last success (automatic pause counts from it).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    # Breaker open: nothing but a test is sent before this moment.
+    open_until = models.DateTimeField(null=True, blank=True)
+    # Half-open: the lease of the one probe request in flight.
+    probe_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "endpoint health"
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.consecutive_failures} consecutive failures"
+
+    @property
+    def breaker_open(self) -> bool:
+        return self.open_until is not None

@@ -1,4 +1,8 @@
-"""Writes of the delivery side: send one attempt, sweep, redeliver, cancel, release."""
+"""Writes of the delivery side: send one attempt, sweep, redeliver, cancel, hold, release.
+
+Endpoint isolation (cap, breaker, automatic pause) is in delivery.health,
+"retry failed since" in delivery.recovery, pruning in delivery.retention.
+"""
 
 import logging
 import time
@@ -9,7 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from delivery import retry, signing, transport
+from delivery import health, retry, signing, transport
 from delivery.models import Attempt, Delivery, webhook_id_for
 from delivery.outbox import enqueue_deliveries
 from subscriptions.models import Subscription
@@ -17,40 +21,59 @@ from subscriptions.signing_secrets import decrypt_secret
 
 logger = logging.getLogger(__name__)
 
-LEASE_MARGIN_SECONDS = 30
 SWEEP_BATCH = 1000
 MAX_HEADER_VALUE = 1000
 
 
-def _lease_seconds() -> float:
-    return settings.WEBHOOKS_TIMEOUT + LEASE_MARGIN_SECONDS
+def _claim(*, delivery_id) -> Delivery | None:
+    """Take the lease on a due, pending delivery that may be sent now; return it, or None.
 
-
-def delivery_claim(*, delivery_id) -> bool:
-    """Take the lease on a due, pending delivery; return False if it is not ours to send."""
+    This is the final check before the POST, under a row lock on the delivery:
+    a delete (which cancels under the same lock) or a pause that committed
+    before it means nothing is sent, even for a task already queued or running.
+    Only a delete that commits while the request is in flight cannot stop it.
+    On SQLite select_for_update is a no-op, but the transaction itself takes
+    the database's write lock (transaction_mode IMMEDIATE), which serialises it
+    against the delete all the same.
+    """
     now = timezone.now()
-    return bool(
-        Delivery.objects.filter(id=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .update(locked_until=now + timedelta(seconds=_lease_seconds()))
-    )
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("event", "subscription")
+            .filter(id=delivery_id, state=Delivery.State.PENDING, next_attempt_at__lte=now)
+            .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+            .first()
+        )
+        if delivery is None:
+            return None
+        subscription = delivery.subscription
+        if subscription.is_deleted:
+            _finish(delivery, state=Delivery.State.CANCELLED, error="Cancelled: the subscription was deleted.")
+            return None
+        if not subscription.is_active:
+            Delivery.objects.filter(id=delivery.id).update(
+                state=Delivery.State.HELD, locked_until=None, next_attempt_at=None
+            )
+            return None
+        retry_at = health.endpoint_admit(
+            health=health.endpoint_lock(subscription=subscription), now=now, is_test=delivery.event.is_test
+        )
+        if retry_at is not None:
+            # Deferred, not attempted: enqueued_at cleared so the sweeper sends it when due.
+            Delivery.objects.filter(id=delivery.id).update(next_attempt_at=retry_at, enqueued_at=None)
+            return None
+        delivery.locked_until = now + timedelta(seconds=health.lease_seconds())
+        Delivery.objects.filter(id=delivery.id).update(locked_until=delivery.locked_until)
+    return delivery
 
 
 def delivery_attempt(*, delivery_id) -> Attempt | None:
     """Send one attempt of a delivery if it is due and still wanted; return the Attempt, or None."""
-    if not delivery_claim(delivery_id=delivery_id):
+    delivery = _claim(delivery_id=delivery_id)
+    if delivery is None:
         return None
-    delivery = Delivery.objects.select_related("event", "subscription").get(id=delivery_id)
     subscription = delivery.subscription
-    if subscription.is_deleted:
-        _finish(delivery, state=Delivery.State.CANCELLED, error="Subscription deleted.")
-        return None
-    if not subscription.is_active:
-        Delivery.objects.filter(id=delivery.id).update(
-            state=Delivery.State.HELD, locked_until=None, next_attempt_at=None
-        )
-        return None
-
     # Signed now, with the current secret: a regenerated secret applies to the
     # very next attempt, retries of older events included.
     body = delivery.event.body.encode()
@@ -82,29 +105,46 @@ def _record(*, delivery: Delivery, url: str, started_at, request_headers, respon
         error_message=response.error_message,
     )
     now = timezone.now()
-    update = {
+    succeeded = response.ok and not response.error_kind
+    bookkeeping = {
         "attempt_count": number,
         "last_status_code": response.status_code,
         "last_error": _summary(response),
         "locked_until": None,
     }
-    if response.ok and not response.error_kind:
-        update.update(state=Delivery.State.SUCCEEDED, completed_at=now, next_attempt_at=None)
-    else:
-        due = retry.next_attempt_at(
-            attempts_made=number - delivery.schedule_offset, now=now, minimum_delay=retry_after_seconds(response)
-        )
-        if due is None:
-            update.update(state=Delivery.State.FAILED, completed_at=now, next_attempt_at=None)
-        else:
-            # enqueued_at cleared: the sweeper enqueues it as soon as it is due.
-            update.update(next_attempt_at=due, enqueued_at=None)
     with transaction.atomic():
         attempt.save()
         # Only a delivery still pending is moved on: a delete that cancelled it
-        # while the request was in flight keeps its cancelled state.
-        Delivery.objects.filter(id=delivery.id, state=Delivery.State.PENDING).update(**update)
+        # while the request was in flight keeps its cancelled state (but still
+        # counts the attempt, so attempt numbers stay unique).
+        moved = Delivery.objects.filter(id=delivery.id, state=Delivery.State.PENDING).update(
+            **bookkeeping, **_next_state(delivery, response, number=number, now=now)
+        )
+        if not moved:
+            Delivery.objects.filter(id=delivery.id).update(**bookkeeping)
+        pause_reason = health.endpoint_record(
+            subscription=delivery.subscription, succeeded=succeeded, status_code=response.status_code, now=now
+        )
+    if pause_reason:
+        health.endpoint_pause(subscription=delivery.subscription, reason=pause_reason)
     return attempt
+
+
+def _next_state(delivery: Delivery, response: transport.Response, *, number: int, now) -> dict:
+    """Return the state fields after this attempt: done, held (410 Gone), or due again."""
+    if response.ok and not response.error_kind:
+        return {"state": Delivery.State.SUCCEEDED, "completed_at": now, "next_attempt_at": None}
+    if response.status_code == 410:
+        # The endpoint says it is gone: the subscription is paused next, and
+        # this delivery is held with the rest, to be sent on Resume.
+        return {"state": Delivery.State.HELD, "next_attempt_at": None}
+    due = retry.next_attempt_at(
+        attempts_made=number - delivery.schedule_offset, now=now, minimum_delay=retry_after_seconds(response)
+    )
+    if due is None:
+        return {"state": Delivery.State.FAILED, "completed_at": now, "next_attempt_at": None}
+    # enqueued_at cleared: the sweeper enqueues it as soon as it is due.
+    return {"next_attempt_at": due, "enqueued_at": None}
 
 
 def _summary(response: transport.Response) -> str:
@@ -181,9 +221,28 @@ def deliveries_cancel(*, subscription: Subscription) -> int:
     )
 
 
-def deliveries_release_held(*, subscription: Subscription) -> int:
-    """Make held deliveries due now, oldest first; return how many."""
+def deliveries_hold(*, subscription: Subscription) -> int:
+    """Hold the subscription's pending deliveries (on pause); return how many.
+
+    A delivery whose request is in flight keeps its lease: its attempt is
+    recorded, and the worker holds it at its next turn.
+    """
     now = timezone.now()
+    return (
+        Delivery.objects.filter(subscription=subscription, state=Delivery.State.PENDING)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .update(state=Delivery.State.HELD, next_attempt_at=None, locked_until=None)
+    )
+
+
+def deliveries_release_held(*, subscription: Subscription) -> int:
+    """Make held deliveries due now, oldest first, with a clean endpoint record; return how many.
+
+    The endpoint's failures and breaker are forgotten: Resume is the operator
+    saying the endpoint is fixed, so it is not paused again by its old failures.
+    """
+    now = timezone.now()
+    health.endpoint_reset(subscription=subscription)
     ids = list(
         Delivery.objects.filter(subscription=subscription, state=Delivery.State.HELD)
         .order_by("created_at", "id")

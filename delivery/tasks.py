@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from delivery import services
+from delivery import retention, services
 
 
 @shared_task(name="delivery.tasks.deliver", ignore_result=True)
@@ -13,3 +13,8 @@ def deliver(delivery_id: str) -> None:
 @shared_task(name="delivery.tasks.sweep_due_deliveries", ignore_result=True)
 def sweep_due_deliveries() -> int:
     return services.deliveries_sweep()
+
+
+@shared_task(name="delivery.tasks.prune_old_deliveries", ignore_result=True)
+def prune_old_deliveries() -> dict:
+    return retention.deliveries_prune()

@@ -91,11 +91,13 @@ def subscription_regenerate_secret(*, subscription: Subscription, by=None) -> st
 
 @transaction.atomic
 def subscription_pause(*, subscription: Subscription, by=None, reason: str = "", automatic: bool = False) -> None:
-    """Pause: later events are held, not sent, until Resume."""
+    """Pause: pending and later events are held, not sent, until Resume."""
     Subscription.objects.filter(id=subscription.id).update(
         state=Subscription.State.PAUSED, paused_reason=reason[:300], paused_at=timezone.now()
     )
     subscription.refresh_from_db()
+    # Retries waiting for their turn are held too, so the card's count is complete.
+    delivery_services.deliveries_hold(subscription=subscription)
     action = TrailEntry.Action.AUTO_PAUSED if automatic else TrailEntry.Action.PAUSED
     _trail(subscription, action, by, reason)
 

@@ -191,6 +191,29 @@ WEBHOOKS_SWEEP_INTERVAL = env.float("WEBHOOKS_SWEEP_INTERVAL", default=2.0)
 WEBHOOKS_SWEEP_GRACE = env.float("WEBHOOKS_SWEEP_GRACE", default=30.0)
 # CA bundle that endpoints are verified against; None means certifi's bundle.
 WEBHOOKS_CA_BUNDLE = env("REQUESTS_CA_BUNDLE", default=None)
+# A worker's lease on a delivery lasts WEBHOOKS_TIMEOUT plus this margin (seconds);
+# a worker killed mid-request leaves a lease that others wait out, then retry.
+WEBHOOKS_LEASE_MARGIN = env.float("WEBHOOKS_LEASE_MARGIN", default=30.0)
+
+# Isolation of failing endpoints (docs/RELIABILITY.md). At most this many
+# requests in flight per endpoint (0: no cap); a delivery over the cap, or held
+# back by an open breaker, is deferred by about WEBHOOKS_DEFER_SECONDS.
+WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=4)
+WEBHOOKS_DEFER_SECONDS = env.float("WEBHOOKS_DEFER_SECONDS", default=2.0)
+# Circuit breaker: after this many consecutive failed attempts (0: never) stop
+# sending to the endpoint for the cool-down, then probe it with one request;
+# each failed probe doubles the cool-down, up to the maximum (seconds).
+WEBHOOKS_BREAKER_THRESHOLD = env.int("WEBHOOKS_BREAKER_THRESHOLD", default=5)
+WEBHOOKS_BREAKER_COOLDOWN = env.float("WEBHOOKS_BREAKER_COOLDOWN", default=60.0)
+WEBHOOKS_BREAKER_MAX_COOLDOWN = env.float("WEBHOOKS_BREAKER_MAX_COOLDOWN", default=3600.0)
+# Automatic pause: every attempt failed for this many days, over at least
+# this many deliveries (a 410 Gone pauses at once).
+WEBHOOKS_AUTO_PAUSE_AFTER = env.float("WEBHOOKS_AUTO_PAUSE_AFTER", default=5.0)
+WEBHOOKS_AUTO_PAUSE_MIN_FAILURES = env.int("WEBHOOKS_AUTO_PAUSE_MIN_FAILURES", default=5)
+# Retention: finished deliveries (with their attempts) and their events are
+# pruned this many days after they finished, in batches, by a scheduled task.
+WEBHOOKS_RETENTION_DAYS = env.float("WEBHOOKS_RETENTION_DAYS", default=30.0)
+WEBHOOKS_RETENTION_BATCH = env.int("WEBHOOKS_RETENTION_BATCH", default=1000)
 
 
 def _derived_key(secret: str) -> str:
@@ -205,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-due-deliveries": {
         "task": "delivery.tasks.sweep_due_deliveries",
         "schedule": WEBHOOKS_SWEEP_INTERVAL,
+    },
+    "prune-old-deliveries": {
+        "task": "delivery.tasks.prune_old_deliveries",
+        "schedule": 3600.0,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
