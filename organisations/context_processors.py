@@ -7,3 +7,10 @@ def current_organisation(request):
     if membership is None and hasattr(request, "user"):
         membership = membership_for_user(user=request.user)
     return {"membership": membership, "organisation": membership.organisation if membership else None}
+
+
+def private_networks(request):
+    """Expose WEBHOOKS_ALLOW_PRIVATE_NETWORKS, so every page can say when the SSRF guard is off."""
+    from django.conf import settings
+
+    return {"allow_private_networks": settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS}

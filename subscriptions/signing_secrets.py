@@ -9,7 +9,7 @@ import base64
 import secrets as _secrets
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 PREFIX = "whsec_"
@@ -48,3 +48,12 @@ def decrypt_secret(token: str) -> str:
 def reencrypt_secret(token: str) -> str:
     """Return the token re-encrypted under the newest key."""
     return fernet().rotate(token.encode()).decode()
+
+
+def encrypted_under_newest_key(token: str) -> bool:
+    """Return True if the newest key alone decrypts the token (nothing to rotate)."""
+    try:
+        Fernet(settings.WEBHOOKS_ENCRYPTION_KEYS[0]).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True

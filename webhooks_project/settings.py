@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "csp",
     "organisations",
     "subscriptions",
     "delivery",
@@ -49,6 +50,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -66,6 +68,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "organisations.context_processors.current_organisation",
+                "organisations.context_processors.private_networks",
             ],
         },
     },
@@ -139,6 +142,30 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# No page script reads the CSRF cookie (forms carry the token), so JavaScript never needs it.
+CSRF_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp): our own origin only, no inline script or
+# style ('unsafe-inline' never); a template that needs an inline block uses
+# nonce="{{ request.csp_nonce }}", and the nonce is then added to the header.
+from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    },
+}
 
 LOGGING = {
     "version": 1,
@@ -220,9 +247,26 @@ def _derived_key(secret: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(f"webhook-secrets:{secret}".encode()).digest()).decode()
 
 
-# Fernet keys for signing secrets at rest, newest first. Without them a key is
-# derived from SECRET_KEY (set explicit keys to rotate them independently).
-WEBHOOKS_ENCRYPTION_KEYS = env.list("WEBHOOKS_ENCRYPTION_KEYS", default=[]) or [_derived_key(SECRET_KEY)]
+# Fernet keys for signing secrets at rest, newest first: the first encrypts,
+# all decrypt (docs/SECURITY.md: rotation). Without them a key is derived from
+# SECRET_KEY; the entry `SECRET_KEY` names that derived key, so a deployment can
+# move to explicit keys with WEBHOOKS_ENCRYPTION_KEYS=<new key>,SECRET_KEY and
+# then `manage.py rotate_encryption_keys`.
+WEBHOOKS_ENCRYPTION_KEYS = [
+    _derived_key(SECRET_KEY) if key == "SECRET_KEY" else key
+    for key in env.list("WEBHOOKS_ENCRYPTION_KEYS", default=[])
+] or [_derived_key(SECRET_KEY)]
+for _n, _key in enumerate(WEBHOOKS_ENCRYPTION_KEYS, start=1):
+    try:
+        _valid_key = len(base64.urlsafe_b64decode(_key.encode())) == 32
+    except ValueError:
+        _valid_key = False
+    if not _valid_key:
+        # The key itself is never echoed.
+        raise ImproperlyConfigured(
+            f"WEBHOOKS_ENCRYPTION_KEYS entry {_n} is not a Fernet key (32 url-safe base64-encoded bytes); "
+            "make one with `python manage.py rotate_encryption_keys --generate-key`."
+        )
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-deliveries": {
