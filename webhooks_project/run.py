@@ -20,6 +20,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Development: endpoints on 127.0.0.1 (such as `manage.py webhook_receiver`) may be subscribed.
+    env.setdefault("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")
     port = env.get("PORT", "8000")
     password = env.get("DEMO_ADMIN_PASSWORD", "webhooks-demo")
     py = sys.executable
@@ -30,6 +32,11 @@ def main() -> int:
     manage("migrate", "--noinput", "-v0")
     manage("create_organisation", DEMO_ORG, "--name", "Demo Cultivation", "--admin", DEMO_ADMIN,
            "--password", password)
+    manage("seed_demo", DEMO_ORG)
+    # Make webhook_receiver's development CA now, so the worker trusts it from its start.
+    from webhooks_project.dev_ca import load_or_create_ca
+
+    load_or_create_ca(Path(env.get("WEBHOOKS_DEV_CA_DIR") or ROOT / "var"))
     print(f"\n  Webhooks is starting on http://127.0.0.1:{port}/")
     print(f"  Log in as {DEMO_ADMIN!r} with password {password!r} (organisation {DEMO_ORG!r}).\n", flush=True)
 

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "organisations",
     "subscriptions",
     "delivery",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -218,6 +219,14 @@ WEBHOOKS_SWEEP_INTERVAL = env.float("WEBHOOKS_SWEEP_INTERVAL", default=2.0)
 WEBHOOKS_SWEEP_GRACE = env.float("WEBHOOKS_SWEEP_GRACE", default=30.0)
 # CA bundle that endpoints are verified against; None means certifi's bundle.
 WEBHOOKS_CA_BUNDLE = env("REQUESTS_CA_BUNDLE", default=None)
+# In development, also trust the CA of `manage.py webhook_receiver` (var/dev-ca.pem, once it exists):
+# WEBHOOKS_CA_BUNDLE becomes REQUESTS_CA_BUNDLE's CAs (certifi's when unset) + that CA, written to
+# var/dev-ca-bundle.pem. Never outside DEBUG.
+WEBHOOKS_DEV_CA_DIR = Path(env("WEBHOOKS_DEV_CA_DIR", default="") or VAR_DIR)
+if DEBUG:
+    from webhooks_project.dev_ca import dev_ca_bundle
+
+    WEBHOOKS_CA_BUNDLE = dev_ca_bundle(WEBHOOKS_DEV_CA_DIR, base=WEBHOOKS_CA_BUNDLE) or WEBHOOKS_CA_BUNDLE
 # A worker's lease on a delivery lasts WEBHOOKS_TIMEOUT plus this margin (seconds);
 # a worker killed mid-request leaves a lease that others wait out, then retry.
 WEBHOOKS_LEASE_MARGIN = env.float("WEBHOOKS_LEASE_MARGIN", default=30.0)

@@ -1,0 +1,2 @@
+class DemoError(ValueError):
+    """A demo-domain operation was refused; the message says why."""
