@@ -1,0 +1,61 @@
+"""Pruning: finished deliveries, their attempts and events go after the retention period; unfinished never."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from conftest import make_subscription
+from delivery.models import Attempt, Delivery, Event
+from delivery.retention import deliveries_prune
+from delivery.services import delivery_attempt
+from delivery.tasks import prune_old_deliveries
+from subscriptions.activity import record_activity
+from subscriptions.services import subscription_pause
+
+pytestmark = pytest.mark.django_db
+
+
+def _age(delivery, days):
+    then = timezone.now() - timedelta(days=days)
+    completed_at = then if delivery.completed_at else None
+    Delivery.objects.filter(id=delivery.id).update(created_at=then, completed_at=completed_at)
+    Event.objects.filter(id=delivery.event_id).update(created_at=then)
+
+
+def test_prune_deletes_old_finished_deliveries_in_batches_and_keeps_the_rest(org, receiver):
+    subscription, _ = make_subscription(org, url=receiver.url)
+    paused, _ = make_subscription(org, url=receiver.url + "/paused", activity_types=["harvest.recorded"])
+    subscription_pause(subscription=paused)
+    for i in range(5):
+        record_activity(organisation=org, activity_type="lot.created", data={"n": i})
+    record_activity(organisation=org, activity_type="harvest.recorded", data={})
+    receiver.script.append(500)
+    for d in Delivery.objects.filter(subscription=subscription).order_by("created_at"):
+        delivery_attempt(delivery_id=d.id)
+    retrying, *succeeded = Delivery.objects.filter(subscription=subscription).order_by("created_at")
+    held = Delivery.objects.get(subscription=paused)
+    old = succeeded[:3]
+    for d in [*old, retrying, held]:
+        _age(d, 31)  # older than the 30-day default; the last two are unfinished (bad input for the pruner)
+    _age(succeeded[3], 29)
+
+    assert deliveries_prune(batch_size=2) == {"deliveries": 3, "events": 3}
+
+    assert set(Delivery.objects.values_list("id", flat=True)) == {retrying.id, held.id, succeeded[3].id}
+    assert not Attempt.objects.filter(delivery_id__in=[d.id for d in old]).exists()
+    assert Attempt.objects.filter(delivery=retrying).count() == 1
+    assert set(Event.objects.values_list("id", flat=True)) == {retrying.event_id, held.event_id,
+                                                               succeeded[3].event_id}
+
+
+def test_the_scheduled_task_prunes_and_is_in_the_beat_schedule(org):
+    make_subscription(org, activity_types=["harvest.recorded"])
+    event = record_activity(organisation=org, activity_type="lot.created", data={})  # no subscriber: no delivery
+    Event.objects.filter(id=event.id).update(created_at=timezone.now() - timedelta(days=31))
+
+    assert prune_old_deliveries() == {"deliveries": 0, "events": 1}
+    assert not Event.objects.exists()
+    entry = settings.CELERY_BEAT_SCHEDULE["prune-old-deliveries"]
+    assert entry["task"] == prune_old_deliveries.name
