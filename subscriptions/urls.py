@@ -1,12 +1,13 @@
 from django.urls import include, path
 
-from subscriptions import views
+from subscriptions import catalogue_views, views
 
 app_name = "subscriptions"
 
 urlpatterns = [
     path("", views.subscription_list, name="list"),
     path("create/", views.subscription_create, name="create"),
+    path("events/", catalogue_views.event_catalogue, name="events"),
     path("<uuid:subscription_id>/", views.subscription_detail, name="detail"),
     path("<uuid:subscription_id>/secret/", views.subscription_secret, name="secret"),
     path("<uuid:subscription_id>/log/", views.subscription_log, name="log"),
