@@ -4,6 +4,9 @@ import os
 
 from celery import Celery
 
+from webhooks_project import embedded_broker
+
+embedded_broker.register()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
 
 app = Celery("webhooks_project")

@@ -176,13 +176,14 @@ LOGGING = {
 }
 
 # --- Celery -----------------------------------------------------------------
-# The embedded default is kombu's filesystem transport: no server to run, shared
+# The embedded default is kombu's filesystem transport (with atomic writes, see
+# webhooks_project/embedded_broker.py): no server to run, shared
 # by every process on this machine through var/broker/. It forgets nothing that
 # was written, but a message taken by a worker that then dies is gone; the
 # sweeper re-enqueues such deliveries from the database, which is the source
 # of truth. Use Redis in production.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="embedded://")
+if CELERY_BROKER_URL.startswith(("embedded://", "filesystem://")):
     _broker_dir = Path(env("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "broker")))
     _broker_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
