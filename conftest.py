@@ -109,7 +109,8 @@ class CeleryProcess:
         self.proc = None
 
     def start(self):
-        env = dict(os.environ, DATABASE_URL=database_url(), PYTHONUNBUFFERED="1", **self.env)
+        # self.env comes last: a test may point a process elsewhere (its own Redis, a proxied database).
+        env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("TEST_DATABASE_NAME", None)
         self.log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
