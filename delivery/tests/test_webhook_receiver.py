@@ -6,7 +6,6 @@ trusting its development CA through settings alone.
 """
 
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from conftest import ROOT, make_subscription, wait_until
 from delivery.models import Attempt
 from delivery.signing import signed_headers
 from subscriptions.activity import record_activity
+from subscriptions.services import subscription_update
 from subscriptions.signing_secrets import generate_secret
 from webhooks_project.dev_ca import dev_ca_bundle
 
@@ -72,21 +72,14 @@ def start_receiver():
         process.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_real_delivery_is_verified_printed_and_acknowledged(require_services, org, tmp_path, start_receiver,
                                                               celery_process):
     ca_dir = tmp_path / "dev-ca"
-    port = free_port()
-    subscription, secret = make_subscription(org, url=f"https://127.0.0.1:{port}/hooks",
-                                             activity_types=["lot.created"])
-    receiver = start_receiver("--secret", secret, "--port", str(port), "--ca-dir", str(ca_dir))
-    assert receiver.url() == f"https://127.0.0.1:{port}/"
+    # As in the README: create the webhook, start the receiver with its secret, point the webhook at it.
+    subscription, secret = make_subscription(org, activity_types=["lot.created"])
+    receiver = start_receiver("--secret", secret, "--port", "0", "--ca-dir", str(ca_dir))
+    subscription_update(subscription=subscription, url=receiver.url() + "hooks", activity_types=["lot.created"])
     # Development settings alone make the worker trust the receiver's CA.
     celery_process("worker", "--pool", "threads", "--without-mingle", "--without-gossip", "--without-heartbeat",
                    env={"DEBUG": "true", "REQUESTS_CA_BUNDLE": "", "WEBHOOKS_DEV_CA_DIR": str(ca_dir)})
@@ -95,6 +88,7 @@ def test_a_real_delivery_is_verified_printed_and_acknowledged(require_services, 
                             data={"lot_id": "LOT-7", "weight_grams": 5000.0})
 
     output = receiver.wait_for("-> 204 No Content")
+    assert "POST /hooks  at " in output
     assert f"  webhook-id: {event.webhook_id}\n" in output
     assert re.search(r"  webhook-timestamp: \d+  \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, -?\d+ s ago\)\n", output)
     assert "  webhook-signature: v1," in output
