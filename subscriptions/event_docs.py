@@ -15,14 +15,15 @@ SAMPLE_ID = "evt_3f0c2b6e9a1d4c0e8b7f5a2d1c9e8f70"
 SAMPLE_TIMESTAMP = "2026-04-01T14:03:27.512Z"
 SAMPLE_ORGANISATION = "acme"
 
+# Plain text: shown on the page and in the Markdown file alike.
 ENVELOPE_FIELDS = (
-    ("id", "string", "The event id, also sent as the `webhook-id` header; the same on every retry "
+    ("id", "string", "The event id, also sent as the webhook-id header; the same on every retry "
                      "and redelivery, so deduplicate on it."),
-    ("type", "string", "The activity type's code, e.g. `lot.created`."),
+    ("type", "string", "The activity type's code, e.g. lot.created."),
     ("timestamp", "string", "When the activity was recorded: ISO 8601, UTC, milliseconds."),
     ("organisation", "string", "The organisation's slug."),
     ("data", "object", "The activity's data, described by the type's schema below."),
-    ("test", "boolean", "Present and `true` only on a Test Webhook delivery."),
+    ("test", "boolean", "Present and true only on a Test Webhook delivery."),
 )
 
 
