@@ -28,6 +28,10 @@ from subscriptions.signing_secrets import decrypt_secret, encrypt_secret
 TRAIL_LIMIT = 50
 
 
+def _deliveries(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
 def _secret_key(subscription) -> str:
     return f"webhooks:secret:{subscription.id}"
 
@@ -178,7 +182,8 @@ def subscription_pause(request, subscription):
 def subscription_resume(request, subscription):
     if not subscription.is_active:
         released = services.subscription_resume(subscription=subscription, by=request.user)
-        held = f" {released} held deliveries are being sent, oldest first." if released else ""
+        held = (f" {_deliveries(released, 'held delivery is', 'held deliveries are')} being sent, oldest first."
+                if released else "")
         messages.success(request, "Resumed." + held)
     return redirect("subscriptions:detail", subscription_id=subscription.id)
 
@@ -188,7 +193,8 @@ def subscription_resume(request, subscription):
 def subscription_delete(request, subscription):
     if request.method == "POST":
         cancelled = services.subscription_delete(subscription=subscription, by=request.user)
-        note = f" {cancelled} pending deliveries were cancelled." if cancelled else ""
+        note = (f" {_deliveries(cancelled, 'pending delivery was', 'pending deliveries were')} cancelled."
+                if cancelled else "")
         messages.success(request, f"Deleted the webhook to {subscription.url}.{note}")
         return redirect("subscriptions:list")
     return render(request, "subscriptions/confirm_delete.html", {"subscription": subscription})

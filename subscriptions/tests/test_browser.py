@@ -204,7 +204,7 @@ def test_the_seeds_steps_in_the_browser(
     # Resume: the held delivery goes out.
     page.get_by_role("link", name=second_receiver.url + "/v2", exact=True).click()
     page.get_by_role("button", name="Resume").click()
-    expect(page.get_by_text("1 held deliveries are being sent")).to_be_visible()
+    expect(page.get_by_text("1 held delivery is being sent")).to_be_visible()
     resumed = second_receiver.wait_for(2)[1]
     assert Webhook(new_secret).verify(resumed.body, resumed.headers)["id"] == held.webhook_id
     wait_until(lambda: Delivery.objects.get(event=held).state == Delivery.State.SUCCEEDED, message="resumed delivery")
