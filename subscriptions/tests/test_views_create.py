@@ -142,3 +142,17 @@ def test_list_costs_the_same_queries_for_one_card_or_twenty(client, org, alice, 
     with django_assert_max_num_queries(len(one)):
         page = client.get(LIST).content.decode()
     assert page.count('<li class="card') == 20
+
+
+def test_user_without_organisation_sees_no_webhooks_and_cannot_create(client, org, db):
+    """Bad input: a signed-in user who belongs to no organisation."""
+    from conftest import make_user
+
+    make_subscription(org)
+    loner = make_user("loner")
+    client.force_login(loner)
+    page = client.get(LIST).content.decode()
+    assert "No organisation" in page and "hooks.example.com" not in page
+    assert client.get(CREATE).status_code == 404
+    assert client.post(CREATE, {"url": "https://x.example.com/", "activity_types": ["lot.created"]}).status_code == 404
+    assert Subscription.objects.count() == 1
