@@ -95,3 +95,16 @@ def test_member_sees_attempts_without_redeliver(client, org, bob, subscription):
     assert client.post(redeliver_url(delivery)).status_code == 403
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.FAILED
+
+
+def test_redeliver_waits_for_resume_when_paused(client, org, alice, subscription):
+    """Bad input: Redeliver on a paused webhook (a forged POST past the disabled button)."""
+    delivery = finished_delivery(org)
+    client.force_login(alice)
+    client.post(reverse("subscriptions:pause", args=[subscription.id]))
+    page = client.get(detail_url(delivery)).content.decode()
+    assert "disabled>Redeliver" in page and "Resume the webhook to redeliver." in page
+    response = client.post(redeliver_url(delivery), follow=True)
+    assert "This webhook is paused: resume it to redeliver." in response.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.state == Delivery.State.FAILED
