@@ -16,7 +16,24 @@ DEMO_ORG = "demo"
 DEMO_ADMIN = "admin"
 
 
+def worker_args(env) -> list[str]:
+    """Return the `celery -A webhooks_project` arguments of one delivery worker (also used by bench/)."""
+    return ["worker", "--pool", "threads", "--concurrency", env.get("WORKER_CONCURRENCY", "8"),
+            "--without-mingle", "--without-gossip", "--without-heartbeat", "--loglevel", "INFO"]
+
+
+DOT_ENV = """# Written by `make run` for development, so that manage.py commands run from
+# another shell share its settings. Production reads the real environment.
+DEBUG=true
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true
+"""
+
+
 def main() -> int:
+    dot_env = ROOT / ".env"
+    if not dot_env.exists():
+        dot_env.write_text(DOT_ENV)
+        print(f"Wrote {dot_env.name} (DEBUG=true, WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true) for development.")
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -42,9 +59,7 @@ def main() -> int:
 
     commands = {
         "web": [py, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [py, "-m", "celery", "-A", "webhooks_project", "worker", "--pool", "threads",
-                   "--concurrency", env.get("WORKER_CONCURRENCY", "8"), "--without-mingle", "--without-gossip",
-                   "--without-heartbeat", "--loglevel", "INFO"],
+        "worker": [py, "-m", "celery", "-A", "webhooks_project", *worker_args(env)],
         "beat": [py, "-m", "celery", "-A", "webhooks_project", "beat", "--loglevel", "INFO"],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for name, cmd in commands.items()}

@@ -29,6 +29,7 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 POSTGRES = REQUIRE_SERVICES or _answers("127.0.0.1", 5432)
 REDIS = REQUIRE_SERVICES or _answers("127.0.0.1", 6379)
 
+os.environ["READ_DOT_ENV"] = "false"  # a developer's .env from `make run` must not change the suite
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")
 os.environ.setdefault("WEBHOOKS_SWEEP_GRACE", "3")
