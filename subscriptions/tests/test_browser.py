@@ -57,6 +57,11 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    # Console errors include Content-Security-Policy violations: the pages must cause none.
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("response", lambda r: page.errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     yield page
     context.close()
 
@@ -227,3 +232,4 @@ def test_the_seeds_steps_in_the_browser(
     assert Subscription.objects.get(id=subscription.id).deleted_at is not None
     record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "LOT-10"})
     assert len(second_receiver.received) == 2
+    assert page.errors == []
