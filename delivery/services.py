@@ -68,6 +68,24 @@ def _claim(*, delivery_id) -> Delivery | None:
     return delivery
 
 
+def delivery_still_wanted(*, delivery_id) -> bool:
+    """Return True if a delivery already leased may be POSTed now (checked under its row lock).
+
+    For senders that lease several deliveries at once and POST them one after
+    another: call it right before each POST, so that a delete (or a pause)
+    that committed meanwhile stops every request not yet made. The lease is
+    the caller's; nothing is written here.
+    """
+    with transaction.atomic():
+        return (
+            Delivery.objects.select_for_update(of=("self",))
+            .filter(id=delivery_id, state=Delivery.State.PENDING, subscription__deleted_at__isnull=True,
+                    subscription__state=Subscription.State.ACTIVE)
+            .values_list("id", flat=True)
+            .first()
+        ) is not None
+
+
 def delivery_attempt(*, delivery_id) -> Attempt | None:
     """Send one attempt of a delivery if it is due and still wanted; return the Attempt, or None."""
     delivery = _claim(delivery_id=delivery_id)

@@ -16,7 +16,7 @@ from conftest import make_subscription
 from delivery import services
 from delivery.models import Attempt, Delivery, Event
 from delivery.selectors import subscription_card_stats
-from delivery.services import delivery_attempt, delivery_redeliver, retry_after_seconds
+from delivery.services import delivery_attempt, delivery_redeliver, delivery_still_wanted, retry_after_seconds
 from delivery.tasks import deliver
 from delivery.transport import Response
 from subscriptions.activity import record_activity
@@ -244,3 +244,60 @@ def test_without_a_key_two_calls_are_two_events(org):
     a = record_activity(organisation=org, activity_type="lot.created", data={})
     b = record_activity(organisation=org, activity_type="lot.created", data={})
     assert a.id != b.id and Delivery.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delete_committed_while_a_task_is_sending_stops_what_it_has_not_sent_yet(org, receiver, monkeypatch):
+    """Through the task, as the worker runs it: whatever path it takes, each POST is checked just before."""
+    import time
+
+    from delivery.tests.receiver import answer
+
+    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids: len(ids))  # no broker here
+    subscription, _ = make_subscription(org, url=receiver.url)
+    _record(org, 8)
+    first = Delivery.objects.order_by("created_at").first()
+
+    def slow(handler):
+        time.sleep(0.3)
+        answer(handler, 200)
+
+    receiver.default = slow
+    thread = threading.Thread(target=lambda: (deliver(str(first.id)), connection.close()))
+    thread.start()
+    receiver.wait_for(1)
+    subscription_delete(subscription=subscription)
+    thread.join(30)
+
+    # At most the request in flight when the delete committed went out after it.
+    sent = len(receiver.received)
+    assert sent <= 2, (
+        f"{sent} of 8 requests went out after the delete: a sender must check each delivery under its row "
+        "lock right before its POST (services.delivery_still_wanted)"
+    )
+    assert Delivery.objects.filter(state=Delivery.State.CANCELLED).count() >= 8 - sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delivery_still_wanted_waits_for_a_delete_in_progress_and_then_says_no(org, monkeypatch):
+    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids: len(ids))  # no broker here
+    subscription, _ = make_subscription(org)
+    _record(org)
+    delivery = Delivery.objects.get()
+    assert delivery_still_wanted(delivery_id=delivery.id) is True
+    answers = []
+
+    def sender():
+        try:
+            answers.append(delivery_still_wanted(delivery_id=delivery.id))
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # the delete, holding the delivery's row lock until it commits
+        subscription_delete(subscription=subscription)
+        thread = threading.Thread(target=sender)
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive(), "the check should wait for the delivery's row lock"
+    thread.join(30)
+    assert answers == [False]
