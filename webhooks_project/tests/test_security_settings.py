@@ -50,6 +50,7 @@ def test_the_deploy_check_is_clean_with_production_settings():
         ("short SECRET_KEY", {"SECRET_KEY": "short-key"}, "security.W009"),
         ("HSTS switched off", {"SECURE_HSTS_SECONDS": "0"}, "security.W004"),
         ("no HTTPS redirect", {"SECURE_SSL_REDIRECT": "false"}, "security.W008"),
+        ("SSRF guard lifted", {"WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "true"}, "delivery.W001"),
     ],
 )
 def test_the_deploy_check_fails_on_an_unsafe_setting(bad_input, change, warning):
