@@ -4,7 +4,7 @@ refused and recorded as a "blocked" attempt, and the receiver hears nothing."""
 
 import pytest
 
-from conftest import make_subscription
+from conftest import WORKER_ARGS, make_subscription, wait_until
 from delivery import transport
 from delivery.models import Attempt, Delivery
 from delivery.services import delivery_attempt
@@ -105,4 +105,21 @@ def test_a_literal_loopback_url_saved_in_development_is_blocked_in_production(se
     attempt = delivery_attempt(delivery_id=Delivery.objects.get(event=event).id)
 
     assert attempt.error_kind == "blocked"
+    assert receiver.received == []
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_with_the_guard_on_records_blocked_and_sends_nothing(require_services, org, receiver,
+                                                                        celery_process):
+    # Bad input: an endpoint on 127.0.0.1, saved while the switch was on, sent by a
+    # worker started as in production (WEBHOOKS_ALLOW_PRIVATE_NETWORKS=false).
+    celery_process(*WORKER_ARGS, env={"WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "false"})
+    make_subscription(org, url=receiver.url)
+
+    event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "LOT-3"})
+
+    attempt = wait_until(lambda: Attempt.objects.filter(delivery__event=event).first(), message="an attempt")
+    assert attempt.error_kind == "blocked"
+    assert attempt.error_message == "The endpoint resolves to a blocked address (127.0.0.1)."
     assert receiver.received == []
