@@ -17,7 +17,7 @@ class FakeDNS:
         monkeypatch.setattr(socket, "getaddrinfo", self.getaddrinfo)
 
     def answer(self, name: str, *addresses: str) -> None:
-        """Make the n-th lookup of name answer the n-th address (the last one from then on)."""
+        """Make the n-th lookup of name answer the n-th address (the last one from then on); none: NXDOMAIN."""
         self._answers[name.lower().rstrip(".")] = list(addresses)
 
     def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
@@ -26,8 +26,10 @@ class FakeDNS:
         if key not in self._answers:
             return self._real(host, port, family, type, proto, flags)
         answers = self._answers[key]
-        address = answers[min(self.lookups[key], len(answers) - 1)]
         self.lookups[key] += 1
+        if not answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        address = answers[min(self.lookups[key] - 1, len(answers) - 1)]
         if ":" in address:
             return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, int(port or 0), 0, 0))]
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port or 0)))]

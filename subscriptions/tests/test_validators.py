@@ -130,9 +130,11 @@ def test_percent_encoded_host_is_refused(guarded, dns):
     assert message_of("https://internal.ex%61mple.com/") == "Enter a valid URL."
 
 
-def test_a_name_that_does_not_resolve_is_accepted_and_checked_at_send(guarded):
+def test_a_name_that_does_not_resolve_is_accepted_and_checked_at_send(guarded, dns):
     # Decision (docs/SECURITY.md): DNS may come later; the send-time check still applies.
-    validate_endpoint_url("https://does-not-exist.invalid/hooks")
+    dns.answer("not-yet.example.com")  # NXDOMAIN
+    validate_endpoint_url("https://not-yet.example.com/hooks")
+    assert dns.lookups["not-yet.example.com"] == 1
 
 
 def test_the_private_network_switch_lifts_the_guard(settings, dns):
