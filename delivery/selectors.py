@@ -69,7 +69,8 @@ def delivery_log_queryset(
         qs = qs.filter(activity_type=activity_type)
     if before is not None:
         at, last_id = before
-        qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
+        # The plain bound lets the index scan start at the cursor; the OR breaks ties on id.
+        qs = qs.filter(created_at__lte=at).filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
     # The body and payload stay in Event: a log row needs none of them.
     return qs.order_by("-created_at", "-id")
 
