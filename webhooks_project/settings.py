@@ -194,6 +194,7 @@ if CELERY_BROKER_URL.startswith(("embedded://", "filesystem://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
+        "control_folder": str(_broker_dir / "control"),
         "polling_interval": 0.1,
     }
 else:
@@ -207,7 +208,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER",
 # Keep database connections across tasks (Celery's Django fix-up closes them
 # around every task unless this is set): webhooks_project.celery closes only
 # broken or expired ones instead. A new connection per delivery cost more than the delivery.
-CELERY_DB_REUSE_MAX = 2**31
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=2**31)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
@@ -218,6 +219,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- Webhooks ---------------------------------------------------------------
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
 WEBHOOKS_TIMEOUT = env.float("WEBHOOKS_TIMEOUT", default=10.0)
+# Send the due deliveries of a healthy endpoint together (delivery.batching): one
+# claim, keep-alive POSTs, bulk writes. false: one task, one delivery (as before).
+WEBHOOKS_BATCHING = env.bool("WEBHOOKS_BATCHING", default=True)
 WEBHOOKS_RETRY_SCHEDULE = [
     int(s) for s in env.list("WEBHOOKS_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"])
 ]
