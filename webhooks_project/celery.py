@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun
 
 from webhooks_project import embedded_broker
 
@@ -12,3 +13,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
 app = Celery("webhooks_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_postrun.connect(dispatch_uid="webhooks_keep_db_connections")
+def _close_old_connections(**kwargs) -> None:
+    # Celery's Django fix-up would close the connection around every task; with
+    # CELERY_DB_REUSE_MAX it leaves that to this: close only broken or expired
+    # (CONN_MAX_AGE) connections, so a worker thread keeps one for many deliveries.
+    from django.db import close_old_connections
+
+    close_old_connections()

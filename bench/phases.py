@@ -1,0 +1,177 @@
+"""The measurements, each a function of the running stack and the receiver; Django is set up.
+
+Every phase emits through the public path domain code uses (record_activity
+in a transaction), collects what the receiver logged, and returns its figures
+plus the events that did not arrive verified (`lost`, `unverified`).
+"""
+
+import os
+import statistics
+import time
+from itertools import count
+
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from bench.receiver import FastReceiver
+from delivery.models import Delivery
+from organisations.models import Organisation
+from subscriptions.activity import record_activity
+from subscriptions.activity_types import ACTIVITY_TYPES
+from subscriptions.models import Subscription
+from subscriptions.services import subscription_create
+
+TYPES = list(ACTIVITY_TYPES)
+_serial = count()
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Return the p-th percentile (nearest rank) of values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def organisation_make(prefix: str) -> Organisation:
+    n = next(_serial)
+    return Organisation.objects.create(slug=f"{prefix}-{n}", name=f"Bench {prefix} {n}")
+
+
+def endpoint_make(rx: FastReceiver, org: Organisation, path: str, activity_types) -> Subscription:
+    """Create a subscription to rx at path and tell rx its secret."""
+    subscription, secret = subscription_create(organisation=org, url=rx.url(path), activity_types=activity_types)
+    rx.secrets({path: secret})
+    return subscription
+
+
+def emit(org: Organisation, activity_type: str) -> tuple[str, float]:
+    """Record one activity in its own transaction; return (webhook id, time of commit)."""
+    committed = []
+    with transaction.atomic():
+        # Registered first, so it runs first: the commit time, before the enqueue.
+        transaction.on_commit(lambda: committed.append(time.time()))
+        event = record_activity(organisation=org, activity_type=activity_type,
+                                data=ACTIVITY_TYPES[activity_type].sample)
+    return event.webhook_id, committed[0]
+
+
+def _outcome(rx: FastReceiver, want: set[str], arrived: dict) -> dict:
+    return {"lost": sorted(want - arrived.keys()), "unverified": len(getattr(rx, "unverified", []))}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system) these processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(rx: FastReceiver, *, events: int, endpoints: int, timeout: float, env: dict, emitters: int,
+               worker_pids: list[int]) -> dict:
+    """Emit `events` from `emitters` processes, spread over `endpoints`; deliveries/s to the last arrival.
+
+    Also the workers' CPU time per delivery: a figure that other load on the
+    machine disturbs much less than a rate.
+    """
+    from bench.emitters import emit_parallel
+
+    org = organisation_make(f"tp{endpoints}")
+    prefix = f"/tp{endpoints}-{org.slug}/"
+    types = TYPES[:endpoints]
+    for i, code in enumerate(types):
+        endpoint_make(rx, org, f"{prefix}{i}", [code])
+    cpu_before = cpu_seconds(worker_pids)
+    first, emitted, want, emit_cpu = emit_parallel(env=env, org=org, types=types, events=events, processes=emitters)
+    arrived = rx.collect(want, timeout, prefix)
+    cpu = cpu_seconds(worker_pids) - cpu_before
+    last = max((a.at for a in arrived.values()), default=emitted)
+    return {"events": events, "endpoints": endpoints, "emitters": emitters,
+            "per_second": len(arrived) / max(last - first, 1e-9),
+            "emit_per_second": events / max(emitted - first, 1e-9), "seconds": last - first,
+            "worker_cpu_ms_per_delivery": cpu * 1000 / max(len(arrived), 1),
+            "emitter_cpu_ms_per_event": emit_cpu * 1000 / events, **_outcome(rx, want, arrived)}
+
+
+def _paced(org: Organisation, activity_type: str, *, events: int, rate: float) -> dict[str, float]:
+    committed = {}
+    start = time.monotonic()
+    for i in range(events):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        msg_id, at = emit(org, activity_type)
+        committed[msg_id] = at
+    return committed
+
+
+def _latencies(committed: dict[str, float], arrived: dict) -> dict:
+    ms = [(arrived[m].at - t) * 1000 for m, t in committed.items() if m in arrived]
+    if not ms:
+        return {"p50": None, "p95": None, "p99": None}
+    return {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "p99": percentile(ms, 99), "max": max(ms)}
+
+
+def latency(rx: FastReceiver, *, events: int, rate: float, timeout: float) -> dict:
+    """Emit at a steady rate to one endpoint; commit-to-arrival percentiles in ms."""
+    org = organisation_make("lat")
+    path = f"/lat-{org.slug}"
+    endpoint_make(rx, org, path, ["lot.created"])
+    committed = _paced(org, "lot.created", events=events, rate=rate)
+    arrived = rx.collect(set(committed), timeout, path)
+    return {"events": events, "rate": rate, **_latencies(committed, arrived), **_outcome(rx, set(committed), arrived)}
+
+
+def isolation(rx: FastReceiver, *, events: int, rate: float, timeout: float, hang: bool) -> dict:
+    """Emit at a steady rate to two endpoints of one organisation, the second hanging if `hang`.
+
+    Returns the healthy endpoint's percentiles; the other endpoint is paused
+    and released afterwards, so it holds no worker in later phases.
+    """
+    org = organisation_make("iso-hang" if hang else "iso-calm")
+    ok_path, other_path = f"/iso-{org.slug}/ok", f"/iso-{org.slug}/other"
+    endpoint_make(rx, org, ok_path, ["lot.created"])
+    other = endpoint_make(rx, org, other_path, ["lot.created"])
+    if hang:
+        rx.hang(other_path)
+    committed = _paced(org, "lot.created", events=events, rate=rate)
+    arrived = rx.collect(set(committed), timeout, ok_path)
+    Subscription.objects.filter(id=other.id).update(state=Subscription.State.PAUSED)
+    Delivery.objects.filter(subscription=other, state=Delivery.State.PENDING).update(
+        state=Delivery.State.CANCELLED, next_attempt_at=None)
+    rx.release(other_path)
+    return {"events": events, "rate": rate, "hang": hang, **_latencies(committed, arrived),
+            **_outcome(rx, set(committed), arrived)}
+
+
+def caller_cost(rx: FastReceiver, *, subscriptions: int, iterations: int) -> dict:
+    """Time and queries that record_activity adds inside the caller's transaction, and the commit after it.
+
+    Run before any worker starts: nothing competes, and the deliveries it
+    writes are cancelled (and their messages purged) by the caller afterwards.
+    """
+    org = organisation_make(f"cost{subscriptions}")
+    for i in range(subscriptions):
+        endpoint_make(rx, org, f"/cost-{org.slug}/{i}", ["harvest.recorded"])
+    data = ACTIVITY_TYPES["harvest.recorded"].sample
+    queries = []
+    for _ in range(5):  # warm-up, and the query count (apart from the timing: capturing costs time)
+        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+            record_activity(organisation=org, activity_type="harvest.recorded", data=data)
+        queries.append(len(captured.captured_queries))
+    inside, commit = [], []
+    for _ in range(iterations):
+        with transaction.atomic():
+            t0 = time.perf_counter()
+            record_activity(organisation=org, activity_type="harvest.recorded", data=data)
+            t1 = time.perf_counter()
+        t2 = time.perf_counter()
+        inside.append((t1 - t0) * 1000)
+        commit.append((t2 - t1) * 1000)
+    Delivery.objects.filter(subscription__organisation=org).update(
+        state=Delivery.State.CANCELLED, next_attempt_at=None)
+    return {"subscriptions": subscriptions, "queries": max(queries), "inside_ms": statistics.median(inside),
+            "commit_ms": statistics.median(commit), "iterations": iterations}

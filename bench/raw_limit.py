@@ -1,0 +1,52 @@
+"""The limit for Python on this machine: sign and POST in a tight loop, nothing else.
+
+Each process signs (Standard Webhooks, delivery.signing) a fixed body and POSTs
+it over one keep-alive requests.Session to the bench receiver, for a fixed
+time; `fresh=True` makes a new session (a new TLS connection) per POST.
+No database, no broker: what is left is the HTTP client, TLS and the receiver.
+"""
+
+import multiprocessing
+import time
+import uuid
+
+BODY = b'{"id":"evt_raw","type":"lot.created","timestamp":"2026-01-01T00:00:00.000Z","organisation":"bench",' \
+       b'"data":{"lot_id":"LOT-1","weight_grams":5000.0,"strain":"Blue Dream"}}'
+
+
+def _loop(url: str, secret: str, ca_path: str, seconds: float, fresh: bool, start_at: float, out) -> None:
+    import requests
+
+    from delivery.signing import signed_headers
+
+    session = None if fresh else requests.Session()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    deadline = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < deadline:
+        headers = signed_headers(secret=secret, msg_id=f"raw_{uuid.uuid4().hex}", timestamp=int(time.time()), body=BODY)
+        headers["Content-Type"] = "application/json"
+        if fresh:
+            with requests.Session() as s:
+                response = s.post(url, data=BODY, headers=headers, verify=ca_path, timeout=10)
+        else:
+            response = session.post(url, data=BODY, headers=headers, verify=ca_path, timeout=10)
+        response.raise_for_status()
+        sent += 1
+    out.put(sent)
+
+
+def raw_limit(*, url: str, secret: str, ca_path: str, processes: int, seconds: float, fresh: bool = False) -> float:
+    """Return POSTs per second over `processes` processes in parallel for `seconds`."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.time() + 1.5  # every process imported and waiting before the clock starts
+    procs = [ctx.Process(target=_loop, args=(url, secret, ca_path, seconds, fresh, start_at, out))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    total = sum(out.get(timeout=seconds + 60) for _ in procs)
+    for p in procs:
+        p.join(timeout=10)
+    return total / seconds

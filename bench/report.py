@@ -1,0 +1,93 @@
+"""The one table `make bench` prints, with each target and whether this run met it."""
+
+
+def _f(value, digits=1, unit="") -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _check(ok: bool | None) -> str:
+    return "" if ok is None else ("met" if ok else "NOT MET")
+
+
+def rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Return (measure, figure, target, met) rows for what this run measured."""
+    out = []
+    raw = results.get("raw") or {}
+    peer = results.get("peer") or {}
+    peer_tp = (peer.get("throughput") or {}).get("per_second")
+    for key, label in (("throughput_1", "5,000 events to 1 endpoint"), ("throughput_20", "5,000 over 20 endpoints")):
+        figures = results.get(key)
+        if not figures:
+            continue
+        rate = figures["per_second"]
+        ok = None
+        target = ">= 60% of raw 2-proc and >= 10x peer"
+        if raw.get("p2") and peer_tp:
+            ok = rate >= 0.6 * raw["p2"] and rate >= 10 * peer_tp
+        detail = f"{_f(rate)}/s"
+        if raw.get("p2"):
+            detail += f" ({rate / raw['p2']:.0%} of raw 2-proc"
+            detail += f", {rate / peer_tp:.1f}x peer)" if peer_tp else ")"
+        label = label.replace("5,000", f"{figures['events']:,}")
+        out.append((f"throughput: {label}", detail, target, _check(ok)))
+    lat = results.get("latency")
+    if lat:
+        ok = lat["p50"] is not None and lat["p50"] <= 15 and lat["p99"] <= 60
+        out.append((f"latency at {lat['rate']:g}/s (commit -> arrival)",
+                    f"p50 {_f(lat['p50'])} / p95 {_f(lat['p95'])} / p99 {_f(lat['p99'])} ms",
+                    "p50 <= 15 ms, p99 <= 60 ms", _check(ok)))
+    cost = results.get("cost") or []
+    if cost:
+        same = len({c["queries"] for c in cost}) == 1 and max(c["queries"] for c in cost) <= 4
+        for c in cost:
+            ok = same and (c["inside_ms"] <= 2 if c["subscriptions"] == 10 else True)
+            figure = f"{c['queries']} queries, {_f(c['inside_ms'], 2)} ms in tx (+{_f(c['commit_ms'], 2)} ms commit)"
+            out.append((f"record_activity, {c['subscriptions']} subscriptions", figure,
+                        "same queries (<= 4); <= 2 ms at 10", _check(ok)))
+    calm, hang = results.get("isolation_calm"), results.get("isolation_hang")
+    if calm and hang:
+        ratio = hang["p99"] / calm["p99"] if calm["p99"] and hang["p99"] else None
+        out.append(("isolation: healthy p99, other endpoint hanging",
+                    f"{_f(hang['p99'])} ms vs {_f(calm['p99'])} ms calm (x{_f(ratio, 2)})",
+                    "<= 2x", _check(ratio is not None and ratio <= 2)))
+    log = results.get("log")
+    if log:
+        for key, label in (("detail", "subscription page"), ("page1", "log page 1"), ("page100", "log page 100")):
+            view = log.get(f"view_{key}_ms")
+            selector = log.get(f"selector_{key}_ms")
+            if view is None and selector is None:
+                continue
+            figure = f"{_f(view)} ms" if view is not None else "view n/a"
+            if selector is not None:
+                figure += f" (selector {_f(selector, 2)} ms)"
+            out.append((f"{label} at {log['rows']:,} deliveries", figure, "<= 50 ms", _check(
+                view is not None and view <= 50)))
+    if raw:
+        out.append(("raw limit: sign+POST keep-alive, 1 process", f"{_f(raw['p1'])}/s", "reference", ""))
+        out.append(("raw limit: sign+POST keep-alive, 2 processes", f"{_f(raw['p2'])}/s", "reference", ""))
+        out.append(("raw: new TLS connection per POST, 1 process", f"{_f(raw['fresh_p1'])}/s", "reference", ""))
+    if peer:
+        out.append((f"peer django-webhook 0.0.15: {peer['throughput']['events']:,} events",
+                    f"{_f(peer_tp)}/s", "reference", ""))
+        pl = peer["latency"]
+        out.append((f"peer latency at {pl['rate']:g}/s", f"p50 {_f(pl['p50'])} / p95 {_f(pl['p95'])} / "
+                    f"p99 {_f(pl['p99'])} ms", "reference", ""))
+    return out
+
+
+def render(results: dict) -> str:
+    """Return the machine line and the table as text."""
+    m = results.get("machine", {})
+    lines = [f"{m.get('date')}: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, "
+             f"Python {m.get('python')}, PostgreSQL {m.get('postgresql')}, Redis {m.get('redis')}, "
+             f"load {tuple(round(x, 2) for x in m.get('load_average', ()))}, "
+             f"{results.get('workers')} worker process(es)"]
+    table = [("measure", "figure", "target", "")] + rows(results)
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for i, row in enumerate(table):
+        lines.append("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,246 @@
+"""`python -m bench.run [--smoke]`: start the real stack, measure, print one table.
+
+Everything runs on this machine in one invocation, so figures compare within
+the run: our pipeline, the raw sign+POST limit of Python, and the peer
+(django-webhook 0.0.15). `--smoke` uses tiny sizes and only checks the
+harness: it exits non-zero when any event did not arrive verified, never
+because of a time. Results also go to var/bench/results.json (smoke:
+var/bench/smoke.json) for docs/performance.png (`python -m bench.chart`).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import stack
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=1_000_000,
+            raw_seconds=10.0, peer_tp=1000, peer_lat=400, timeout=600.0)
+SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
+             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0)
+PHASES = ("cost", "raw", "throughput", "latency", "isolation", "peer", "log")
+
+
+def machine() -> dict:
+    """Return what this machine is: CPU, cores, memory, versions, load."""
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+
+    def version(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except OSError:
+            return "?"
+
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "os": platform.platform(), "python": platform.python_version(),
+        "postgresql": version(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "show server_version"]),
+        "redis": "".join(version(["redis-cli", "-h", "127.0.0.1", "info", "server"])
+                         .partition("redis_version:")[2].split()[:1]),
+        "load_average": os.getloadavg(),
+    }
+
+
+def _setup_django(env: dict) -> None:
+    os.environ.update(env)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "webhooks_project.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _profile_start(pids: list[int], outdir: Path) -> list[subprocess.Popen]:
+    pyspy = Path(sys.executable).parent / "py-spy"
+    return [subprocess.Popen([str(pyspy), "record", "--pid", str(pid), "--rate", "100", "--format", "raw",
+                              "--output", str(outdir / f"profile-{pid}.txt"), "--nonblocking"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
+
+
+def _profile_stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        proc.wait(timeout=60)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the harness, not the speed")
+    parser.add_argument("--only", default=",".join(PHASES), help=f"comma-separated phases of {','.join(PHASES)}")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "1")),
+                        help="worker processes (default 1, or BENCH_WORKERS)")
+    parser.add_argument("--emitters", type=int, default=2, help="processes emitting the throughput load (default 2)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the workers during throughput")
+    parser.add_argument("--output", help="where to write the JSON results")
+    parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
+                        help=f"override a size, e.g. --set tp_events=2000 (sizes: {', '.join(FULL)})")
+    args = parser.parse_args(argv)
+    sizes = dict(SMOKE if args.smoke else FULL)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        sizes[key] = type(FULL[key])(value)
+    only = set(args.only.split(","))
+    started = time.monotonic()
+    results: dict = {"machine": machine(), "smoke": args.smoke, "workers": args.workers}
+    print("machine:", json.dumps(results["machine"]), flush=True)
+
+    run_id = f"{os.getpid()}"
+    workdir = ROOT / "var" / "bench" / time.strftime("%Y%m%d-%H%M%S")
+    workdir.mkdir(parents=True, exist_ok=True)
+    database, queue = f"bench_webhooks_{run_id}", f"bench-{run_id}"
+    stack.database_create(database)
+
+    from bench.receiver import FastReceiver
+
+    extra = {"WEBHOOKS_TIMEOUT": "2"} if args.smoke else {}
+    try:
+        with FastReceiver(workdir) as rx:
+            env = stack.stack_env(database=database, queue=queue, ca_path=rx.ca_path, extra=extra)
+            _setup_django(env)
+            results.update(_measure(rx, env, sizes, only, args, workdir, queue))
+    finally:
+        stack.queue_purge(queue)
+        stack.database_drop(database)
+    results["seconds"] = time.monotonic() - started
+    print(table(results), flush=True)
+    output = Path(args.output) if args.output else ROOT / "var" / "bench" / ("smoke.json" if args.smoke
+                                                                               else "results.json")
+    output.write_text(json.dumps(results, indent=2, default=str))
+    problems = failures(results)
+    for problem in problems:
+        print("FAILED:", problem, flush=True)
+    if not problems:
+        print(f"OK: every event arrived verified ({results['seconds']:.0f} s).", flush=True)
+    return 1 if problems else 0
+
+
+def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
+    from bench import phases
+
+    out: dict = {}
+    timeout = sizes["timeout"]
+    if "cost" in only:
+        out["cost"] = [phases.caller_cost(rx, subscriptions=n, iterations=sizes["cost_iters"] if n < 100
+                                          else max(5, sizes["cost_iters"] // 3)) for n in (1, 10, 100)]
+        stack.queue_purge(queue)
+        print("cost:", out["cost"], flush=True)
+    if "raw" in only:
+        from bench.raw_limit import raw_limit
+
+        rx.secrets({"/raw": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+        secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        kw = dict(url=rx.url("/raw"), secret=secret, ca_path=str(rx.ca_path), seconds=sizes["raw_seconds"])
+        out["raw"] = {"p1": raw_limit(processes=1, **kw), "p2": raw_limit(processes=2, **kw),
+                      "fresh_p1": raw_limit(processes=1, fresh=True, **kw)}
+        arrivals = rx.take()
+        out["raw"]["unverified"] = sum(1 for a in arrivals if not a.verified)
+        print("raw:", out["raw"], flush=True)
+    if only & {"throughput", "latency", "isolation"}:
+        out.update(_pipeline(rx, env, sizes, only, args, workdir, timeout))
+    if "peer" in only:
+        from bench.peer_run import Peer
+
+        with Peer(rx, database=f"bench_peer_{os.getpid()}", queue=f"bench-peer-{os.getpid()}",
+                  logdir=workdir) as peer:
+            out["peer"] = {"throughput": peer.throughput(events=sizes["peer_tp"], timeout=timeout),
+                           "latency": peer.latency(events=sizes["peer_lat"], rate=sizes["rate"], timeout=timeout)}
+        print("peer:", out["peer"], flush=True)
+    if "log" in only:
+        out["log"] = _log(rx, sizes)
+        print("log:", out["log"], flush=True)
+    return out
+
+
+def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
+    from bench import phases
+
+    out: dict = {}
+    workers = stack.Stack(env, workdir).start(workers=args.workers)
+    try:
+        warm = phases.organisation_make("warm")
+        phases.endpoint_make(rx, warm, "/warm", ["lot.created"])
+        deadline = time.monotonic() + 90
+        while True:
+            msg_id, _ = phases.emit(warm, "lot.created")
+            if rx.collect({msg_id}, 5, "/warm") or time.monotonic() > deadline:
+                break
+        if "throughput" in only:
+            profilers = _profile_start(workers.worker_pids(), workdir) if args.profile else []
+            kw = dict(timeout=timeout, env=env, emitters=args.emitters, worker_pids=workers.worker_pids())
+            out["throughput_1"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=1, **kw)
+            _profile_stop(profilers)
+            print("throughput_1:", _brief(out["throughput_1"]), flush=True)
+            out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
+            print("throughput_20:", _brief(out["throughput_20"]), flush=True)
+        if "latency" in only:
+            out["latency"] = phases.latency(rx, events=sizes["lat_events"], rate=sizes["rate"], timeout=timeout)
+            print("latency:", _brief(out["latency"]), flush=True)
+        if "isolation" in only:
+            out["isolation_calm"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
+                                                     timeout=timeout, hang=False)
+            out["isolation_hang"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
+                                                     timeout=timeout, hang=True)
+            print("isolation:", _brief(out["isolation_calm"]), _brief(out["isolation_hang"]), flush=True)
+    finally:
+        workers.stop()
+    return out
+
+
+def _log(rx, sizes) -> dict:
+    from django.contrib.auth import get_user_model
+
+    from bench import phases
+    from bench.log_scale import log_scale
+    from organisations.models import Membership
+
+    org = phases.organisation_make("log")
+    subscription = phases.endpoint_make(rx, org, "/log", ["lot.created"])
+    user = get_user_model().objects.create_user(username=f"bench-{org.slug}", password="bench-" + "x" * 20)
+    Membership.objects.create(user=user, organisation=org, role=Membership.Role.ADMIN)
+    return log_scale(subscription, user, rows=sizes["log_rows"])
+
+
+def _brief(figures: dict) -> dict:
+    return {k: (round(v, 1) if isinstance(v, float) else (len(v) if isinstance(v, list) else v))
+            for k, v in figures.items()}
+
+
+def failures(results: dict) -> list[str]:
+    """Return what did not arrive verified, phase by phase."""
+    problems = []
+    for name in ("throughput_1", "throughput_20", "latency", "isolation_calm", "isolation_hang"):
+        figures = results.get(name)
+        if figures and (figures["lost"] or figures["unverified"]):
+            problems.append(f"{name}: {len(figures['lost'])} lost, {figures['unverified']} unverified")
+    for name in ("throughput", "latency"):
+        figures = results.get("peer", {}).get(name)
+        if figures and (figures["lost"] or figures["unverified"]):
+            problems.append(f"peer {name}: {len(figures['lost'])} lost, {figures['unverified']} unverified")
+    if results.get("raw", {}).get("unverified"):
+        problems.append(f"raw: {results['raw']['unverified']} unverified")
+    return problems
+
+
+def table(results: dict) -> str:
+    """Return the results as one text table."""
+    from bench.report import render
+
+    return render(results)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The bench harness keeps working: `python -m bench.run --smoke` measures every phase at tiny sizes.
+
+It asserts that every event arrived verified, and that every figure of the
+table was produced; never a time (speed is shown by `make bench`, in docs/).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from webhooks_project import testing
+
+pytestmark = pytest.mark.e2e
+
+# The peer needs its own virtualenv from PyPI: `make bench-smoke` (in .ci/run) covers it.
+PHASES = "cost,raw,throughput,latency,isolation,log"
+
+
+def test_smoke_run_delivers_every_event_verified(require_services, tmp_path):
+    if not (testing.POSTGRES and testing.REDIS):  # never in CI: REQUIRE_SERVICES=1 makes both true
+        pytest.skip("the bench runs on PostgreSQL and Redis only")
+    output = tmp_path / "smoke.json"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "TEST_DATABASE_NAME", "CELERY_TASK_DEFAULT_QUEUE")}
+    run = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--only", PHASES, "--output", str(output)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=280)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "OK: every event arrived verified" in run.stdout
+    results = json.loads(output.read_text())
+    for phase in ("throughput_1", "throughput_20", "latency", "isolation_calm", "isolation_hang"):
+        assert results[phase]["lost"] == [] and results[phase]["unverified"] == 0, phase
+        assert results[phase].get("per_second") or results[phase].get("p99"), phase
+    assert [c["subscriptions"] for c in results["cost"]] == [1, 10, 100]
+    assert results["raw"]["p1"] > 0 and results["raw"]["unverified"] == 0
+    assert results["log"]["view_page100_ms"] > 0
+    assert "measure" in run.stdout and "log page 100" in run.stdout  # the table was printed

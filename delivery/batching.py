@@ -1,0 +1,267 @@
+"""Several due deliveries to one endpoint in one task: one claim, keep-alive POSTs, bulk writes.
+
+One delivery at a time costs two transactions and about eight queries per
+POST (services.delivery_attempt). A sender here claims up to BATCH_MAX due
+deliveries of one endpoint in one UPDATE ... RETURNING, POSTs them one after
+another over the thread's keep-alive connection, and records every attempt
+in one transaction (one bulk insert, one update per outcome), then claims
+again until nothing of that endpoint is due. On PostgreSQL only; elsewhere,
+and for anything unusual, the one-by-one path runs.
+
+What the one-by-one path guarantees still holds:
+- only an active, live subscription with a clean record (no failure, breaker
+  closed) is batched; paused, deleted, failing or test deliveries go through
+  services.delivery_attempt, which holds, cancels, defers or probes them;
+- at most WEBHOOKS_ENDPOINT_CONCURRENCY senders per endpoint at once (slots
+  are PostgreSQL advisory locks), each one thread, so a hanging endpoint ties
+  up at most that many threads; a task that finds every slot taken leaves its
+  delivery due for a sender that holds one, and each sender looks once more
+  after letting go of its slot, so nothing is stranded;
+- a batch stops at the first failed attempt and hands the rest to the sweeper;
+- a delete or pause that commits mid-batch stops every request not yet made
+  (services.delivery_still_wanted, checked before each POST unless the last
+  check is under RECHECK_SECONDS old: the same reach as one request in flight);
+- every POST is signed at send time with the current secret, every try is
+  one Attempt row, and no POST starts after its lease could have run out.
+"""
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.utils import timezone
+
+from delivery import health, services, signing, transport
+from delivery.models import Attempt, Delivery, webhook_id_for
+from subscriptions.models import Subscription
+from subscriptions.signing_secrets import decrypt_secret
+
+logger = logging.getLogger(__name__)
+
+BATCH_MAX = 50
+# Before each POST, unless the last check is fresher than this: a delete or pause
+# that committed stops every later request, as one request in flight would be.
+RECHECK_SECONDS = 0.005
+SLOT_NAMESPACE = 0x57EB0000  # second key of our advisory locks: slot numbers live above it
+# Ids in this process's batches in flight: their own messages then cost no query.
+_in_flight: set[str] = set()
+# Endpoints this process is sending to now, and how many senders: a task for one of
+# them leaves its delivery to them (each looks again after it stops).
+_senders: dict = {}
+_senders_lock = threading.Lock()
+
+_CLAIM = """
+UPDATE delivery_delivery AS d SET locked_until = %(until)s
+FROM delivery_event AS e
+WHERE e.id = d.event_id AND d.id IN (
+    SELECT d2.id FROM delivery_delivery AS d2 JOIN delivery_event AS e2 ON e2.id = d2.event_id
+    WHERE d2.subscription_id = %(subscription)s AND d2.state = 'pending' AND d2.next_attempt_at <= %(now)s
+      AND (d2.locked_until IS NULL OR d2.locked_until < %(now)s) AND NOT e2.is_test
+    ORDER BY d2.next_attempt_at, d2.created_at LIMIT %(limit)s
+    FOR UPDATE OF d2 SKIP LOCKED)
+RETURNING d.id, d.attempt_count, d.schedule_offset, d.event_id, e.body
+"""
+
+
+def delivery_send(*, delivery_id) -> None:
+    """Send this delivery, with whatever else of its endpoint is due, or leave it to the sender that will."""
+    if str(delivery_id) in _in_flight:
+        return
+    if connection.vendor != "postgresql":
+        services.delivery_attempt(delivery_id=delivery_id)
+        return
+    now = timezone.now()
+    row = (
+        Delivery.objects.filter(id=delivery_id)
+        .values_list("subscription_id", "state", "next_attempt_at", "locked_until", "event__is_test",
+                     "subscription__state", "subscription__deleted_at",
+                     "subscription__endpoint_health__consecutive_failures",
+                     "subscription__endpoint_health__open_until", "subscription__endpoint_health__probe_until")
+        .first()
+    )
+    if row is None:
+        return
+    sub_id, state, due, locked, is_test, sub_state, deleted_at, failures, open_until, probe_until = row
+    if state != Delivery.State.PENDING or due is None or due > now or (locked is not None and locked > now):
+        return  # finished, not due yet, or in flight: not this message's business
+    clean = not failures and open_until is None and probe_until is None
+    if is_test or deleted_at is not None or sub_state != Subscription.State.ACTIVE or not clean:
+        services.delivery_attempt(delivery_id=delivery_id)
+        return
+    cap = max(1, settings.WEBHOOKS_ENDPOINT_CONCURRENCY or 1)
+    while True:
+        with _senders_lock:
+            if _senders.get(sub_id, 0) >= cap:
+                return  # this process's senders look again after they stop, and find this one
+            _senders[sub_id] = _senders.get(sub_id, 0) + 1
+        try:
+            clean = _send_with_slot(sub_id, cap)
+        finally:
+            # Before looking again: a task that saw this sender counted on that look.
+            with _senders_lock:
+                _senders[sub_id] -= 1
+                if not _senders[sub_id]:
+                    del _senders[sub_id]
+        if not (clean and _due_left(sub_id)):
+            return
+
+
+def _slot_key(subscription_id) -> int:
+    return int.from_bytes(subscription_id.bytes[:4], "big", signed=True)
+
+
+def _send_with_slot(subscription_id, cap: int) -> bool:
+    """Drain the endpoint while holding a sender slot; return True if it ended clean (look again)."""
+    key = _slot_key(subscription_id)
+    with connection.cursor() as cursor:
+        for slot in range(cap):
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [key, SLOT_NAMESPACE + slot])
+            if cursor.fetchone()[0]:
+                break
+        else:
+            return False  # every slot is taken: their holders look again after letting go
+    try:
+        return _drain(subscription_id)
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [key, SLOT_NAMESPACE + slot])
+        except Exception:  # noqa: BLE001 - a lost connection has released the lock already
+            logger.warning("Could not release sender slot of %s", subscription_id, exc_info=True)
+
+
+def _due_left(subscription_id) -> bool:
+    now = timezone.now()
+    return (
+        Delivery.objects.filter(subscription_id=subscription_id, state=Delivery.State.PENDING,
+                                next_attempt_at__lte=now, event__is_test=False)
+        .exclude(locked_until__gt=now)
+        .exists()
+    )
+
+
+def _drain(subscription_id) -> bool:
+    """Claim, send and record batches until nothing is due; return False when it stopped on trouble."""
+    while True:
+        subscription = Subscription.objects.filter(id=subscription_id).first()
+        if subscription is None or subscription.is_deleted or not subscription.is_active:
+            return _hand_back(subscription_id)
+        now = timezone.now()
+        lease = health.lease_seconds()
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM, {"until": now + timedelta(seconds=lease), "subscription": subscription_id,
+                                    "now": now, "limit": BATCH_MAX})
+            rows = cursor.fetchall()
+        if not rows:
+            return True
+        ids = {str(r[0]) for r in rows}
+        _in_flight.update(ids)
+        try:
+            failed = _send_batch(subscription, rows, lease)
+        finally:
+            _in_flight.difference_update(ids)
+        if failed:
+            return _hand_back(subscription_id)
+        if len(rows) < BATCH_MAX:
+            return True  # all that was due; what came due since is found by the caller's look after the slot
+
+
+def _send_batch(subscription, rows, lease: float) -> bool:
+    """POST the claimed rows in order and record them; return True if one failed (the rest are released)."""
+    # A POST may start only while it can finish before the lease runs out.
+    send_until = time.monotonic() + lease - settings.WEBHOOKS_TIMEOUT - 1
+    secret = decrypt_secret(subscription.secret_encrypted)
+    sent, failed = [], False
+    checked = time.monotonic()
+    for row in rows:
+        now = time.monotonic()
+        if now > send_until:
+            break
+        if now - checked > RECHECK_SECONDS:
+            # A delete or pause that committed since the claim stops what is not sent yet.
+            if not services.delivery_still_wanted(delivery_id=row[0]):
+                break
+            checked = time.monotonic()
+        sent.append((row, *_post(subscription, secret, row)))
+        if not sent[-1][-1].ok or sent[-1][-1].error_kind:
+            failed = True
+            break
+    unsent = [r[0] for r in rows[len(sent):]]
+    _record(subscription, sent, unsent=unsent, stopped=failed)
+    return failed
+
+
+def _post(subscription, secret: str, row) -> tuple:
+    delivery_id, attempt_count, schedule_offset, event_id, body_text = row
+    body = body_text.encode()
+    headers = signing.signed_headers(secret=secret, msg_id=webhook_id_for(event_id), timestamp=int(time.time()),
+                                     body=body)
+    started_at = timezone.now()
+    return started_at, headers, transport.post(subscription.url, body, headers)
+
+
+def _attempt(subscription, row, started_at, headers, response) -> Attempt:
+    delivery_id, attempt_count = row[0], row[1]
+    return Attempt(
+        delivery_id=delivery_id, number=attempt_count + 1, url=subscription.url, started_at=started_at,
+        duration_ms=response.duration_ms,
+        request_headers={"Content-Type": "application/json", "User-Agent": transport.USER_AGENT, **headers},
+        status_code=response.status_code,
+        response_headers={k: v[:services.MAX_HEADER_VALUE] for k, v in response.headers.items()},
+        response_body=response.body.decode("utf-8", errors="replace"), response_truncated=response.truncated,
+        error_kind=response.error_kind, error_message=response.error_message,
+    )
+
+
+def _record(subscription, sent: list, *, unsent: list, stopped: bool) -> None:
+    """Write the attempts and move the deliveries on, in one transaction; release what was not sent."""
+    now = timezone.now()
+    pause_reason = None
+    with transaction.atomic():
+        Attempt.objects.bulk_create([_attempt(subscription, row, started, headers, response)
+                                     for row, started, headers, response in sent])
+        by_outcome: dict[tuple, list] = {}
+        for row, _, _, response in sent:
+            if response.ok and not response.error_kind:
+                by_outcome.setdefault((response.status_code,), []).append(row[0])
+        for (status,), ids in by_outcome.items():
+            # One statement; a delivery cancelled or held while in flight has its attempt counted
+            # and keeps its state, as on the one-by-one path.
+            pending = Q(state=Delivery.State.PENDING)
+            Delivery.objects.filter(id__in=ids).update(
+                attempt_count=F("attempt_count") + 1, last_status_code=status, last_error="", locked_until=None,
+                state=Case(When(pending, then=Value(Delivery.State.SUCCEEDED)), default=F("state")),
+                completed_at=Case(When(pending, then=Value(now)), default=F("completed_at")),
+                next_attempt_at=Case(When(pending, then=Value(None)), default=F("next_attempt_at"),
+                                     output_field=DateTimeField()),
+            )
+        if by_outcome:
+            health.endpoint_record(subscription=subscription, succeeded=True, status_code=200, now=now)
+        if stopped:
+            row, _, _, response = sent[-1]
+            number = row[1] + 1
+            bookkeeping = {"attempt_count": number, "last_status_code": response.status_code,
+                           "last_error": services._summary(response), "locked_until": None}
+            delivery = Delivery(id=row[0], attempt_count=row[1], schedule_offset=row[2])
+            moved = Delivery.objects.filter(id=row[0], state=Delivery.State.PENDING).update(
+                **bookkeeping, **services._next_state(delivery, response, number=number, now=now))
+            if not moved:
+                Delivery.objects.filter(id=row[0]).update(**bookkeeping)
+            pause_reason = health.endpoint_record(subscription=subscription, succeeded=False,
+                                                  status_code=response.status_code, now=now)
+        if unsent:
+            Delivery.objects.filter(id__in=unsent).update(locked_until=None)
+    if pause_reason:
+        health.endpoint_pause(subscription=subscription, reason=pause_reason)
+
+
+def _hand_back(subscription_id) -> bool:
+    """Give the endpoint's due deliveries to the sweeper (their messages may have been spent); return False."""
+    Delivery.objects.filter(subscription_id=subscription_id, state=Delivery.State.PENDING,
+                            next_attempt_at__lte=timezone.now()).exclude(
+        locked_until__gt=timezone.now()).update(enqueued_at=None)
+    return False
