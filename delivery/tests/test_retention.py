@@ -59,3 +59,20 @@ def test_the_scheduled_task_prunes_and_is_in_the_beat_schedule(org):
     assert not Event.objects.exists()
     entry = settings.CELERY_BEAT_SCHEDULE["prune-old-deliveries"]
     assert entry["task"] == prune_old_deliveries.name
+
+
+def test_the_prune_deliveries_command_reports_what_it_deleted(org):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    event = record_activity(organisation=org, activity_type="lot.created", data={})  # no subscriber
+    Event.objects.filter(id=event.id).update(created_at=timezone.now() - timedelta(days=3))
+    out = StringIO()
+    call_command("prune_deliveries", "--days", "7", stdout=out)
+    assert out.getvalue().strip() == "Pruned 0 deliveries and 0 events."
+    call_command("prune_deliveries", "--days", "2", stdout=out)
+    assert out.getvalue().splitlines()[-1] == "Pruned 0 deliveries and 1 events."
+    with pytest.raises(CommandError, match="--days must be zero or more"):
+        call_command("prune_deliveries", "--days", "-1")  # bad input: a negative period
