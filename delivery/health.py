@@ -72,7 +72,9 @@ def endpoint_admit(*, health: EndpointHealth, now: datetime, is_test: bool = Fal
     if now < health.open_until:
         return health.open_until + _jittered(settings.WEBHOOKS_DEFER_SECONDS)
     if health.probe_until is not None and health.probe_until > now:
-        return now + _jittered(settings.WEBHOOKS_DEFER_SECONDS)
+        # Wait for the probe's answer (at most its lease), not in short hops:
+        # an endpoint with thousands of due deliveries would churn through them.
+        return health.probe_until + _jittered(settings.WEBHOOKS_DEFER_SECONDS)
     health.probe_until = now + timedelta(seconds=lease_seconds())
     health.save(update_fields=["probe_until"])
     return None
