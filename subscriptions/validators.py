@@ -34,15 +34,15 @@ def validate_endpoint_url(url: str) -> None:
         raise ValidationError("Enter the endpoint URL.", code="required")
     if len(url) > MAX_URL_LENGTH:
         raise ValidationError(f"The URL must be at most {MAX_URL_LENGTH:,} characters.", code="too_long")
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        # urlsplit quietly drops some of these; a URL with them is never what was meant.
-        raise ValidationError("Enter a valid URL: it must not contain spaces or control characters.", code="invalid")
     try:
         parts = urlsplit(url)
     except ValueError:
         raise ValidationError("Enter a valid URL.", code="invalid") from None
     if parts.scheme.lower() != "https":
         raise ValidationError("The URL must use HTTPS.", code="https_required")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        # urlsplit quietly drops some of these; a URL with them is never what was meant.
+        raise ValidationError("Enter a valid URL: it must not contain spaces or control characters.", code="invalid")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise ValidationError("The URL must not contain a username or password.", code="credentials")
     try:
