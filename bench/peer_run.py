@@ -31,7 +31,11 @@ def venv_ensure() -> Path:
     if not (stamp.exists() and stamp.read_text() == REQUIREMENTS.read_text()):
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)], check=True)
+        for attempt in range(3):  # an index hiccup should not cost the whole bench
+            if not subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)]).returncode:
+                break
+            if attempt == 2:
+                raise RuntimeError(f"could not install {REQUIREMENTS} into {VENV}")
         stamp.write_text(REQUIREMENTS.read_text())
     return python
 
@@ -71,9 +75,11 @@ class Peer:
         stack.database_drop(self.database)
 
     def _drive(self, *args) -> dict | None:
-        out = subprocess.run([str(self.python), "drive.py", *args], cwd=PEER_DIR, env=self.env, check=True,
-                             capture_output=True, text=True).stdout
-        return json.loads(out) if out.strip() else None
+        run = subprocess.run([str(self.python), "drive.py", *args], cwd=PEER_DIR, env=self.env,
+                             capture_output=True, text=True)
+        if run.returncode:
+            raise RuntimeError(f"peer drive.py {args[0]} failed:\n{run.stderr[-3000:]}")
+        return json.loads(run.stdout) if run.stdout.strip() else None
 
     def _run(self, count: int, rate: float, timeout: float) -> tuple[dict, dict, dict]:
         result = self._drive("emit", str(count), str(rate))

@@ -32,12 +32,25 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             detail += f", {rate / peer_tp:.1f}x peer)" if peer_tp else ")"
         label = label.replace("5,000", f"{figures['events']:,}")
         out.append((f"throughput: {label}", detail, target, _check(ok)))
+        out.append(("  worker CPU per delivery / emitters' CPU per event",
+                    f"{_f(figures['worker_cpu_ms_per_delivery'], 2)} ms / {_f(figures['emitter_cpu_ms_per_event'], 2)}"
+                    f" ms ({figures['emitters']} emitters at {_f(figures['emit_per_second'])}/s)", "", ""))
+    before = results.get("before") or {}
+    for key, label in (("throughput_1", "1 endpoint"), ("throughput_20", "20 endpoints")):
+        if before.get(key):
+            b = before[key]
+            out.append((f"  before: one by one, {label}", f"{_f(b['per_second'])}/s, worker "
+                        f"{_f(b['worker_cpu_ms_per_delivery'], 2)} ms CPU/delivery", "", ""))
     lat = results.get("latency")
     if lat:
         ok = lat["p50"] is not None and lat["p50"] <= 15 and lat["p99"] <= 60
         out.append((f"latency at {lat['rate']:g}/s (commit -> arrival)",
                     f"p50 {_f(lat['p50'])} / p95 {_f(lat['p95'])} / p99 {_f(lat['p99'])} ms",
                     "p50 <= 15 ms, p99 <= 60 ms", _check(ok)))
+        if before.get("latency"):
+            b = before["latency"]
+            out.append(("  before: one by one", f"p50 {_f(b['p50'])} / p95 {_f(b['p95'])} / p99 {_f(b['p99'])} ms",
+                        "", ""))
     cost = results.get("cost") or []
     if cost:
         same = len({c["queries"] for c in cost}) == 1 and max(c["queries"] for c in cost) <= 4

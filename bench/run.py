@@ -84,6 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "1")),
                         help="worker processes (default 1, or BENCH_WORKERS)")
     parser.add_argument("--emitters", type=int, default=2, help="processes emitting the throughput load (default 2)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also measure throughput and latency as before the speed work (same run)")
     parser.add_argument("--profile", action="store_true", help="py-spy the workers during throughput")
     parser.add_argument("--output", help="where to write the JSON results")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
@@ -150,6 +152,10 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
         out["raw"]["unverified"] = sum(1 for a in arrivals if not a.verified)
         print("raw:", out["raw"], flush=True)
     if only & {"throughput", "latency", "isolation"}:
+        if args.compare:
+            # Before, in the same run: one task per delivery, a new database connection per task.
+            before = dict(env, WEBHOOKS_BATCHING="false", CELERY_DB_REUSE_MAX="0")
+            out["before"] = _pipeline(rx, before, sizes, only & {"throughput", "latency"}, args, workdir, timeout)
         out.update(_pipeline(rx, env, sizes, only, args, workdir, timeout))
     if "peer" in only:
         from bench.peer_run import Peer
@@ -223,9 +229,10 @@ def failures(results: dict) -> list[str]:
     """Return what did not arrive verified, phase by phase."""
     problems = []
     for name in ("throughput_1", "throughput_20", "latency", "isolation_calm", "isolation_hang"):
-        figures = results.get(name)
-        if figures and (figures["lost"] or figures["unverified"]):
-            problems.append(f"{name}: {len(figures['lost'])} lost, {figures['unverified']} unverified")
+        for label, scope in (("", results), ("before ", results.get("before") or {})):
+            figures = scope.get(name)
+            if figures and (figures["lost"] or figures["unverified"]):
+                problems.append(f"{label}{name}: {len(figures['lost'])} lost, {figures['unverified']} unverified")
     for name in ("throughput", "latency"):
         figures = results.get("peer", {}).get(name)
         if figures and (figures["lost"] or figures["unverified"]):
