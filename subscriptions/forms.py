@@ -1,7 +1,10 @@
 """The Create Webhook / edit form: "Endpoint URL", "Activity Types", an optional description."""
 
+from datetime import timedelta
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from subscriptions.activity_types import by_category, choices
 from subscriptions.models import Subscription
@@ -65,3 +68,19 @@ class SubscriptionForm(forms.Form):
                 self.add_error(field if field in self.fields else None, messages)
         else:
             self.add_error(None, error)
+
+
+class RecoverForm(forms.Form):
+    """When to retry failed deliveries from ("Retry failed deliveries since ...")."""
+
+    since = forms.DateTimeField(
+        label="Retry failed deliveries since",
+        help_text="UTC. Each failed delivery created since then is sent again with its event id.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["since"] = (timezone.now() - timedelta(days=1)).replace(second=0, microsecond=0)

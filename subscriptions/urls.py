@@ -16,6 +16,7 @@ urlpatterns = [
     path("<uuid:subscription_id>/regenerate-secret/", views.subscription_regenerate, name="regenerate"),
     path("<uuid:subscription_id>/pause/", views.subscription_pause, name="pause"),
     path("<uuid:subscription_id>/resume/", views.subscription_resume, name="resume"),
+    path("<uuid:subscription_id>/recover/", views.subscription_recover, name="recover"),
     path("<uuid:subscription_id>/delete/", views.subscription_delete, name="delete"),
     path("<uuid:subscription_id>/deliveries/", include("delivery.urls")),
 ]

@@ -14,11 +14,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from delivery.models import Delivery
+from delivery.recovery import deliveries_recover_since
 from delivery.selectors import delivery_log, subscription_card_stats
 from organisations.selectors import membership_for_user
 from subscriptions import services
 from subscriptions.activity_types import get_activity_type
-from subscriptions.forms import SubscriptionForm
+from subscriptions.forms import RecoverForm, SubscriptionForm
 from subscriptions.models import TrailEntry
 from subscriptions.permissions import membership_or_404, require_admin, subscription_view
 from subscriptions.selectors import activity_codes
@@ -98,6 +99,7 @@ def subscription_detail(request, subscription):
         "log": page,
         "log_filters": _log_filters(request, codes),
         "trail": trail,
+        "recover_form": RecoverForm(),
     })
 
 
@@ -186,6 +188,23 @@ def subscription_resume(request, subscription):
                 if released else "")
         messages.success(request, "Resumed." + held)
     return redirect("subscriptions:detail", subscription_id=subscription.id)
+
+
+@require_POST
+@subscription_view(admin=True)
+def subscription_recover(request, subscription):
+    """Retry the failed deliveries created since the moment given (UTC)."""
+    form = RecoverForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter the date and time from which to retry failed deliveries (UTC).")
+        return redirect("subscriptions:detail", subscription_id=subscription.id)
+    count = deliveries_recover_since(subscription=subscription, since=form.cleaned_data["since"], by=request.user)
+    if count:
+        verb = "sent again" if subscription.is_active else "held until you resume"
+        messages.success(request, f"{_deliveries(count, 'failed delivery', 'failed deliveries')} {verb}.")
+    else:
+        messages.info(request, "No failed deliveries since then.")
+    return redirect(reverse("subscriptions:detail", args=[subscription.id]) + "#delivery-log")
 
 
 @require_http_methods(["GET", "POST"])

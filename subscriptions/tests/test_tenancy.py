@@ -59,6 +59,7 @@ EXPECTED = {
     "subscriptions:test": CHANGE_POST,
     "subscriptions:pause": CHANGE_POST,
     "subscriptions:resume": CHANGE_POST,
+    "subscriptions:recover": CHANGE_POST,
     "subscriptions:delivery:redeliver": CHANGE_POST,
 }
 # The Django admin is for superusers only: none of the four is staff.

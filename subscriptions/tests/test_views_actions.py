@@ -135,3 +135,44 @@ def test_regenerate_get_only_asks(admin_client, subscription):
     assert "Regeneration invalidates the previous secret" in page
     assert "Update your receiver first" in page
     assert Subscription.objects.get(id=subscription.id).secret_encrypted == before
+
+
+def test_retry_failed_since_sends_failed_deliveries_again_with_their_event_ids(admin_client, org, alice,
+                                                                               subscription):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    old = record_activity(organisation=org, activity_type="lot.created", data={"n": "old"})
+    recent = record_activity(organisation=org, activity_type="lot.created", data={"n": "recent"})
+    Delivery.objects.update(state=Delivery.State.FAILED, attempt_count=8, next_attempt_at=None)
+    Delivery.objects.filter(event=old).update(created_at=timezone.now() - timedelta(days=3))
+
+    detail = admin_client.get(action("detail", subscription)).content.decode()
+    assert "Retry failed deliveries since" in detail
+    since = (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = admin_client.post(action("recover", subscription), {"since": since}, follow=True)
+
+    assert "1 failed delivery sent again." in response.content.decode()
+    assert Delivery.objects.get(event=recent).state == Delivery.State.PENDING
+    assert Delivery.objects.get(event=old).state == Delivery.State.FAILED  # before "since": left alone
+    assert TrailEntry.objects.filter(subscription=subscription, action=TrailEntry.Action.RECOVERED,
+                                     actor=alice).exists()
+
+
+def test_retry_failed_since_refuses_a_missing_date_and_changes_nothing(admin_client, org, subscription):
+    """Bad input: an empty "since" and a date that is not a date."""
+    record_activity(organisation=org, activity_type="lot.created", data={})
+    Delivery.objects.update(state=Delivery.State.FAILED)
+    for since in ("", "yesterday-ish"):
+        response = admin_client.post(action("recover", subscription), {"since": since}, follow=True)
+        assert "Enter the date and time from which to retry failed deliveries (UTC)." in response.content.decode()
+    assert Delivery.objects.get().state == Delivery.State.FAILED
+
+
+def test_retry_failed_since_is_for_admins_only(client, bob, org, subscription):
+    client.force_login(bob)
+    record_activity(organisation=org, activity_type="lot.created", data={})
+    Delivery.objects.update(state=Delivery.State.FAILED)
+    assert client.post(action("recover", subscription), {"since": "2020-01-01"}).status_code == 403
+    assert Delivery.objects.get().state == Delivery.State.FAILED
