@@ -104,3 +104,18 @@ def render(results: dict) -> str:
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    """Return the table as Markdown, for docs/PERFORMANCE.md."""
+    out = ["| measure | figure | target | |", "| --- | --- | --- | --- |"]
+    for measure, figure, target, met in rows(results):
+        out.append(f"| {measure.strip()} | {figure} | {target} | {met} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(markdown(json.loads(open(sys.argv[1]).read())))

@@ -9,6 +9,7 @@ var/bench/smoke.json) for docs/performance.png (`python -m bench.chart`).
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -77,6 +78,18 @@ def _profile_stop(procs: list[subprocess.Popen]) -> None:
         proc.wait(timeout=60)
 
 
+@contextlib.contextmanager
+def _profiling(enabled: bool, workers, workdir: Path):
+    """py-spy the workers (raw stacks in workdir/profile-PID.txt) while the block runs, if enabled."""
+    profilers = _profile_start(workers.worker_pids(), workdir) if enabled else []
+    try:
+        yield
+    finally:
+        _profile_stop(profilers)
+        for proc in profilers:
+            print("profile:", proc.args[proc.args.index("--output") + 1], flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the harness, not the speed")
@@ -86,7 +99,8 @@ def main(argv=None) -> int:
     parser.add_argument("--emitters", type=int, default=2, help="processes emitting the throughput load (default 2)")
     parser.add_argument("--compare", action="store_true",
                         help="also measure throughput and latency as before the speed work (same run)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the workers during throughput")
+    parser.add_argument("--profile", nargs="?", const="throughput_1", default=None, metavar="PHASE",
+                        help="py-spy the workers during one phase (default throughput_1; or isolation_hang, latency)")
     parser.add_argument("--output", help="where to write the JSON results")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help=f"override a size, e.g. --set tp_events=2000 (sizes: {', '.join(FULL)})")
@@ -185,21 +199,22 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
             if rx.collect({msg_id}, 5, "/warm") or time.monotonic() > deadline:
                 break
         if "throughput" in only:
-            profilers = _profile_start(workers.worker_pids(), workdir) if args.profile else []
             kw = dict(timeout=timeout, env=env, emitters=args.emitters, worker_pids=workers.worker_pids())
-            out["throughput_1"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=1, **kw)
-            _profile_stop(profilers)
+            with _profiling(args.profile == "throughput_1", workers, workdir):
+                out["throughput_1"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=1, **kw)
             print("throughput_1:", _brief(out["throughput_1"]), flush=True)
             out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
             print("throughput_20:", _brief(out["throughput_20"]), flush=True)
         if "latency" in only:
-            out["latency"] = phases.latency(rx, events=sizes["lat_events"], rate=sizes["rate"], timeout=timeout)
+            with _profiling(args.profile == "latency", workers, workdir):
+                out["latency"] = phases.latency(rx, events=sizes["lat_events"], rate=sizes["rate"], timeout=timeout)
             print("latency:", _brief(out["latency"]), flush=True)
         if "isolation" in only:
             out["isolation_calm"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
                                                      timeout=timeout, hang=False)
-            out["isolation_hang"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
-                                                     timeout=timeout, hang=True)
+            with _profiling(args.profile == "isolation_hang", workers, workdir):
+                out["isolation_hang"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
+                                                         timeout=timeout, hang=True)
             print("isolation:", _brief(out["isolation_calm"]), _brief(out["isolation_hang"]), flush=True)
     finally:
         workers.stop()

@@ -18,6 +18,8 @@ What the one-by-one path guarantees still holds:
   delivery due for a sender that holds one, and each sender looks once more
   after letting go of its slot, so nothing is stranded;
 - a batch stops at the first failed attempt and hands the rest to the sweeper;
+  a failing endpoint's deliveries go one by one, within the same slots, and
+  without a free slot wait for the sweeper instead of churning deferrals;
 - a delete or pause that commits mid-batch stops every request not yet made
   (services.delivery_still_wanted, checked before each POST unless the last
   check is under RECHECK_SECONDS old: the same reach as one request in flight);
@@ -88,11 +90,16 @@ def delivery_send(*, delivery_id) -> None:
     sub_id, state, due, locked, is_test, sub_state, deleted_at, failures, open_until, probe_until = row
     if state != Delivery.State.PENDING or due is None or due > now or (locked is not None and locked > now):
         return  # finished, not due yet, or in flight: not this message's business
-    clean = not failures and open_until is None and probe_until is None
-    if is_test or deleted_at is not None or sub_state != Subscription.State.ACTIVE or not clean:
-        services.delivery_attempt(delivery_id=delivery_id)
+    if is_test or deleted_at is not None or sub_state != Subscription.State.ACTIVE:
+        services.delivery_attempt(delivery_id=delivery_id)  # the operator's probe, or held, or cancelled
         return
     cap = max(1, settings.WEBHOOKS_ENDPOINT_CONCURRENCY or 1)
+    if failures or open_until is not None or probe_until is not None:
+        # A failing endpoint: one by one (breaker, probe, deferral), within the same slots. Without
+        # a free slot the delivery waits for the sweeper (WEBHOOKS_SWEEP_GRACE) rather than being
+        # deferred and re-checked every few seconds while the endpoint's requests hang.
+        _with_slot(sub_id, cap, lambda: services.delivery_attempt(delivery_id=delivery_id))
+        return
     while True:
         with _senders_lock:
             if _senders.get(sub_id, 0) >= cap:
@@ -116,6 +123,12 @@ def _slot_key(subscription_id) -> int:
 
 def _send_with_slot(subscription_id, cap: int) -> bool:
     """Drain the endpoint while holding a sender slot; return True if it ended clean (look again)."""
+    # Without a slot: every one is taken, and their holders look again after letting go.
+    return bool(_with_slot(subscription_id, cap, lambda: _drain(subscription_id)))
+
+
+def _with_slot(subscription_id, cap: int, work):
+    """Return work()'s result, run while holding one of the endpoint's cap sender slots; None if none is free."""
     key = _slot_key(subscription_id)
     with connection.cursor() as cursor:
         for slot in range(cap):
@@ -123,9 +136,9 @@ def _send_with_slot(subscription_id, cap: int) -> bool:
             if cursor.fetchone()[0]:
                 break
         else:
-            return False  # every slot is taken: their holders look again after letting go
+            return None
     try:
-        return _drain(subscription_id)
+        return work()
     finally:
         try:
             with connection.cursor() as cursor:
@@ -149,7 +162,7 @@ def _drain(subscription_id) -> bool:
     while True:
         subscription = Subscription.objects.filter(id=subscription_id).first()
         if subscription is None or subscription.is_deleted or not subscription.is_active:
-            return _hand_back(subscription_id)
+            return False  # its deliveries are held or cancelled by the pause or delete
         now = timezone.now()
         lease = health.lease_seconds()
         with connection.cursor() as cursor:
@@ -165,7 +178,7 @@ def _drain(subscription_id) -> bool:
         finally:
             _in_flight.difference_update(ids)
         if failed:
-            return _hand_back(subscription_id)
+            return False
         if len(rows) < BATCH_MAX:
             return True  # all that was due; what came due since is found by the caller's look after the slot
 
@@ -254,14 +267,7 @@ def _record(subscription, sent: list, *, unsent: list, stopped: bool) -> None:
             pause_reason = health.endpoint_record(subscription=subscription, succeeded=False,
                                                   status_code=response.status_code, now=now)
         if unsent:
-            Delivery.objects.filter(id__in=unsent).update(locked_until=None)
+            # Their messages are spent (skipped while in flight): the sweeper sends them when due.
+            Delivery.objects.filter(id__in=unsent).update(locked_until=None, enqueued_at=None)
     if pause_reason:
         health.endpoint_pause(subscription=subscription, reason=pause_reason)
-
-
-def _hand_back(subscription_id) -> bool:
-    """Give the endpoint's due deliveries to the sweeper (their messages may have been spent); return False."""
-    Delivery.objects.filter(subscription_id=subscription_id, state=Delivery.State.PENDING,
-                            next_attempt_at__lte=timezone.now()).exclude(
-        locked_until__gt=timezone.now()).update(enqueued_at=None)
-    return False
