@@ -96,6 +96,30 @@ def throughput(rx: FastReceiver, *, events: int, endpoints: int, timeout: float,
             "emitter_cpu_ms_per_event": emit_cpu * 1000 / events, **_outcome(rx, want, arrived)}
 
 
+def drain(rx: FastReceiver, *, events: int, timeout: float, env: dict, emitters: int, worker_pids: list[int]) -> dict:
+    """Hold `events` for a paused endpoint, then Resume: deliveries/s from Resume to the last arrival.
+
+    The sender alone, with no caller competing for the machine: what the
+    workers do with a backlog (after an outage, or a pause).
+    """
+    from bench.emitters import emit_parallel
+    from subscriptions.services import subscription_pause, subscription_resume
+
+    org = organisation_make("drain")
+    path = f"/drain-{org.slug}"
+    subscription = endpoint_make(rx, org, path, ["lot.created"])
+    subscription_pause(subscription=subscription)
+    _, _, want, _ = emit_parallel(env=env, org=org, types=["lot.created"], events=events, processes=emitters)
+    cpu_before = cpu_seconds(worker_pids)
+    start = time.time()
+    subscription_resume(subscription=subscription)
+    arrived = rx.collect(want, timeout, path)
+    cpu = cpu_seconds(worker_pids) - cpu_before
+    last = max((a.at for a in arrived.values()), default=start)
+    return {"events": events, "per_second": len(arrived) / max(last - start, 1e-9), "seconds": last - start,
+            "worker_cpu_ms_per_delivery": cpu * 1000 / max(len(arrived), 1), **_outcome(rx, want, arrived)}
+
+
 def _paced(org: Organisation, activity_type: str, *, events: int, rate: float) -> dict[str, float]:
     committed = {}
     start = time.monotonic()

@@ -36,6 +36,13 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
                     f"{_f(figures['worker_cpu_ms_per_delivery'], 2)} ms / {_f(figures['emitter_cpu_ms_per_event'], 2)}"
                     f" ms ({figures['emitters']} emitters at {_f(figures['emit_per_second'])}/s)", "", ""))
     before = results.get("before") or {}
+    for scope, label in ((results, ""), (before, "  before: ")):
+        d = scope.get("drain")
+        if d:
+            share = f" ({d['per_second'] / raw['p2']:.0%} of raw 2-proc)" if raw.get("p2") else ""
+            out.append((f"{label}sender alone: {d['events']:,} held, then Resume",
+                        f"{_f(d['per_second'])}/s{share}, worker {_f(d['worker_cpu_ms_per_delivery'], 2)} ms "
+                        "CPU/delivery", "", ""))
     for key, label in (("throughput_1", "1 endpoint"), ("throughput_20", "20 endpoints")):
         if before.get(key):
             b = before[key]

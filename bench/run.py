@@ -24,7 +24,7 @@ from bench import stack
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=1_000_000,
-            raw_seconds=10.0, peer_tp=1000, peer_lat=400, timeout=600.0)
+            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0)
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
              raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0)
 PHASES = ("cost", "raw", "throughput", "latency", "isolation", "peer", "log")
@@ -66,7 +66,7 @@ def _setup_django(env: dict) -> None:
 
 def _profile_start(pids: list[int], outdir: Path) -> list[subprocess.Popen]:
     pyspy = Path(sys.executable).parent / "py-spy"
-    return [subprocess.Popen([str(pyspy), "record", "--pid", str(pid), "--rate", "100", "--format", "raw",
+    return [subprocess.Popen([str(pyspy), "record", "--pid", str(pid), "--rate", "200", "--gil", "--format", "raw",
                               "--output", str(outdir / f"profile-{pid}.txt"), "--nonblocking"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
 
@@ -97,8 +97,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "1")),
                         help="worker processes (default 1, or BENCH_WORKERS)")
     parser.add_argument("--emitters", type=int, default=2, help="processes emitting the throughput load (default 2)")
-    parser.add_argument("--compare", action="store_true",
-                        help="also measure throughput and latency as before the speed work (same run)")
+    parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=None,
+                        help="also measure throughput and latency as before the speed work, in the same run "
+                             "(default: on, off with --smoke)")
     parser.add_argument("--profile", nargs="?", const="throughput_1", default=None, metavar="PHASE",
                         help="py-spy the workers during one phase (default throughput_1; or isolation_hang, latency)")
     parser.add_argument("--output", help="where to write the JSON results")
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
                         help=f"override a size, e.g. --set tp_events=2000 (sizes: {', '.join(FULL)})")
     args = parser.parse_args(argv)
     sizes = dict(SMOKE if args.smoke else FULL)
+    if args.compare is None:
+        args.compare = not args.smoke
     for item in args.set:
         key, _, value = item.partition("=")
         sizes[key] = type(FULL[key])(value)
@@ -205,6 +208,8 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
             print("throughput_1:", _brief(out["throughput_1"]), flush=True)
             out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
             print("throughput_20:", _brief(out["throughput_20"]), flush=True)
+            out["drain"] = phases.drain(rx, events=sizes["tp_events"], **kw)
+            print("drain:", _brief(out["drain"]), flush=True)
         if "latency" in only:
             with _profiling(args.profile == "latency", workers, workdir):
                 out["latency"] = phases.latency(rx, events=sizes["lat_events"], rate=sizes["rate"], timeout=timeout)
@@ -243,7 +248,7 @@ def _brief(figures: dict) -> dict:
 def failures(results: dict) -> list[str]:
     """Return what did not arrive verified, phase by phase."""
     problems = []
-    for name in ("throughput_1", "throughput_20", "latency", "isolation_calm", "isolation_hang"):
+    for name in ("throughput_1", "throughput_20", "drain", "latency", "isolation_calm", "isolation_hang"):
         for label, scope in (("", results), ("before ", results.get("before") or {})):
             figures = scope.get(name)
             if figures and (figures["lost"] or figures["unverified"]):

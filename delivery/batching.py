@@ -20,9 +20,10 @@ What the one-by-one path guarantees still holds:
 - a batch stops at the first failed attempt and hands the rest to the sweeper;
   a failing endpoint's deliveries go one by one, within the same slots, and
   without a free slot wait for the sweeper instead of churning deferrals;
-- a delete or pause that commits mid-batch stops every request not yet made
-  (services.delivery_still_wanted, checked before each POST unless the last
-  check is under RECHECK_SECONDS old: the same reach as one request in flight);
+- a delete or pause that commits mid-batch stops every request not yet made:
+  each POST is preceded by a read of the delivery and its subscription (one
+  round trip, no lock: a delete committed before it is seen, one committing
+  after it finds the request already in flight, as on the one-by-one path);
 - every POST is signed at send time with the current secret, every try is
   one Attempt row, and no POST starts after its lease could have run out.
 """
@@ -45,9 +46,6 @@ from subscriptions.signing_secrets import decrypt_secret
 logger = logging.getLogger(__name__)
 
 BATCH_MAX = 50
-# Before each POST, unless the last check is fresher than this: a delete or pause
-# that committed stops every later request, as one request in flight would be.
-RECHECK_SECONDS = 0.005
 SLOT_NAMESPACE = 0x57EB0000  # second key of our advisory locks: slot numbers live above it
 # Ids in this process's batches in flight: their own messages then cost no query.
 _in_flight: set[str] = set()
@@ -189,16 +187,9 @@ def _send_batch(subscription, rows, lease: float) -> bool:
     send_until = time.monotonic() + lease - settings.WEBHOOKS_TIMEOUT - 1
     secret = decrypt_secret(subscription.secret_encrypted)
     sent, failed = [], False
-    checked = time.monotonic()
     for row in rows:
-        now = time.monotonic()
-        if now > send_until:
+        if time.monotonic() > send_until or not _still_wanted(row[0]):
             break
-        if now - checked > RECHECK_SECONDS:
-            # A delete or pause that committed since the claim stops what is not sent yet.
-            if not services.delivery_still_wanted(delivery_id=row[0]):
-                break
-            checked = time.monotonic()
         sent.append((row, *_post(subscription, secret, row)))
         if not sent[-1][-1].ok or sent[-1][-1].error_kind:
             failed = True
@@ -206,6 +197,19 @@ def _send_batch(subscription, rows, lease: float) -> bool:
     unsent = [r[0] for r in rows[len(sent):]]
     _record(subscription, sent, unsent=unsent, stopped=failed)
     return failed
+
+
+_WANTED = """
+SELECT 1 FROM delivery_delivery AS d JOIN subscriptions_subscription AS s ON s.id = d.subscription_id
+WHERE d.id = %s AND d.state = 'pending' AND s.state = 'active' AND s.deleted_at IS NULL
+"""
+
+
+def _still_wanted(delivery_id) -> bool:
+    """Return True unless a delete or pause has committed since the claim (read right before the POST)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_WANTED, [delivery_id])
+        return cursor.fetchone() is not None
 
 
 def _post(subscription, secret: str, row) -> tuple:
