@@ -42,7 +42,7 @@ def validate_endpoint_url(url: str) -> None:
         raise ValidationError("The URL must use HTTPS.", code="https_required")
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         # urlsplit quietly drops some of these; a URL with them is never what was meant.
-        raise ValidationError("Enter a valid URL: it must not contain spaces or control characters.", code="invalid")
+        raise ValidationError("Enter a valid URL. It must not contain spaces or control characters.", code="invalid")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise ValidationError("The URL must not contain a username or password.", code="credentials")
     try:
