@@ -23,6 +23,7 @@ def chart(results: dict, out: Path) -> None:
         ("raw limit\n1 process", raw.get("p1"), "#bbbbbb"),
         ("ours\n1 endpoint", results.get("throughput_1", {}).get("per_second"), "#2b6cb0"),
         ("ours\n20 endpoints", results.get("throughput_20", {}).get("per_second"), "#4299e1"),
+        ("ours, sender\nalone (Resume)", results.get("drain", {}).get("per_second"), "#2c5282"),
         ("ours before\n1 endpoint", before.get("throughput_1", {}).get("per_second"), "#90cdf4"),
         ("django-webhook\n0.0.15", peer.get("throughput", {}).get("per_second"), "#dd6b20"),
     ]
@@ -46,7 +47,8 @@ def chart(results: dict, out: Path) -> None:
     right.set_xticks([j + width * (len(series) - 1) / 2 for j in range(3)], ["p50", "p95", "p99"])
     right.axhline(60, color="#c53030", linestyle="--", linewidth=1, label="target p99 (60 ms)")
     right.axhline(15, color="#c53030", linestyle=":", linewidth=1, label="target p50 (15 ms)")
-    right.set_ylabel("ms from commit to arrival")
+    right.set_yscale("log")
+    right.set_ylabel("ms from commit to arrival (log scale)")
     rate = (results.get("latency") or {}).get("rate", 20)
     right.set_title(f"Latency at {rate:g} events/s")
     right.legend(fontsize=8)
