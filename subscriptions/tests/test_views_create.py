@@ -65,7 +65,7 @@ def test_create_makes_the_webhook_and_goes_to_its_secret(client, alice, org):
     ("http://erp.example.com/hooks", "The URL must use HTTPS."),
     ("https://", "Enter a valid URL with a host name."),
     ("not a url", "The URL must use HTTPS."),
-    ("https://exa mple.com/x", "Enter a valid URL."),
+    ("https://exa mple.com/x", "Enter a valid URL. It must not contain spaces or control characters."),
     ("", "Enter the endpoint URL."),
 ])
 def test_bad_url_is_shown_at_the_field_and_the_form_keeps_what_was_typed(client, alice, url, message):
