@@ -208,7 +208,8 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
             print("throughput_1:", _brief(out["throughput_1"]), flush=True)
             out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
             print("throughput_20:", _brief(out["throughput_20"]), flush=True)
-            out["drain"] = phases.drain(rx, events=sizes["tp_events"], **kw)
+            with _profiling(args.profile == "drain", workers, workdir):
+                out["drain"] = phases.drain(rx, events=sizes["tp_events"], **kw)
             print("drain:", _brief(out["drain"]), flush=True)
         if "latency" in only:
             with _profiling(args.profile == "latency", workers, workdir):

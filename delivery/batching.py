@@ -46,6 +46,9 @@ from subscriptions.signing_secrets import decrypt_secret
 logger = logging.getLogger(__name__)
 
 BATCH_MAX = 50
+# Attempts are written at least this often within a batch (count, seconds).
+RECORD_EVERY = 10
+RECORD_SECONDS = 0.1
 SLOT_NAMESPACE = 0x57EB0000  # second key of our advisory locks: slot numbers live above it
 # Ids in this process's batches in flight: their own messages then cost no query.
 _in_flight: set[str] = set()
@@ -186,16 +189,21 @@ def _send_batch(subscription, rows, lease: float) -> bool:
     # A POST may start only while it can finish before the lease runs out.
     send_until = time.monotonic() + lease - settings.WEBHOOKS_TIMEOUT - 1
     secret = decrypt_secret(subscription.secret_encrypted)
-    sent, failed = [], False
+    sent, failed, done = [], False, 0
+    recorded_at = time.monotonic()
     for row in rows:
         if time.monotonic() > send_until or not _still_wanted(row[0]):
             break
         sent.append((row, *_post(subscription, secret, row)))
+        done += 1
         if not sent[-1][-1].ok or sent[-1][-1].error_kind:
             failed = True
             break
-    unsent = [r[0] for r in rows[len(sent):]]
-    _record(subscription, sent, unsent=unsent, stopped=failed)
+        if len(sent) >= RECORD_EVERY or time.monotonic() - recorded_at > RECORD_SECONDS:
+            # Recorded as it goes: a worker that dies mid-batch re-sends only what it had not recorded.
+            _record(subscription, sent, unsent=[], stopped=False)
+            sent, recorded_at = [], time.monotonic()
+    _record(subscription, sent, unsent=[r[0] for r in rows[done:]], stopped=failed)
     return failed
 
 
