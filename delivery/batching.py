@@ -57,6 +57,16 @@ _in_flight: set[str] = set()
 _senders: dict = {}
 _senders_lock = threading.Lock()
 
+_LOOKUP = """
+SELECT d.subscription_id, d.state, d.next_attempt_at, d.locked_until, e.is_test, s.state, s.deleted_at,
+       h.consecutive_failures, h.open_until, h.probe_until
+FROM delivery_delivery AS d
+JOIN delivery_event AS e ON e.id = d.event_id
+JOIN subscriptions_subscription AS s ON s.id = d.subscription_id
+LEFT JOIN delivery_endpointhealth AS h ON h.subscription_id = s.id
+WHERE d.id = %s
+"""
+
 _CLAIM = """
 UPDATE delivery_delivery AS d SET locked_until = %(until)s
 FROM delivery_event AS e
@@ -78,14 +88,9 @@ def delivery_send(*, delivery_id) -> None:
         services.delivery_attempt(delivery_id=delivery_id)
         return
     now = timezone.now()
-    row = (
-        Delivery.objects.filter(id=delivery_id)
-        .values_list("subscription_id", "state", "next_attempt_at", "locked_until", "event__is_test",
-                     "subscription__state", "subscription__deleted_at",
-                     "subscription__endpoint_health__consecutive_failures",
-                     "subscription__endpoint_health__open_until", "subscription__endpoint_health__probe_until")
-        .first()
-    )
+    with connection.cursor() as cursor:  # every message costs this: plain SQL, no ORM compile
+        cursor.execute(_LOOKUP, [delivery_id])
+        row = cursor.fetchone()
     if row is None:
         return
     sub_id, state, due, locked, is_test, sub_state, deleted_at, failures, open_until, probe_until = row
