@@ -43,6 +43,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             out.append((f"{label}sender alone: {d['events']:,} held, then Resume",
                         f"{_f(d['per_second'])}/s{share}, worker {_f(d['worker_cpu_ms_per_delivery'], 2)} ms "
                         "CPU/delivery", "", ""))
+            if d.get("stale_queue_seconds") is not None:
+                out.append((f"{label}  then the queue's spent messages", f"{_f(d['stale_queue_seconds'])} s more",
+                            "", ""))
     for key, label in (("throughput_1", "1 endpoint"), ("throughput_20", "20 endpoints")):
         if before.get(key):
             b = before[key]

@@ -43,6 +43,19 @@ def queue_purge(queue: str) -> None:
     redis.Redis.from_url(REDIS_URL).delete(queue)
 
 
+def queue_wait_empty(queue: str, timeout: float = 120.0) -> float:
+    """Return the seconds until the Redis queue held no message (at most timeout)."""
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    start = time.monotonic()
+    while client.llen(queue) and time.monotonic() - start < timeout:
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
 def stack_env(*, database: str, queue: str, ca_path: Path, extra: dict | None = None) -> dict:
     """Return the environment our processes run with: the project's settings, pointed at the bench's parts."""
     env = dict(os.environ)
