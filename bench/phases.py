@@ -70,6 +70,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_seconds() -> float:
+    """Return the CPU time all processes of the machine have used so far (idle and iowait excluded)."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def throughput(rx: FastReceiver, *, events: int, endpoints: int, timeout: float, env: dict, emitters: int,
                worker_pids: list[int]) -> dict:
     """Emit `events` from `emitters` processes, spread over `endpoints`; deliveries/s to the last arrival.
@@ -84,12 +91,14 @@ def throughput(rx: FastReceiver, *, events: int, endpoints: int, timeout: float,
     types = TYPES[:endpoints]
     for i, code in enumerate(types):
         endpoint_make(rx, org, f"{prefix}{i}", [code])
-    cpu_before = cpu_seconds(worker_pids)
+    cpu_before, machine_before = cpu_seconds(worker_pids), machine_cpu_seconds()
     first, emitted, want, emit_cpu = emit_parallel(env=env, org=org, types=types, events=events, processes=emitters)
     arrived = rx.collect(want, timeout, prefix)
     cpu = cpu_seconds(worker_pids) - cpu_before
+    machine = machine_cpu_seconds() - machine_before
     last = max((a.at for a in arrived.values()), default=emitted)
     return {"events": events, "endpoints": endpoints, "emitters": emitters,
+            "machine_cpu_ms_per_delivery": machine * 1000 / max(len(arrived), 1),
             "per_second": len(arrived) / max(last - first, 1e-9),
             "emit_per_second": events / max(emitted - first, 1e-9), "seconds": last - first,
             "worker_cpu_ms_per_delivery": cpu * 1000 / max(len(arrived), 1),
