@@ -50,3 +50,43 @@ def raw_limit(*, url: str, secret: str, ca_path: str, processes: int, seconds: f
     for p in procs:
         p.join(timeout=10)
     return total / seconds
+
+
+def client_cpu(*, url: str, port: int, secret: str, ca_path: str, posts: int) -> dict:
+    """Return the CPU ms per keep-alive POST of requests (as transport.py uses it) and of urllib3's pool alone."""
+    import requests
+    import urllib3
+
+    from delivery.signing import signed_headers
+
+    def headers():
+        h = signed_headers(secret=secret, msg_id=f"raw_{uuid.uuid4().hex}", timestamp=int(time.time()), body=BODY)
+        h["Content-Type"] = "application/json"
+        return h
+
+    session = requests.Session()
+    session.trust_env = False
+    pool = urllib3.HTTPSConnectionPool("127.0.0.1", port, ca_certs=ca_path, cert_reqs="CERT_REQUIRED", maxsize=1)
+    path = url.split(str(port), 1)[1]
+
+    def via_requests():
+        r = session.post(url, data=BODY, headers=headers(), verify=ca_path, timeout=(5, 10), stream=True,
+                         allow_redirects=False)
+        r.raw.read()
+        r.close()
+
+    def via_urllib3():
+        r = pool.urlopen("POST", path, body=BODY, headers=headers(), timeout=urllib3.Timeout(connect=5, read=10),
+                         redirect=False, preload_content=False)
+        r.read()
+        r.release_conn()
+
+    figures = {}
+    for name, send in (("requests", via_requests), ("urllib3", via_urllib3)):
+        for _ in range(20):
+            send()
+        start = time.process_time()
+        for _ in range(posts):
+            send()
+        figures[f"{name}_cpu_ms"] = (time.process_time() - start) * 1000 / posts
+    return figures

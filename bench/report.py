@@ -92,6 +92,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         out.append(("raw limit: sign+POST keep-alive, 1 process", f"{_f(raw['p1'])}/s", "reference", ""))
         out.append(("raw limit: sign+POST keep-alive, 2 processes", f"{_f(raw['p2'])}/s", "reference", ""))
         out.append(("raw: new TLS connection per POST, 1 process", f"{_f(raw['fresh_p1'])}/s", "reference", ""))
+        if raw.get("requests_cpu_ms"):
+            out.append(("CPU per keep-alive POST: requests / urllib3 alone",
+                        f"{_f(raw['requests_cpu_ms'], 2)} / {_f(raw['urllib3_cpu_ms'], 2)} ms", "reference", ""))
     if peer:
         out.append((f"peer django-webhook 0.0.15: {peer['throughput']['events']:,} events",
                     f"{_f(peer_tp)}/s", "reference", ""))

@@ -158,13 +158,15 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
         stack.queue_purge(queue)
         print("cost:", out["cost"], flush=True)
     if "raw" in only:
-        from bench.raw_limit import raw_limit
+        from bench.raw_limit import client_cpu, raw_limit
 
         rx.secrets({"/raw": "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
         secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         kw = dict(url=rx.url("/raw"), secret=secret, ca_path=str(rx.ca_path), seconds=sizes["raw_seconds"])
         out["raw"] = {"p1": raw_limit(processes=1, **kw), "p2": raw_limit(processes=2, **kw),
                       "fresh_p1": raw_limit(processes=1, fresh=True, **kw)}
+        out["raw"].update(client_cpu(url=kw["url"], port=rx.port, secret=secret, ca_path=kw["ca_path"],
+                                     posts=200 if args.smoke else 2000))
         arrivals = rx.take()
         out["raw"]["unverified"] = sum(1 for a in arrivals if not a.verified)
         print("raw:", out["raw"], flush=True)
