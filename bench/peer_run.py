@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import stack
+from bench import ORIGINAL_CA_BUNDLE, stack
 from bench.phases import _latencies
 from bench.receiver import FastReceiver
 
@@ -32,7 +32,12 @@ def venv_ensure() -> Path:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         for attempt in range(3):  # an index hiccup should not cost the whole bench
-            if not subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)]).returncode:
+            # The bench points REQUESTS_CA_BUNDLE at its receiver's test CA; pip must see the machine's own.
+            pip_env = {k: v for k, v in os.environ.items() if k != "REQUESTS_CA_BUNDLE"}
+            if ORIGINAL_CA_BUNDLE:
+                pip_env["REQUESTS_CA_BUNDLE"] = ORIGINAL_CA_BUNDLE
+            if not subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
+                                  env=pip_env).returncode:
                 break
             if attempt == 2:
                 raise RuntimeError(f"could not install {REQUIREMENTS} into {VENV}")
