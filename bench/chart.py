@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
@@ -48,6 +49,8 @@ def chart(results: dict, out: Path) -> None:
     right.axhline(60, color="#c53030", linestyle="--", linewidth=1, label="target p99 (60 ms)")
     right.axhline(15, color="#c53030", linestyle=":", linewidth=1, label="target p50 (15 ms)")
     right.set_yscale("log")
+    right.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    right.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     right.set_ylabel("ms from commit to arrival (log scale)")
     rate = (results.get("latency") or {}).get("rate", 20)
     right.set_title(f"Latency at {rate:g} events/s")
