@@ -76,6 +76,14 @@ def web_settings(settings):
     return settings
 
 
+@pytest.fixture
+def superuser(db):
+    """A Django superuser (the admin site), member of no organisation."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_superuser("root", password="root-password-123")
+
+
 # --- a real HTTPS receiver -----------------------------------------------------
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """The delivery log in the Django admin is read-only: no add, change or delete of events, deliveries or attempts."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
@@ -10,11 +9,6 @@ from delivery.models import Attempt, Delivery
 from subscriptions.activity import record_activity
 
 pytestmark = pytest.mark.usefixtures("web_settings")
-
-
-@pytest.fixture
-def superuser(db):
-    return get_user_model().objects.create_superuser("root", password="root-password-123")
 
 
 def test_deliveries_and_attempts_are_read_only(client, org, superuser):

@@ -1,18 +1,12 @@
 """The Django admin: superusers look, nobody edits the log there, and no secret is ever shown."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from conftest import make_subscription
 from subscriptions.models import Subscription
 
 pytestmark = pytest.mark.usefixtures("web_settings")
-
-
-@pytest.fixture
-def superuser(db):
-    return get_user_model().objects.create_superuser("root", password="root-password-123")
 
 
 def test_subscription_is_shown_read_only_without_its_secret(client, org, superuser):
