@@ -178,3 +178,20 @@ def wait_until(predicate, timeout=30.0, interval=0.1, message="condition"):
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout} s waiting for {message}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_stray_test_db_sessions(django_db_setup, django_db_blocker):
+    """Yield; afterwards end other sessions on the test database so that it can be dropped.
+
+    A worker process killed mid-query, or a thread's connection, can outlive its test by a
+    moment; without this PostgreSQL refuses to drop the test database and it is left behind.
+    """
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
