@@ -234,26 +234,16 @@ def _post(subscription, secret: str, row) -> tuple:
     return started_at, headers, transport.post(subscription.url, body, headers)
 
 
-def _attempt(subscription, row, started_at, headers, response) -> Attempt:
-    delivery_id, attempt_count = row[0], row[1]
-    return Attempt(
-        delivery_id=delivery_id, number=attempt_count + 1, url=subscription.url, started_at=started_at,
-        duration_ms=response.duration_ms,
-        request_headers={"Content-Type": "application/json", "User-Agent": transport.USER_AGENT, **headers},
-        status_code=response.status_code,
-        response_headers={k: v[:services.MAX_HEADER_VALUE] for k, v in response.headers.items()},
-        response_body=response.body.decode("utf-8", errors="replace"), response_truncated=response.truncated,
-        error_kind=response.error_kind, error_message=response.error_message,
-    )
-
-
 def _record(subscription, sent: list, *, unsent: list, stopped: bool) -> None:
     """Write the attempts and move the deliveries on, in one transaction; release what was not sent."""
     now = timezone.now()
     pause_reason = None
     with transaction.atomic():
-        Attempt.objects.bulk_create([_attempt(subscription, row, started, headers, response)
-                                     for row, started, headers, response in sent])
+        Attempt.objects.bulk_create([
+            services.attempt_row(delivery_id=row[0], number=row[1] + 1, url=subscription.url, started_at=started,
+                                 request_headers=headers, response=response)
+            for row, started, headers, response in sent
+        ])
         by_outcome: dict[tuple, list] = {}
         for row, _, _, response in sent:
             if response.ok and not response.error_kind:

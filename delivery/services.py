@@ -106,10 +106,11 @@ def delivery_attempt(*, delivery_id) -> Attempt | None:
                    request_headers=headers, response=response)
 
 
-def _record(*, delivery: Delivery, url: str, started_at, request_headers, response: transport.Response) -> Attempt:
-    number = delivery.attempt_count + 1
-    attempt = Attempt(
-        delivery=delivery,
+def attempt_row(*, delivery_id, number: int, url: str, started_at, request_headers,
+                response: transport.Response) -> Attempt:
+    """Return the (unsaved) Attempt row of one HTTP try; the one shape both send paths record."""
+    return Attempt(
+        delivery_id=delivery_id,
         number=number,
         url=url,
         started_at=started_at,
@@ -122,6 +123,12 @@ def _record(*, delivery: Delivery, url: str, started_at, request_headers, respon
         error_kind=response.error_kind,
         error_message=response.error_message,
     )
+
+
+def _record(*, delivery: Delivery, url: str, started_at, request_headers, response: transport.Response) -> Attempt:
+    number = delivery.attempt_count + 1
+    attempt = attempt_row(delivery_id=delivery.id, number=number, url=url, started_at=started_at,
+                          request_headers=request_headers, response=response)
     now = timezone.now()
     succeeded = response.ok and not response.error_kind
     bookkeeping = {
