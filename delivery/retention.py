@@ -22,45 +22,31 @@ def deliveries_prune(*, days: float | None = None, batch_size: int | None = None
     days = settings.WEBHOOKS_RETENTION_DAYS if days is None else days
     batch_size = batch_size or settings.WEBHOOKS_RETENTION_BATCH
     cutoff = timezone.now() - timedelta(days=days)
-    deleted = {"deliveries": 0, "events": 0}
+    old_deliveries = (
+        Delivery.objects.filter(completed_at__lt=cutoff).exclude(state__in=Delivery.UNFINISHED).order_by("completed_at")
+    )
+    # Events older than the cutoff that no delivery refers to any more.
+    old_events = (
+        Event.objects.filter(created_at__lt=cutoff)
+        .filter(~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
+        .order_by("created_at")
+    )
+    # Deliveries first: their events become free to go. Attempts go with their delivery (cascade).
+    return {
+        "deliveries": _delete_in_batches(old_deliveries, batch_size=batch_size),
+        "events": _delete_in_batches(old_events, batch_size=batch_size),
+    }
+
+
+def _delete_in_batches(queryset, *, batch_size: int) -> int:
+    """Delete the queryset's rows batch by batch, each in a short transaction; return how many."""
+    deleted = 0
     for _ in range(MAX_BATCHES):
-        n = _prune_deliveries_batch(cutoff=cutoff, batch_size=batch_size)
-        deleted["deliveries"] += n
-        if n < batch_size:
-            break
-    for _ in range(MAX_BATCHES):
-        n = _prune_events_batch(cutoff=cutoff, batch_size=batch_size)
-        deleted["events"] += n
-        if n < batch_size:
+        with transaction.atomic():
+            ids = list(queryset.select_for_update(skip_locked=True).values_list("id", flat=True)[:batch_size])
+            if ids:
+                queryset.model.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        if len(ids) < batch_size:
             break
     return deleted
-
-
-def _prune_deliveries_batch(*, cutoff, batch_size: int) -> int:
-    with transaction.atomic():
-        ids = list(
-            Delivery.objects.filter(completed_at__lt=cutoff)
-            .exclude(state__in=Delivery.UNFINISHED)
-            .order_by("completed_at")
-            .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if ids:
-            # Attempts go with their delivery (one DELETE each, no per-row signals).
-            Delivery.objects.filter(id__in=ids).delete()
-    return len(ids)
-
-
-def _prune_events_batch(*, cutoff, batch_size: int) -> int:
-    """Delete events older than the cutoff that no delivery refers to any more."""
-    with transaction.atomic():
-        ids = list(
-            Event.objects.filter(created_at__lt=cutoff)
-            .filter(~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
-            .order_by("created_at")
-            .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if ids:
-            Event.objects.filter(id__in=ids).delete()
-    return len(ids)
