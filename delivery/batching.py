@@ -38,8 +38,9 @@ from django.db import connection, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
-from delivery import health, services, signing, transport
+from delivery import health, services, signing, transport, wakeups
 from delivery.models import Attempt, Delivery, webhook_id_for
+from delivery.outbox import enqueue_deliveries
 from subscriptions.models import Subscription
 from subscriptions.signing_secrets import decrypt_secret
 
@@ -50,6 +51,7 @@ BATCH_MAX = 50
 RECORD_EVERY = 10
 RECORD_SECONDS = 0.1
 SLOT_NAMESPACE = 0x57EB0000  # second key of our advisory locks: slot numbers live above it
+_NO_SLOT = object()  # what _with_slot returns when every slot of the endpoint is taken
 # Ids in this process's batches in flight: their own messages then cost no query.
 _in_flight: set[str] = set()
 # Endpoints this process is sending to now, and how many senders: a task for one of
@@ -83,7 +85,7 @@ RETURNING d.id, d.attempt_count, d.schedule_offset, d.event_id, e.body
 def delivery_send(*, delivery_id) -> None:
     """Send this delivery, with whatever else of its endpoint is due, or leave it to the sender that will."""
     if str(delivery_id) in _in_flight:
-        return
+        return  # its sender in this process looks again when it stops
     if connection.vendor != "postgresql":
         services.delivery_attempt(delivery_id=delivery_id)
         return
@@ -94,17 +96,30 @@ def delivery_send(*, delivery_id) -> None:
     if row is None:
         return
     sub_id, state, due, locked, is_test, sub_state, deleted_at, failures, open_until, probe_until = row
-    if state != Delivery.State.PENDING or due is None or due > now or (locked is not None and locked > now):
-        return  # finished, not due yet, or in flight: not this message's business
+    if locked is not None and locked > now:
+        return  # in flight: its sender looks again when it stops
+    own_due = state == Delivery.State.PENDING and due is not None and due <= now
+    # With coalesced wake-ups this message may stand for every delivery of its endpoint
+    # committed while its key was set: the sender drains whatever is due, this one or not.
+    coalesced = wakeups.enabled() and not is_test
+    if not own_due and not coalesced:
+        return  # finished, or not due yet: not this message's business
     if is_test or deleted_at is not None or sub_state != Subscription.State.ACTIVE:
-        services.delivery_attempt(delivery_id=delivery_id)  # the operator's probe, or held, or cancelled
+        if own_due:
+            services.delivery_attempt(delivery_id=delivery_id)  # the operator's probe, or held, or cancelled
+        if coalesced:
+            wakeups.endpoint_release(sub_id)  # nothing of a paused or deleted endpoint is due
         return
     cap = max(1, settings.WEBHOOKS_ENDPOINT_CONCURRENCY or 1)
     if failures or open_until is not None or probe_until is not None:
         # A failing endpoint: one by one (breaker, probe, deferral), within the same slots. Without
-        # a free slot the delivery waits for the sweeper (WEBHOOKS_SWEEP_GRACE) rather than being
-        # deferred and re-checked every few seconds while the endpoint's requests hang.
-        _with_slot(sub_id, cap, lambda: services.delivery_attempt(delivery_id=delivery_id))
+        # a free slot the delivery waits for the slot holders' last look, or for the sweeper
+        # (WEBHOOKS_SWEEP_GRACE), rather than being deferred and re-checked every few seconds
+        # while the endpoint's requests hang.
+        if own_due:
+            done = _with_slot(sub_id, cap, lambda: services.delivery_attempt(delivery_id=delivery_id))
+        if coalesced and (not own_due or done is not _NO_SLOT):
+            _wake_next(sub_id)
         return
     while True:
         with _senders_lock:
@@ -112,29 +127,39 @@ def delivery_send(*, delivery_id) -> None:
                 return  # this process's senders look again after they stop, and find this one
             _senders[sub_id] = _senders.get(sub_id, 0) + 1
         try:
-            clean = _send_with_slot(sub_id, cap)
+            outcome = _with_slot(sub_id, cap, lambda: _drain(sub_id))
         finally:
             # Before looking again: a task that saw this sender counted on that look.
             with _senders_lock:
                 _senders[sub_id] -= 1
                 if not _senders[sub_id]:
                     del _senders[sub_id]
-        if not (clean and _due_left(sub_id)):
+        if outcome is _NO_SLOT:
+            return  # every slot is taken, and their holders look again after letting go
+        if not outcome:
+            if coalesced:
+                _wake_next(sub_id)  # stopped on a failure: the rest go one by one
             return
+        if coalesced:
+            wakeups.endpoint_release(sub_id)
+        if _due_left(sub_id) is None:
+            return
+
+
+def _wake_next(subscription_id) -> None:
+    """Let go of the endpoint's wake key; if something is still due, publish a message for it (one by one)."""
+    wakeups.endpoint_release(subscription_id)
+    due = _due_left(subscription_id)
+    if due is not None:
+        enqueue_deliveries([due], endpoints=[subscription_id])
 
 
 def _slot_key(subscription_id) -> int:
     return int.from_bytes(subscription_id.bytes[:4], "big", signed=True)
 
 
-def _send_with_slot(subscription_id, cap: int) -> bool:
-    """Drain the endpoint while holding a sender slot; return True if it ended clean (look again)."""
-    # Without a slot: every one is taken, and their holders look again after letting go.
-    return bool(_with_slot(subscription_id, cap, lambda: _drain(subscription_id)))
-
-
 def _with_slot(subscription_id, cap: int, work):
-    """Return work()'s result, run while holding one of the endpoint's cap sender slots; None if none is free."""
+    """Return work()'s result, run while holding one of the endpoint's cap sender slots; _NO_SLOT if none is free."""
     key = _slot_key(subscription_id)
     with connection.cursor() as cursor:
         for slot in range(cap):
@@ -142,7 +167,7 @@ def _with_slot(subscription_id, cap: int, work):
             if cursor.fetchone()[0]:
                 break
         else:
-            return None
+            return _NO_SLOT
     try:
         return work()
     finally:
@@ -153,19 +178,25 @@ def _with_slot(subscription_id, cap: int, work):
             logger.warning("Could not release sender slot of %s", subscription_id, exc_info=True)
 
 
-def _due_left(subscription_id) -> bool:
+def _due_left(subscription_id):
+    """Return the id of the endpoint's oldest delivery due and not in flight (test sends aside), or None."""
     now = timezone.now()
     return (
         Delivery.objects.filter(subscription_id=subscription_id, state=Delivery.State.PENDING,
                                 next_attempt_at__lte=now, event__is_test=False)
         .exclude(locked_until__gt=now)
-        .exists()
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)
+        .first()
     )
 
 
 def _drain(subscription_id) -> bool:
     """Claim, send and record batches until nothing is due; return False when it stopped on trouble."""
+    coalesced = wakeups.enabled()
     while True:
+        if coalesced:
+            wakeups.endpoint_hold(subscription_id)  # new deliveries publish nothing: this sender finds them
         subscription = Subscription.objects.filter(id=subscription_id).first()
         if subscription is None or subscription.is_deleted or not subscription.is_active:
             return False  # its deliveries are held or cancelled by the pause or delete

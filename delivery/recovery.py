@@ -7,7 +7,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from delivery.models import Delivery
-from delivery.outbox import enqueue_deliveries
+from delivery.outbox import enqueue_deliveries, wake_endpoints
 from subscriptions.models import Subscription, TrailEntry
 
 
@@ -21,11 +21,12 @@ def deliveries_recover_since(*, subscription: Subscription, since: datetime, by=
     live = Subscription.objects.select_for_update().filter(id=subscription.id, deleted_at__isnull=True).first()
     if live is None:
         return 0
-    ids = list(
+    rows = list(
         Delivery.objects.filter(subscription=live, state=Delivery.State.FAILED, created_at__gte=since)
         .order_by("created_at", "id")
-        .values_list("id", flat=True)
+        .values_list("id", "subscription_id", "event__is_test")
     )
+    ids = [r[0] for r in rows]
     if not ids:
         return 0
     now = timezone.now()
@@ -34,7 +35,7 @@ def deliveries_recover_since(*, subscription: Subscription, since: datetime, by=
         Delivery.objects.filter(id__in=ids, state=Delivery.State.FAILED).update(
             state=Delivery.State.PENDING, next_attempt_at=now, enqueued_at=now, **common
         )
-        transaction.on_commit(lambda: enqueue_deliveries(ids))
+        transaction.on_commit(lambda: enqueue_deliveries(ids, endpoints=wake_endpoints(rows)))
     else:
         Delivery.objects.filter(id__in=ids, state=Delivery.State.FAILED).update(
             state=Delivery.State.HELD, next_attempt_at=None, **common

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from delivery import health, retry, signing, transport
 from delivery.models import Attempt, Delivery, webhook_id_for
-from delivery.outbox import enqueue_deliveries
+from delivery.outbox import enqueue_deliveries, wake_endpoints
 from subscriptions.models import Subscription
 from subscriptions.signing_secrets import decrypt_secret
 
@@ -216,12 +216,15 @@ def deliveries_sweep() -> int:
             .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
             .order_by("next_attempt_at")
         )
-        ids = list(due.select_for_update(skip_locked=True).values_list("id", flat=True)[:SWEEP_BATCH])
+        rows = list(due.select_for_update(skip_locked=True, of=("self",))
+                    .values_list("id", "subscription_id", "event__is_test")[:SWEEP_BATCH])
+        ids = [r[0] for r in rows]
         if ids:
             Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
     if ids:
-        enqueue_deliveries(ids)
+        enqueue_deliveries(ids, endpoints=wake_endpoints(rows))
     return len(ids)
+
 
 
 def delivery_redeliver(*, delivery: Delivery) -> bool:
@@ -268,15 +271,16 @@ def deliveries_release_held(*, subscription: Subscription) -> int:
     """
     now = timezone.now()
     health.endpoint_reset(subscription=subscription)
-    ids = list(
+    rows = list(
         Delivery.objects.filter(subscription=subscription, state=Delivery.State.HELD)
         .order_by("created_at", "id")
-        .values_list("id", flat=True)
+        .values_list("id", "subscription_id", "event__is_test")
     )
+    ids = [r[0] for r in rows]
     if ids:
         Delivery.objects.filter(id__in=ids, state=Delivery.State.HELD).update(
             state=Delivery.State.PENDING, next_attempt_at=now, enqueued_at=now
         )
-        transaction.on_commit(lambda: enqueue_deliveries(ids))
+        transaction.on_commit(lambda: enqueue_deliveries(ids, endpoints=wake_endpoints(rows)))
     return len(ids)
 

@@ -222,6 +222,8 @@ WEBHOOKS_TIMEOUT = env.float("WEBHOOKS_TIMEOUT", default=10.0)
 # Send the due deliveries of a healthy endpoint together (delivery.batching): one
 # claim, keep-alive POSTs, bulk writes. false: one task, one delivery (as before).
 WEBHOOKS_BATCHING = env.bool("WEBHOOKS_BATCHING", default=True)
+# One waiting message per endpoint rather than per delivery (PostgreSQL and a Redis broker; delivery/wakeups.py).
+WEBHOOKS_COALESCE_WAKEUPS = env.bool("WEBHOOKS_COALESCE_WAKEUPS", default=True)
 WEBHOOKS_RETRY_SCHEDULE = [
     int(s) for s in env.list("WEBHOOKS_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"])
 ]

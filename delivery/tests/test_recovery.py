@@ -37,7 +37,7 @@ def test_recover_since_sends_the_failed_deliveries_since_then_again_oldest_first
 ):
     subscription, (old, recent_a, recent_b, _) = failed
     enqueued = []
-    monkeypatch.setattr(recovery, "enqueue_deliveries", lambda ids: enqueued.extend(ids))
+    monkeypatch.setattr(recovery, "enqueue_deliveries", lambda ids, **kw: enqueued.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         count = deliveries_recover_since(subscription=subscription, since=timezone.now() - timedelta(days=1), by=alice)
 

@@ -55,7 +55,7 @@ def test_paused_subscription_holds_events_and_resume_sends_them_oldest_first(
     assert subscription_card_stats(subscriptions=[subscription])[subscription.id].held == 3
 
     enqueued = []
-    monkeypatch.setattr(services, "enqueue_deliveries", lambda ids: enqueued.extend(ids))
+    monkeypatch.setattr(services, "enqueue_deliveries", lambda ids, **kw: enqueued.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         assert subscription_resume(subscription=subscription) == 3
     for delivery_id in enqueued:
@@ -104,7 +104,7 @@ def test_delete_cancels_pending_retrying_and_held_and_a_queued_task_sends_nothin
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_waiting_on_the_row_lock_sends_nothing_once_the_delete_commits(org, receiver, monkeypatch):
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids: len(ids))  # no broker here
+    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: len(ids))  # no broker here
     subscription, _ = make_subscription(org, url=receiver.url)
     _record(org)
     delivery = Delivery.objects.get()
@@ -150,7 +150,7 @@ def test_410_gone_pauses_at_once_with_the_reason_and_resume_delivers_what_was_he
     assert _states(subscription) == ["held", "held"]
 
     enqueued = []
-    monkeypatch.setattr(services, "enqueue_deliveries", lambda ids: enqueued.extend(ids))
+    monkeypatch.setattr(services, "enqueue_deliveries", lambda ids, **kw: enqueued.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         assert subscription_resume(subscription=subscription) == 2
     for delivery_id in enqueued:
@@ -253,7 +253,7 @@ def test_a_delete_committed_while_a_task_is_sending_stops_what_it_has_not_sent_y
 
     from delivery.tests.receiver import answer
 
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids: len(ids))  # no broker here
+    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: len(ids))  # no broker here
     subscription, _ = make_subscription(org, url=receiver.url)
     _record(org, 8)
     first = Delivery.objects.order_by("created_at").first()
@@ -280,7 +280,7 @@ def test_a_delete_committed_while_a_task_is_sending_stops_what_it_has_not_sent_y
 
 @pytest.mark.django_db(transaction=True)
 def test_delivery_still_wanted_waits_for_a_delete_in_progress_and_then_says_no(org, monkeypatch):
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids: len(ids))  # no broker here
+    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: len(ids))  # no broker here
     subscription, _ = make_subscription(org)
     _record(org)
     delivery = Delivery.objects.get()
