@@ -47,6 +47,12 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             if d.get("stale_queue_seconds") is not None:
                 out.append((f"{label}  then the queue's spent messages", f"{_f(d['stale_queue_seconds'])} s more",
                             "", ""))
+    step = (results.get("before_wakeups") or {}).get("throughput_1")
+    if step:
+        out.append(("  before: batched, a message per delivery, 1 endpoint",
+                    f"{_f(step['per_second'])}/s, worker {_f(step['worker_cpu_ms_per_delivery'], 2)} / callers "
+                    f"{_f(step['emitter_cpu_ms_per_event'], 2)} / machine "
+                    f"{_f(step.get('machine_cpu_ms_per_delivery'), 2)} ms CPU/delivery", "", ""))
     for key, label in (("throughput_1", "1 endpoint"), ("throughput_20", "20 endpoints")):
         if before.get(key):
             b = before[key]
@@ -70,6 +76,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             figure = f"{c['queries']} queries, {_f(c['inside_ms'], 2)} ms in tx (+{_f(c['commit_ms'], 2)} ms commit)"
             out.append((f"record_activity, {c['subscriptions']} subscriptions", figure,
                         "same queries (<= 4); <= 2 ms at 10", _check(ok)))
+            if c.get("orm_inside_ms") is not None:
+                out.append(("  before: three ORM statements", f"{_f(c['orm_inside_ms'], 2)} ms in tx "
+                            f"(+{_f(c['orm_commit_ms'], 2)} ms commit)", "", ""))
     calm, hang = results.get("isolation_calm"), results.get("isolation_hang")
     if calm and hang:
         ratio = hang["p99"] / calm["p99"] if calm["p99"] and hang["p99"] else None

@@ -175,6 +175,10 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
             # Before, in the same run: one task per delivery, a new database connection per task.
             before = dict(env, WEBHOOKS_BATCHING="false", CELERY_DB_REUSE_MAX="0")
             out["before"] = _pipeline(rx, before, sizes, only & {"throughput", "latency"}, args, workdir, timeout)
+            if "throughput" in only:
+                # And batched, but a message per delivery (no coalesced wake-ups): the previous step.
+                per_delivery = dict(env, WEBHOOKS_COALESCE_WAKEUPS="false")
+                out["before_wakeups"] = _pipeline(rx, per_delivery, sizes, {"throughput_1"}, args, workdir, timeout)
         out.update(_pipeline(rx, env, sizes, only, args, workdir, timeout))
     if "peer" in only:
         from bench.peer_run import Peer
@@ -203,11 +207,12 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
             msg_id, _ = phases.emit(warm, "lot.created")
             if rx.collect({msg_id}, 5, "/warm") or time.monotonic() > deadline:
                 break
-        if "throughput" in only:
+        if only & {"throughput", "throughput_1"}:
             kw = dict(timeout=timeout, env=env, emitters=args.emitters, worker_pids=workers.worker_pids())
             with _profiling(args.profile == "throughput_1", workers, workdir):
                 out["throughput_1"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=1, **kw)
             print("throughput_1:", _brief(out["throughput_1"]), flush=True)
+        if "throughput" in only:
             out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
             print("throughput_20:", _brief(out["throughput_20"]), flush=True)
             with _profiling(args.profile == "drain", workers, workdir):

@@ -12,6 +12,11 @@ What the one-by-one path guarantees still holds:
 - only an active, live subscription with a clean record (no failure, breaker
   closed) is batched; paused, deleted, failing or test deliveries go through
   services.delivery_attempt, which holds, cancels, defers or probes them;
+- with coalesced wake-ups (delivery.wakeups) a message stands for every
+  delivery of its endpoint committed while the endpoint's key was set: the
+  sender it starts drains whatever is due, and lets go of the key right
+  before its last look; a failing endpoint's sender passes the key on to the
+  next due delivery (one message at a time), so none waits for the sweeper;
 - at most WEBHOOKS_ENDPOINT_CONCURRENCY senders per endpoint at once (slots
   are PostgreSQL advisory locks), each one thread, so a hanging endpoint ties
   up at most that many threads; a task that finds every slot taken leaves its
