@@ -22,6 +22,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    client_port: int = 0  # tells the sender's connections apart
 
     @property
     def json(self):
@@ -59,7 +60,8 @@ class Receiver:
                 body = self.rfile.read(length)
                 with receiver._lock:
                     receiver.received.append(
-                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time(),
+                                 self.client_address[1])
                     )
                     action = receiver.script.pop(0) if receiver.script else receiver.default
                     receiver._arrived.notify_all()

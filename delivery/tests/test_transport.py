@@ -1,6 +1,7 @@
 """The transport against a real HTTPS receiver on 127.0.0.1 (trustme certificate)."""
 
 import socket
+import ssl
 import time
 
 import pytest
@@ -86,3 +87,46 @@ def test_an_untrusted_certificate_is_a_tls_error(receiver, settings, tmp_path):
 def test_an_unresolvable_host_is_a_dns_error():
     response = transport.post("https://no-such-host.invalid/hooks", BODY, {})  # .invalid never resolves
     assert response.error_kind == "dns"
+
+
+def test_sequential_posts_to_one_endpoint_reuse_one_tls_connection(receiver):
+    for _ in range(5):
+        assert transport.post(receiver.url, BODY, {}).ok
+    assert len(receiver.received) == 5
+    assert len({r.client_port for r in receiver.received}) == 1  # one connection, kept alive
+
+
+def test_a_truncated_body_drops_the_connection_and_the_next_post_opens_a_new_one(receiver, settings):
+    settings.WEBHOOKS_RESPONSE_BODY_LIMIT = 64 * 1024
+    receiver.script += [200, huge(megabytes=50), 200]  # bad input: a 50 MB answer between two good ones
+
+    first = transport.post(receiver.url, BODY, {})
+    flooded = transport.post(receiver.url, BODY, {})
+    started = time.monotonic()
+    after = transport.post(receiver.url, BODY, {})
+
+    assert first.ok and not first.truncated
+    assert flooded.truncated and len(flooded.body) == 64 * 1024
+    assert after.ok and after.body == b'{"ok":true}' and not after.truncated
+    assert time.monotonic() - started < 1  # the 50 MB were not drained first
+    ports = [r.client_port for r in receiver.received]
+    assert ports[0] == ports[1] != ports[2]  # kept alive for the flood, dropped after it
+
+
+def test_the_ssl_context_is_built_once_for_many_posts_to_several_endpoints(receiver, tmp_path, monkeypatch):
+    loads = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counting(context, cafile=None, *args, **kwargs):
+        loads.append(cafile)
+        return real(context, cafile, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    with Receiver(other_dir, ca=receiver.ca) as other:  # another endpoint under the same CA
+        urls = [receiver.url, other.url, f"https://localhost:{receiver.port}/hooks"]
+        for i in range(12):
+            assert transport.post(urls[i % 3], BODY, {}).ok
+    assert len(receiver.received) == 8 and len(other.received) == 4
+    assert loads.count(str(receiver.ca_path)) == 1
