@@ -53,7 +53,8 @@ def raw_limit(*, url: str, secret: str, ca_path: str, processes: int, seconds: f
 
 
 def client_cpu(*, url: str, port: int, secret: str, ca_path: str, posts: int) -> dict:
-    """Return the CPU ms per keep-alive POST of requests (as transport.py uses it) and of urllib3's pool alone."""
+    """Return the CPU ms per keep-alive POST of a requests session (what transport.py used before), of
+    urllib3's pool alone, and of delivery.transport.post (urllib3 with the address guard)."""
     import requests
     import urllib3
 
@@ -81,8 +82,17 @@ def client_cpu(*, url: str, port: int, secret: str, ca_path: str, posts: int) ->
         r.read()
         r.release_conn()
 
+    def via_transport():  # our delivery.transport.post, as the workers call it
+        from django.conf import settings
+
+        from delivery import transport
+
+        settings.WEBHOOKS_CA_BUNDLE = ca_path
+        if not transport.post(url, BODY, headers()).ok:
+            raise RuntimeError("the bench receiver refused a transport.post")
+
     figures = {}
-    for name, send in (("requests", via_requests), ("urllib3", via_urllib3)):
+    for name, send in (("requests", via_requests), ("urllib3", via_urllib3), ("transport", via_transport)):
         for _ in range(20):
             send()
         start = time.process_time()

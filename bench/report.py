@@ -102,8 +102,9 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         out.append(("raw limit: sign+POST keep-alive, 2 processes", f"{_f(raw['p2'])}/s", "reference", ""))
         out.append(("raw: new TLS connection per POST, 1 process", f"{_f(raw['fresh_p1'])}/s", "reference", ""))
         if raw.get("requests_cpu_ms"):
-            out.append(("CPU per keep-alive POST: requests / urllib3 alone",
-                        f"{_f(raw['requests_cpu_ms'], 2)} / {_f(raw['urllib3_cpu_ms'], 2)} ms", "reference", ""))
+            ours = f" / {_f(raw['transport_cpu_ms'], 2)}" if raw.get("transport_cpu_ms") is not None else ""
+            out.append(("CPU per keep-alive POST: requests (before) / urllib3 alone / our transport",
+                        f"{_f(raw['requests_cpu_ms'], 2)} / {_f(raw['urllib3_cpu_ms'], 2)}{ours} ms", "reference", ""))
     if peer:
         out.append((f"peer django-webhook 0.0.15: {peer['throughput']['events']:,} events",
                     f"{_f(peer_tp)}/s", "reference", ""))
