@@ -213,7 +213,8 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
                 out["throughput_1"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=1, **kw)
             print("throughput_1:", _brief(out["throughput_1"]), flush=True)
         if "throughput" in only:
-            out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
+            with _profiling(args.profile == "throughput_20", workers, workdir):
+                out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
             print("throughput_20:", _brief(out["throughput_20"]), flush=True)
             with _profiling(args.profile == "drain", workers, workdir):
                 out["drain"] = phases.drain(rx, events=sizes["tp_events"], **kw)

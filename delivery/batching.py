@@ -40,7 +40,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from delivery import health, services, signing, transport, wakeups
@@ -183,17 +182,35 @@ def _with_slot(subscription_id, cap: int, work):
             logger.warning("Could not release sender slot of %s", subscription_id, exc_info=True)
 
 
+_DUE = """
+SELECT d.id FROM delivery_delivery AS d JOIN delivery_event AS e ON e.id = d.event_id
+WHERE d.subscription_id = %(subscription)s AND d.state = 'pending' AND d.next_attempt_at <= %(now)s
+  AND (d.locked_until IS NULL OR d.locked_until <= %(now)s) AND NOT e.is_test
+ORDER BY d.next_attempt_at LIMIT 1
+"""
+
+
 def _due_left(subscription_id):
     """Return the id of the endpoint's oldest delivery due and not in flight (test sends aside), or None."""
-    now = timezone.now()
-    return (
-        Delivery.objects.filter(subscription_id=subscription_id, state=Delivery.State.PENDING,
-                                next_attempt_at__lte=now, event__is_test=False)
-        .exclude(locked_until__gt=now)
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)
-        .first()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_DUE, {"subscription": subscription_id, "now": timezone.now()})
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_SUBSCRIPTION_FIELDS = Subscription._meta.concrete_fields
+_SUBSCRIPTION = "SELECT {} FROM {} WHERE id = %s".format(  # noqa: S608 - names from the model, not input
+    ", ".join(f.column for f in _SUBSCRIPTION_FIELDS), Subscription._meta.db_table)
+
+
+def _subscription_get(subscription_id) -> Subscription | None:
+    """Return the subscription as it is now (read before every batch: a pause, delete or new URL shows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SUBSCRIPTION, [subscription_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Subscription.from_db(connection.alias, [f.attname for f in _SUBSCRIPTION_FIELDS], row)
 
 
 def _drain(subscription_id) -> bool:
@@ -202,7 +219,7 @@ def _drain(subscription_id) -> bool:
     while True:
         if coalesced:
             wakeups.endpoint_hold(subscription_id)  # new deliveries publish nothing: this sender finds them
-        subscription = Subscription.objects.filter(id=subscription_id).first()
+        subscription = _subscription_get(subscription_id)
         if subscription is None or subscription.is_deleted or not subscription.is_active:
             return False  # its deliveries are held or cancelled by the pause or delete
         now = timezone.now()
@@ -270,31 +287,54 @@ def _post(subscription, secret: str, row) -> tuple:
     return started_at, headers, transport.post(subscription.url, body, headers)
 
 
+# One statement per status code; a delivery cancelled or held while in flight has its attempt
+# counted and keeps its state, as on the one-by-one path (SET reads the row as it was).
+_SUCCEEDED = """
+UPDATE delivery_delivery SET attempt_count = attempt_count + 1, last_status_code = %(status)s, last_error = '',
+    locked_until = NULL,
+    state = CASE WHEN state = %(pending)s THEN %(succeeded)s ELSE state END,
+    completed_at = CASE WHEN state = %(pending)s THEN %(now)s ELSE completed_at END,
+    next_attempt_at = CASE WHEN state = %(pending)s THEN NULL ELSE next_attempt_at END
+WHERE id = ANY(%(ids)s::uuid[])
+"""
+_ATTEMPT_FIELDS = [f for f in Attempt._meta.concrete_fields if not f.primary_key]
+_ATTEMPT_COPY = "COPY {} ({}) FROM STDIN".format(
+    Attempt._meta.db_table, ", ".join(f.column for f in _ATTEMPT_FIELDS))
+
+
+def _uuid_array(ids) -> str:
+    """Return ids as one PostgreSQL array literal: one parameter, not one per id (the driver quotes each)."""
+    return "{" + ",".join(str(i) for i in ids) + "}"
+
+
+def _attempts_copy(attempts: list[Attempt]) -> None:
+    """Insert Attempt rows with COPY (half the CPU of bulk_create's UNNEST arrays, measured)."""
+    if not attempts:
+        return
+    with connection.cursor() as cursor, cursor.cursor.copy(_ATTEMPT_COPY) as copy:
+        for attempt in attempts:
+            copy.write_row([f.get_db_prep_save(getattr(attempt, f.attname), connection) for f in _ATTEMPT_FIELDS])
+
+
 def _record(subscription, sent: list, *, unsent: list, stopped: bool) -> None:
     """Write the attempts and move the deliveries on, in one transaction; release what was not sent."""
     now = timezone.now()
     pause_reason = None
     with transaction.atomic():
-        Attempt.objects.bulk_create([
+        _attempts_copy([
             services.attempt_row(delivery_id=row[0], number=row[1] + 1, url=subscription.url, started_at=started,
-                                 request_headers=headers, response=response)
+                               request_headers=headers, response=response)
             for row, started, headers, response in sent
         ])
-        by_outcome: dict[tuple, list] = {}
+        by_outcome: dict[int, list] = {}
         for row, _, _, response in sent:
             if response.ok and not response.error_kind:
-                by_outcome.setdefault((response.status_code,), []).append(row[0])
-        for (status,), ids in by_outcome.items():
-            # One statement; a delivery cancelled or held while in flight has its attempt counted
-            # and keeps its state, as on the one-by-one path.
-            pending = Q(state=Delivery.State.PENDING)
-            Delivery.objects.filter(id__in=ids).update(
-                attempt_count=F("attempt_count") + 1, last_status_code=status, last_error="", locked_until=None,
-                state=Case(When(pending, then=Value(Delivery.State.SUCCEEDED)), default=F("state")),
-                completed_at=Case(When(pending, then=Value(now)), default=F("completed_at")),
-                next_attempt_at=Case(When(pending, then=Value(None)), default=F("next_attempt_at"),
-                                     output_field=DateTimeField()),
-            )
+                by_outcome.setdefault(response.status_code, []).append(row[0])
+        with connection.cursor() as cursor:
+            for status, ids in by_outcome.items():
+                cursor.execute(_SUCCEEDED, {"status": status, "now": now, "ids": _uuid_array(ids),
+                                            "pending": Delivery.State.PENDING.value,
+                                            "succeeded": Delivery.State.SUCCEEDED.value})
         if by_outcome:
             health.endpoint_record(subscription=subscription, succeeded=True, status_code=200, now=now)
         if stopped:

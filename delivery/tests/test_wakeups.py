@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook
 
 from conftest import WORKER_ARGS, make_subscription, wait_until
 from delivery import wakeups
-from delivery.models import Delivery
+from delivery.models import Attempt, Delivery
 from subscriptions.activity import record_activity
 from subscriptions.services import subscription_pause, subscription_resume, subscription_send_test
 
@@ -45,6 +45,14 @@ def test_a_burst_to_one_endpoint_queues_one_message_and_every_event_arrives(queu
     assert _verified_ids(received, secret) == {e.webhook_id for e in events}
     wait_until(lambda: Delivery.objects.filter(subscription=subscription, state="succeeded").count() == 40,
                message="40 deliveries recorded as succeeded")
+    # The batched sender's attempt rows (written with COPY) read back as the log shows them.
+    attempts = Attempt.objects.filter(delivery__subscription=subscription).select_related("delivery__event")
+    assert len(attempts) == 40
+    for attempt in attempts:
+        assert attempt.number == 1 and attempt.status_code == 200 and attempt.response_body == '{"ok":true}'
+        assert attempt.request_headers["webhook-id"] == attempt.delivery.event.webhook_id
+        assert attempt.response_headers["Content-Type"] == "application/json"
+        assert attempt.url == receiver.url and attempt.error_kind == ""
 
 
 def test_without_coalescing_every_delivery_gets_its_own_message(queue, org, settings):
