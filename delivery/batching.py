@@ -26,9 +26,11 @@ What the one-by-one path guarantees still holds:
   a failing endpoint's deliveries go one by one, within the same slots, and
   without a free slot wait for the sweeper instead of churning deferrals;
 - a delete or pause that commits mid-batch stops every request not yet made:
-  each POST is preceded by a read of the delivery and its subscription (one
-  round trip, no lock: a delete committed before it is seen, one committing
-  after it finds the request already in flight, as on the one-by-one path);
+  the claim itself takes only deliveries of an active, live subscription, and
+  each later POST is preceded by a read of the delivery and its subscription
+  (one round trip, no lock: a delete committed before it is seen, one
+  committing after it finds the request already in flight, as on the
+  one-by-one path);
 - every POST is signed at send time with the current secret, every try is
   one Attempt row, and no POST starts after its lease could have run out.
 """
@@ -63,22 +65,27 @@ _in_flight: set[str] = set()
 _senders: dict = {}
 _senders_lock = threading.Lock()
 
+_SUBSCRIPTION_FIELDS = Subscription._meta.concrete_fields
 _LOOKUP = """
 SELECT d.subscription_id, d.state, d.next_attempt_at, d.locked_until, e.is_test, s.state, s.deleted_at,
-       h.consecutive_failures, h.open_until, h.probe_until
+       h.consecutive_failures, h.open_until, h.probe_until, {}
 FROM delivery_delivery AS d
 JOIN delivery_event AS e ON e.id = d.event_id
 JOIN subscriptions_subscription AS s ON s.id = d.subscription_id
 LEFT JOIN delivery_endpointhealth AS h ON h.subscription_id = s.id
 WHERE d.id = %s
-"""
+""".format(", ".join(f"s.{f.column}" for f in _SUBSCRIPTION_FIELDS))
 
+# Claims only while the subscription is active and not deleted, read in the same statement:
+# the first POST of a batch follows it at once, as on the one-by-one path; later ones re-check.
 _CLAIM = """
 UPDATE delivery_delivery AS d SET locked_until = %(until)s
 FROM delivery_event AS e
 WHERE e.id = d.event_id AND d.id IN (
     SELECT d2.id FROM delivery_delivery AS d2 JOIN delivery_event AS e2 ON e2.id = d2.event_id
+    JOIN subscriptions_subscription AS s2 ON s2.id = d2.subscription_id
     WHERE d2.subscription_id = %(subscription)s AND d2.state = 'pending' AND d2.next_attempt_at <= %(now)s
+      AND s2.state = 'active' AND s2.deleted_at IS NULL
       AND (d2.locked_until IS NULL OR d2.locked_until < %(now)s) AND NOT e2.is_test
     ORDER BY d2.next_attempt_at, d2.created_at LIMIT %(limit)s
     FOR UPDATE OF d2 SKIP LOCKED)
@@ -99,7 +106,7 @@ def delivery_send(*, delivery_id) -> None:
         row = cursor.fetchone()
     if row is None:
         return
-    sub_id, state, due, locked, is_test, sub_state, deleted_at, failures, open_until, probe_until = row
+    sub_id, state, due, locked, is_test, sub_state, deleted_at, failures, open_until, probe_until = row[:10]
     if locked is not None and locked > now:
         return  # in flight: its sender looks again when it stops
     own_due = state == Delivery.State.PENDING and due is not None and due <= now
@@ -131,7 +138,7 @@ def delivery_send(*, delivery_id) -> None:
                 return  # this process's senders look again after they stop, and find this one
             _senders[sub_id] = _senders.get(sub_id, 0) + 1
         try:
-            outcome = _with_slot(sub_id, cap, lambda: _drain(sub_id))
+            outcome = _with_slot(sub_id, cap, lambda: _drain(sub_id, first=row))
         finally:
             # Before looking again: a task that saw this sender counted on that look.
             with _senders_lock:
@@ -198,7 +205,6 @@ def _due_left(subscription_id):
     return row[0] if row else None
 
 
-_SUBSCRIPTION_FIELDS = Subscription._meta.concrete_fields
 _SUBSCRIPTION = "SELECT {} FROM {} WHERE id = %s".format(  # noqa: S608 - names from the model, not input
     ", ".join(f.column for f in _SUBSCRIPTION_FIELDS), Subscription._meta.db_table)
 
@@ -208,18 +214,29 @@ def _subscription_get(subscription_id) -> Subscription | None:
     with connection.cursor() as cursor:
         cursor.execute(_SUBSCRIPTION, [subscription_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    return Subscription.from_db(connection.alias, [f.attname for f in _SUBSCRIPTION_FIELDS], row)
+    return None if row is None else _subscription_from(row)
 
 
-def _drain(subscription_id) -> bool:
-    """Claim, send and record batches until nothing is due; return False when it stopped on trouble."""
+def _subscription_from(values) -> Subscription:
+    return Subscription.from_db(connection.alias, [f.attname for f in _SUBSCRIPTION_FIELDS], values)
+
+
+def _drain(subscription_id, first=None) -> bool:
+    """Claim, send and record batches until nothing is due; return False when it stopped on trouble.
+
+    `first` is the message's lookup row, which carries the subscription as it
+    was a moment ago: the first batch needs no read of its own (the claim
+    re-checks that the subscription is active), later ones read it again.
+    """
     coalesced = wakeups.enabled()
     while True:
-        if coalesced:
-            wakeups.endpoint_hold(subscription_id)  # new deliveries publish nothing: this sender finds them
-        subscription = _subscription_get(subscription_id)
+        if first is not None:
+            # The key was set by whoever published this message: no refresh needed yet.
+            subscription, first = _subscription_from(first[10:]), None
+        else:
+            if coalesced:
+                wakeups.endpoint_hold(subscription_id)  # new deliveries publish nothing: this sender finds them
+            subscription = _subscription_get(subscription_id)
         if subscription is None or subscription.is_deleted or not subscription.is_active:
             return False  # its deliveries are held or cancelled by the pause or delete
         now = timezone.now()
@@ -249,8 +266,9 @@ def _send_batch(subscription, rows, lease: float) -> bool:
     secret = decrypt_secret(subscription.secret_encrypted)
     sent, failed, done = [], False, 0
     recorded_at = time.monotonic()
-    for row in rows:
-        if time.monotonic() > send_until or not _still_wanted(row[0]):
+    for i, row in enumerate(rows):
+        # The claim checked the subscription; each later POST reads it again first.
+        if time.monotonic() > send_until or (i and not _still_wanted(row[0])):
             break
         sent.append((row, *_post(subscription, secret, row)))
         done += 1
