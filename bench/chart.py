@@ -1,6 +1,6 @@
 """`python -m bench.chart [results.json] [out.png]`: docs/performance.png from a `make bench` run.
 
-Left: deliveries per second, ours (before and after the speed work) against the
+Left: deliveries per second, ours (now, before this step, and one by one as at first) against the
 raw sign+POST limit and the peer. Right: commit-to-arrival latency at 20 events/s.
 """
 
@@ -26,10 +26,13 @@ def chart(results: dict, out: Path) -> None:
         ("ours\n20 endpoints", results.get("throughput_20", {}).get("per_second"), "#4299e1"),
         ("ours, sender\nalone (Resume)", results.get("drain", {}).get("per_second"), "#2c5282"),
         ("ours before\n1 endpoint", before.get("throughput_1", {}).get("per_second"), "#90cdf4"),
+        ("ours before\n20 endpoints", before.get("throughput_20", {}).get("per_second"), "#bee3f8"),
+        ("ours first\n(one by one)", (results.get("before_batching") or {}).get("throughput_1", {})
+         .get("per_second"), "#e2e8f0"),
         ("django-webhook\n0.0.15", peer.get("throughput", {}).get("per_second"), "#dd6b20"),
     ]
     bars = [b for b in bars if b[1]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     left.bar([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars])
     for i, (_, value, _) in enumerate(bars):
         left.text(i, value, f"{value:,.0f}", ha="center", va="bottom", fontsize=9)

@@ -17,6 +17,9 @@ What the one-by-one path guarantees still holds:
   sender it starts drains whatever is due, and lets go of the key right
   before its last look; a failing endpoint's sender passes the key on to the
   next due delivery (one message at a time), so none waits for the sweeper;
+  a sender that claims a full batch (a backlog) asks for one helper, so a
+  slow endpoint's backlog still goes over up to WEBHOOKS_ENDPOINT_CONCURRENCY
+  connections at once;
 - at most WEBHOOKS_ENDPOINT_CONCURRENCY senders per endpoint at once (slots
   are PostgreSQL advisory locks), each one thread, so a hanging endpoint ties
   up at most that many threads; a task that finds every slot taken leaves its
@@ -229,6 +232,7 @@ def _drain(subscription_id, first=None) -> bool:
     re-checks that the subscription is active), later ones read it again.
     """
     coalesced = wakeups.enabled()
+    helped = False
     while True:
         if first is not None:
             # The key was set by whoever published this message: no refresh needed yet.
@@ -247,6 +251,8 @@ def _drain(subscription_id, first=None) -> bool:
             rows = cursor.fetchall()
         if not rows:
             return True
+        if coalesced and not helped and len(rows) == BATCH_MAX:
+            helped = _call_helper(subscription_id)
         ids = {str(r[0]) for r in rows}
         _in_flight.update(ids)
         try:
@@ -257,6 +263,22 @@ def _drain(subscription_id, first=None) -> bool:
             return False
         if len(rows) < BATCH_MAX:
             return True  # all that was due; what came due since is found by the caller's look after the slot
+
+
+def _call_helper(subscription_id) -> bool:
+    """Start one more sender for a backlog (a full batch claimed); return True if one was asked for.
+
+    With one message per endpoint, a backlog would otherwise go one POST at a
+    time, however slow the endpoint. Each sender asks for one helper, with a
+    message of its own for the next due delivery, so an endpoint with a
+    backlog ramps up to WEBHOOKS_ENDPOINT_CONCURRENCY senders (the helper
+    asked for beyond that finds no slot and stops).
+    """
+    due = _due_left(subscription_id)
+    if due is None:
+        return False
+    enqueue_deliveries([due])  # its own message, whatever the wake key says
+    return True
 
 
 def _send_batch(subscription, rows, lease: float) -> bool:

@@ -110,3 +110,35 @@ def test_an_unreachable_redis_means_a_message_per_endpoint_not_a_lost_one(queue,
     """Bad input: the broker URL points at a closed port; every endpoint is reported as needing a message."""
     settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
     assert wakeups.endpoints_claim(["a", "b", "a"]) == {"a", "b"}
+
+
+def test_a_slow_endpoint_with_a_backlog_is_sent_over_several_connections_at_once(queue, org, receiver,
+                                                                                 celery_process):
+    """One message for a backlog, yet not one POST at a time: each full batch asks for a helper sender."""
+    import threading
+    import time
+
+    from delivery.tests.receiver import answer
+
+    in_flight, most, lock = [0], [0], threading.Lock()
+
+    def slow(handler):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.05)
+        with lock:
+            in_flight[0] -= 1
+        answer(handler, 200)
+
+    receiver.default = slow
+    subscription, secret = make_subscription(org, url=receiver.url)
+    events = [record_activity(organisation=org, activity_type="lot.created", data={"lot_id": f"L{i}"})
+              for i in range(160)]
+    assert queue() == 1
+
+    celery_process(*WORKER_ARGS)
+    received = receiver.wait_for(160, timeout=60)
+    assert _verified_ids(received, secret) == {e.webhook_id for e in events}
+    assert 2 <= most[0] <= settings.WEBHOOKS_ENDPOINT_CONCURRENCY, most[0]
+    assert len({r.client_port for r in received}) >= 2  # several keep-alive connections, not one
