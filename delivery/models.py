@@ -82,6 +82,10 @@ class Delivery(models.Model):
             models.Index(fields=["subscription", "-created_at", "-id"], name="delivery_log"),
             # The sweeper: due unfinished work.
             models.Index(fields=["next_attempt_at"], name="delivery_due", condition=Q(state="pending")),
+            # A sender's claim and last look: one endpoint's due work in order, read only as far as
+            # the batch (without it each claim read the endpoint's whole backlog: 12 ms at 1,550).
+            models.Index(fields=["subscription", "next_attempt_at", "created_at"], name="delivery_endpoint_due",
+                         condition=Q(state="pending")),
             # The per-endpoint cap counts live leases; only leased rows are indexed.
             models.Index(fields=["subscription", "locked_until"], name="delivery_leased",
                          condition=Q(locked_until__isnull=False)),
