@@ -17,9 +17,10 @@ What the one-by-one path guarantees still holds:
   sender it starts drains whatever is due, and lets go of the key right
   before its last look; a failing endpoint's sender passes the key on to the
   next due delivery (one message at a time), so none waits for the sweeper;
-  a sender that claims a full batch (a backlog) asks for one helper, so a
-  slow endpoint's backlog still goes over up to WEBHOOKS_ENDPOINT_CONCURRENCY
-  connections at once;
+  a sender whose full batch (a backlog) is still sending after HELPER_AFTER
+  asks for one helper, so a slow endpoint's backlog still goes over up to
+  WEBHOOKS_ENDPOINT_CONCURRENCY connections at once (a fast one's goes best
+  over one);
 - at most WEBHOOKS_ENDPOINT_CONCURRENCY senders per endpoint at once (slots
   are PostgreSQL advisory locks), each one thread, so a hanging endpoint ties
   up at most that many threads; a task that finds every slot taken leaves its
@@ -59,6 +60,8 @@ BATCH_MAX = 50
 # Attempts are written at least this often within a batch (count, seconds).
 RECORD_EVERY = 10
 RECORD_SECONDS = 0.1
+# A full batch still sending after this long asks for a helper sender (a slow endpoint's backlog).
+HELPER_AFTER = 0.25
 SLOT_NAMESPACE = 0x57EB0000  # second key of our advisory locks: slot numbers live above it
 _NO_SLOT = object()  # what _with_slot returns when every slot of the endpoint is taken
 # Ids in this process's batches in flight: their own messages then cost no query.
@@ -251,14 +254,15 @@ def _drain(subscription_id, first=None) -> bool:
             rows = cursor.fetchall()
         if not rows:
             return True
-        if coalesced and not helped and len(rows) == BATCH_MAX:
-            helped = _call_helper(subscription_id)
         ids = {str(r[0]) for r in rows}
         _in_flight.update(ids)
         try:
-            failed = _send_batch(subscription, rows, lease)
+            # A full batch is a backlog: if it is slow to send, one more sender helps (once per sender).
+            failed, asked = _send_batch(subscription, rows, lease,
+                                        helper=coalesced and not helped and len(rows) == BATCH_MAX)
         finally:
             _in_flight.difference_update(ids)
+        helped = helped or asked
         if failed:
             return False
         if len(rows) < BATCH_MAX:
@@ -266,11 +270,11 @@ def _drain(subscription_id, first=None) -> bool:
 
 
 def _call_helper(subscription_id) -> bool:
-    """Start one more sender for a backlog (a full batch claimed); return True if one was asked for.
+    """Start one more sender for a slow backlog; return True if one was asked for.
 
     With one message per endpoint, a backlog would otherwise go one POST at a
     time, however slow the endpoint. Each sender asks for one helper, with a
-    message of its own for the next due delivery, so an endpoint with a
+    message of its own for the next due delivery, so a slow endpoint with a
     backlog ramps up to WEBHOOKS_ENDPOINT_CONCURRENCY senders (the helper
     asked for beyond that finds no slot and stops).
     """
@@ -281,14 +285,23 @@ def _call_helper(subscription_id) -> bool:
     return True
 
 
-def _send_batch(subscription, rows, lease: float) -> bool:
-    """POST the claimed rows in order and record them; return True if one failed (the rest are released)."""
+def _send_batch(subscription, rows, lease: float, helper: bool = False) -> tuple[bool, bool]:
+    """POST the claimed rows in order and record them; return (one failed, a helper was asked for).
+
+    After a failure the rest are released. With `helper`, a batch still
+    sending after HELPER_AFTER seconds asks for one more sender: a fast
+    endpoint's backlog is best sent by one sender over one connection, a
+    slow one's over several.
+    """
+    started = time.monotonic()
     # A POST may start only while it can finish before the lease runs out.
-    send_until = time.monotonic() + lease - settings.WEBHOOKS_TIMEOUT - 1
+    send_until = started + lease - settings.WEBHOOKS_TIMEOUT - 1
     secret = decrypt_secret(subscription.secret_encrypted)
-    sent, failed, done = [], False, 0
-    recorded_at = time.monotonic()
+    sent, failed, done, asked = [], False, 0, False
+    recorded_at = started
     for i, row in enumerate(rows):
+        if helper and not asked and time.monotonic() - started > HELPER_AFTER:
+            asked = _call_helper(subscription.id)
         # The claim checked the subscription; each later POST reads it again first.
         if time.monotonic() > send_until or (i and not _still_wanted(row[0])):
             break
@@ -302,7 +315,7 @@ def _send_batch(subscription, rows, lease: float) -> bool:
             _record(subscription, sent, unsent=[], stopped=False)
             sent, recorded_at = [], time.monotonic()
     _record(subscription, sent, unsent=[r[0] for r in rows[done:]], stopped=failed)
-    return failed
+    return failed, asked
 
 
 _WANTED = """
