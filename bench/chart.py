@@ -32,13 +32,13 @@ def chart(results: dict, out: Path) -> None:
         ("django-webhook\n0.0.15", peer.get("throughput", {}).get("per_second"), "#dd6b20"),
     ]
     bars = [b for b in bars if b[1]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 5), gridspec_kw={"width_ratios": [7, 3]})
     left.bar([b[0] for b in bars], [b[1] for b in bars], color=[b[2] for b in bars])
     for i, (_, value, _) in enumerate(bars):
         left.text(i, value, f"{value:,.0f}", ha="center", va="bottom", fontsize=9)
     left.set_ylabel("deliveries (POSTs) per second")
     left.set_title("Throughput, same machine, same run")
-    left.tick_params(axis="x", labelsize=8)
+    left.tick_params(axis="x", labelsize=7.5)
 
     series = [("ours", results.get("latency")), ("ours before", before.get("latency")),
               ("django-webhook", peer.get("latency"))]
