@@ -39,6 +39,7 @@ What the one-by-one path guarantees still holds:
   one Attempt row, and no POST starts after its lease could have run out.
 """
 
+import functools
 import logging
 import threading
 import time
@@ -138,13 +139,15 @@ def delivery_send(*, delivery_id) -> None:
         if coalesced and (not own_due or done is not _NO_SLOT):
             _wake_next(sub_id)
         return
+    first = row  # the lookup's subscription serves the first batch only: a look again reads it afresh
     while True:
         with _senders_lock:
             if _senders.get(sub_id, 0) >= cap:
                 return  # this process's senders look again after they stop, and find this one
             _senders[sub_id] = _senders.get(sub_id, 0) + 1
         try:
-            outcome = _with_slot(sub_id, cap, lambda: _drain(sub_id, first=row))
+            outcome = _with_slot(sub_id, cap, functools.partial(_drain, sub_id, first=first))
+            first = None
         finally:
             # Before looking again: a task that saw this sender counted on that look.
             with _senders_lock:

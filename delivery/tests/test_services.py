@@ -21,7 +21,12 @@ from delivery.tasks import deliver
 from delivery.transport import Response
 from subscriptions.activity import record_activity
 from subscriptions.models import Subscription, TrailEntry
-from subscriptions.services import subscription_delete, subscription_pause, subscription_resume
+from subscriptions.services import (
+    subscription_delete,
+    subscription_pause,
+    subscription_resume,
+    subscription_update,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -276,6 +281,34 @@ def test_a_delete_committed_while_a_task_is_sending_stops_what_it_has_not_sent_y
         "lock right before its POST (services.delivery_still_wanted)"
     )
     assert Delivery.objects.filter(state=Delivery.State.CANCELLED).count() >= 8 - sent
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_that_looks_again_reads_the_subscription_afresh(org, receiver, monkeypatch):
+    """A URL edited while a batch is in flight applies to what the same sender finds on its next look."""
+    import time
+
+    from delivery.tests.receiver import answer
+
+    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: len(ids))  # no broker here
+    subscription, _ = make_subscription(org, url=receiver.url)
+    (first,) = _record(org)
+
+    def slow(handler):
+        time.sleep(0.5)
+        answer(handler, 200)
+
+    receiver.script = [slow]
+    delivery_id = str(Delivery.objects.get(event=first).id)
+    thread = threading.Thread(target=lambda: (deliver(delivery_id), connection.close()))
+    thread.start()
+    receiver.wait_for(1)  # the first POST is in flight: edit the URL, then record one more event
+    subscription_update(subscription=subscription, url=receiver.url + "-moved", activity_types=["lot.created"])
+    (second,) = _record(org)
+    thread.join(30)
+
+    paths = {r.json["id"]: r.path for r in receiver.received}
+    assert paths == {first.webhook_id: "/hooks", second.webhook_id: "/hooks-moved"}
 
 
 @pytest.mark.django_db(transaction=True)
