@@ -160,16 +160,23 @@ def delivery_send(*, delivery_id) -> None:
             if coalesced:
                 _wake_next(sub_id)  # stopped on a failure: the rest go one by one
             return
-        if coalesced:
-            wakeups.endpoint_release(sub_id)
-        if _due_left(sub_id) is None:
+        if _last_look(sub_id, coalesced) is None:
             return
 
 
+def _last_look(subscription_id, coalesced: bool):
+    """Let go of the endpoint's wake key (coalesced), then return the id of a delivery still due, or None.
+
+    In this order: a delivery committed before the key went is found here, one after it publishes.
+    """
+    if coalesced:
+        wakeups.endpoint_release(subscription_id)
+    return _due_left(subscription_id)
+
+
 def _wake_next(subscription_id) -> None:
-    """Let go of the endpoint's wake key; if something is still due, publish a message for it (one by one)."""
-    wakeups.endpoint_release(subscription_id)
-    due = _due_left(subscription_id)
+    """After a one-by-one send: if something of the endpoint is still due, publish a message for it."""
+    due = _last_look(subscription_id, coalesced=True)
     if due is not None:
         enqueue_deliveries([due], endpoints=[subscription_id])
 

@@ -168,8 +168,7 @@ def _enqueue_on_commit(pending: list[tuple], *, is_test: bool) -> None:
     """Enqueue these (delivery id, subscription id) once the caller's transaction commits."""
     if pending:
         ids = [d for d, _ in pending]
-        # A test send gets its own message: the senders that drain an endpoint leave test sends alone.
-        endpoints = [None if is_test else sub_id for _, sub_id in pending]
+        endpoints = wake_endpoints([(d, sub_id, is_test) for d, sub_id in pending])
         transaction.on_commit(lambda: enqueue_deliveries(ids, endpoints=endpoints))
 
 
