@@ -277,8 +277,8 @@ def test_a_delete_committed_while_a_task_is_sending_stops_what_it_has_not_sent_y
     # At most the request in flight when the delete committed went out after it.
     sent = len(receiver.received)
     assert sent <= 2, (
-        f"{sent} of 8 requests went out after the delete: a sender must check each delivery under its row "
-        "lock right before its POST (services.delivery_still_wanted)"
+        f"{sent} of 8 requests went out after the delete: a sender must read each delivery and its subscription "
+        "right before its POST (batching._still_wanted; one by one, services._claim under its row lock)"
     )
     assert Delivery.objects.filter(state=Delivery.State.CANCELLED).count() >= 8 - sent
 
