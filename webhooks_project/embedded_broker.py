@@ -4,8 +4,6 @@ Kombu's filesystem channel writes a message straight into the queue folder, so
 a worker polling that folder can take the file before its bytes are written
 and crash on an empty message. Here each message is written under a name the
 queue does not match and then renamed into place, which is atomic on POSIX.
-The same holds for an exchange's routing table in the control folder, which
-kombu creates empty and then fills.
 """
 
 import os
@@ -30,26 +28,6 @@ class Channel(filesystem.Channel):
             os.replace(partial, final)
         except OSError as exc:
             raise filesystem.ChannelError(f"Cannot add file {final!r} to directory") from exc
-
-
-    def _queue_bind(self, exchange, routing_key, pattern, queue):
-        file = self._exchange_file(exchange)
-        if not file.exists():
-            # Kombu creates an exchange's table in place (open "wb", then lock, then write): a
-            # process publishing in between reads it empty and fails (seen in the suite). Create
-            # it whole under another name and link it into place; whoever loses the race updates it.
-            self.control_folder.mkdir(exist_ok=True)
-            partial = file.with_name(f"{file.name}.{uuid.uuid4().hex}.partial")
-            row = filesystem.exchange_queue_t(routing_key or "", pattern or "", queue or "")
-            partial.write_bytes(str_to_bytes(dumps([row])))
-            try:
-                os.link(partial, file)
-                return
-            except FileExistsError:
-                pass
-            finally:
-                partial.unlink(missing_ok=True)
-        super()._queue_bind(exchange, routing_key, pattern, queue)
 
 
 class Transport(filesystem.Transport):
