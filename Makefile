@@ -20,9 +20,13 @@ install: $(VENV)/.installed
 run: install
 	$(PY) -m webhooks_project.run
 
-## make test: the whole suite (PostgreSQL and Redis when they answer on 127.0.0.1).
+## make test: the whole suite on SQLite + the embedded broker, then on PostgreSQL + Redis
+## when they answer on 127.0.0.1 (always with REQUIRE_SERVICES=1: then a missing service fails).
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	TEST_STORES=embedded $(PY) -m pytest $(PYTEST_ARGS)
+	@if [ "$$REQUIRE_SERVICES" = 1 ] || $(PY) -c 'import socket,sys; [socket.create_connection(("127.0.0.1", p), 1).close() for p in (5432, 6379)]' 2>/dev/null; then \
+	  echo "== the same suite on PostgreSQL + Redis"; TEST_STORES=services $(PY) -m pytest $(PYTEST_ARGS); \
+	else echo "== PostgreSQL or Redis not answering on 127.0.0.1: the suite ran on SQLite + the embedded broker only"; fi
 
 lint: install
 	$(VENV)/bin/ruff check .

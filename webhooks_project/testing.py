@@ -1,9 +1,11 @@
 """A pytest plugin loaded before Django (`-p webhooks_project.testing` in pytest.ini).
 
-It picks the services the suite runs against, before settings are read:
-PostgreSQL and Redis when they answer on 127.0.0.1 (always, and never skipped,
-with REQUIRE_SERVICES=1), otherwise SQLite and the embedded broker. Each run
-gets its own database name, queue and broker folder, so runs can overlap.
+It picks the stores the suite runs against, before settings are read, from
+TEST_STORES: `embedded` is SQLite and the embedded broker (what `make run`
+uses), `services` is PostgreSQL and Redis on 127.0.0.1. `make test` runs the
+suite once per store (services only when they answer, always and never skipped
+with REQUIRE_SERVICES=1). Each run gets its own database name, queue and broker
+folder, so runs can overlap.
 """
 
 import os
@@ -26,8 +28,11 @@ def _answers(host: str, port: int) -> bool:
 
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-POSTGRES = REQUIRE_SERVICES or _answers("127.0.0.1", 5432)
-REDIS = REQUIRE_SERVICES or _answers("127.0.0.1", 6379)
+STORES = os.environ.get("TEST_STORES", "services")
+if STORES not in ("embedded", "services"):
+    raise SystemExit(f"TEST_STORES must be 'embedded' or 'services', not {STORES!r}")
+POSTGRES = STORES == "services" and (REQUIRE_SERVICES or _answers("127.0.0.1", 5432))
+REDIS = STORES == "services" and (REQUIRE_SERVICES or _answers("127.0.0.1", 6379))
 
 os.environ["READ_DOT_ENV"] = "false"  # a developer's .env from `make run` must not change the suite
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
@@ -51,7 +56,7 @@ if "CELERY_BROKER_URL" not in os.environ:
 
 def pytest_report_header(config):
     return [
-        f"webhooks: database {os.environ.get('DATABASE_URL', 'sqlite')}, "
+        f"webhooks: stores {STORES}, database {os.environ.get('DATABASE_URL', 'sqlite')}, "
         f"broker {os.environ.get('CELERY_BROKER_URL', 'filesystem (embedded)')}, "
         f"REQUIRE_SERVICES={int(REQUIRE_SERVICES)}"
     ]
@@ -60,7 +65,7 @@ def pytest_report_header(config):
 @pytest.fixture(scope="session")
 def require_services():
     """Return nothing; fail (never skip) when REQUIRE_SERVICES=1 and a service is down."""
-    if REQUIRE_SERVICES:
+    if REQUIRE_SERVICES and STORES == "services":
         for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
             if not _answers("127.0.0.1", port):
                 pytest.fail(f"{name} is not reachable on 127.0.0.1:{port} and REQUIRE_SERVICES=1")
