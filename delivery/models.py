@@ -123,6 +123,8 @@ class Attempt(models.Model):
     response_headers = models.JSONField(default=dict)
     response_body = models.TextField(blank=True)
     response_truncated = models.BooleanField(default=False)
+    # The body was not clean UTF-8 text (NUL, undecodable or binary bytes): stored with \xNN escapes.
+    response_body_escaped = models.BooleanField(default=False)
     error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
 
