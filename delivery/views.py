@@ -47,7 +47,7 @@ def delivery_redeliver(request, subscription, delivery_id):
     delivery = _delivery_or_404(subscription, delivery_id)
     if not subscription.is_active:
         messages.error(request, "This webhook is paused: resume it to redeliver.")
-    elif services.delivery_redeliver(delivery=delivery):
+    elif services.delivery_redeliver(delivery=delivery, by=request.user):
         messages.success(request, "Redelivering: the same event id, signed with the current secret.")
     else:
         messages.info(request, "This delivery is still in progress; it can be redelivered once it has finished.")

@@ -6,12 +6,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import services as delivery_services
-from delivery.models import Event
-from delivery.outbox import event_record
+from subscriptions import signals
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
 from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry
 from subscriptions.signing_secrets import encrypt_secret, generate_secret
+
+
+def _told(signal, **kwargs) -> int:
+    """Send a subscription signal; return the count its receiver answered (0 when none is connected)."""
+    return sum(answer or 0 for _, answer in signal.send(sender=Subscription, **kwargs))
 
 
 def _clean_activity_types(activity_types: Iterable[str]) -> list[str]:
@@ -97,7 +100,7 @@ def subscription_pause(*, subscription: Subscription, by=None, reason: str = "",
     )
     subscription.refresh_from_db()
     # Retries waiting for their turn are held too, so the card's count is complete.
-    delivery_services.deliveries_hold(subscription=subscription)
+    _told(signals.subscription_paused, subscription=subscription)
     action = TrailEntry.Action.AUTO_PAUSED if automatic else TrailEntry.Action.PAUSED
     _trail(subscription, action, by, reason)
 
@@ -109,8 +112,9 @@ def subscription_resume(*, subscription: Subscription, by=None) -> int:
         state=Subscription.State.ACTIVE, paused_reason="", paused_at=None
     )
     subscription.refresh_from_db()
-    released = delivery_services.deliveries_release_held(subscription=subscription)
-    _trail(subscription, TrailEntry.Action.RESUMED, by, f"{released} held deliveries released" if released else "")
+    released = _told(signals.subscription_resumed, subscription=subscription)
+    noun = "delivery" if released == 1 else "deliveries"
+    _trail(subscription, TrailEntry.Action.RESUMED, by, f"{released} held {noun} released" if released else "")
     return released
 
 
@@ -120,20 +124,21 @@ def subscription_delete(*, subscription: Subscription, by=None) -> int:
     locked = Subscription.objects.select_for_update().get(id=subscription.id)
     locked.deleted_at = timezone.now()
     locked.save(update_fields=["deleted_at", "updated_at"])
-    cancelled = delivery_services.deliveries_cancel(subscription=locked)
+    cancelled = _told(signals.subscription_deleted, subscription=locked)
     _trail(locked, TrailEntry.Action.DELETED, by, f"{cancelled} pending deliveries cancelled")
     return cancelled
 
 
 @transaction.atomic
-def subscription_send_test(*, subscription: Subscription, activity_type: str, by=None) -> Event:
+def subscription_send_test(*, subscription: Subscription, activity_type: str, by=None):
     """Send the type's sample payload, marked "test": true, to this subscription only; return the Event."""
     kind = get_activity_type(activity_type)
     if kind is None:
         raise ValidationError({"activity_type": f"Unknown activity type: {activity_type!r}."})
-    event = event_record(
-        organisation=subscription.organisation, activity_type=activity_type, data=kind.sample,
-        is_test=True, subscription=subscription,
+    answers = signals.activity_occurred.send(
+        sender=subscription_send_test, organisation=subscription.organisation, activity_type=activity_type,
+        data=kind.sample, is_test=True, subscription=subscription,
     )
+    event = next(answer for _, answer in answers if answer is not None)
     _trail(subscription, TrailEntry.Action.TESTED, by, activity_type)
     return event

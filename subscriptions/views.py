@@ -14,8 +14,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from delivery.models import Delivery
-from delivery.recovery import deliveries_recover_since
 from delivery.selectors import delivery_log, subscription_card_stats
+from delivery.services import deliveries_recover_since
 from organisations.selectors import membership_for_user
 from subscriptions import services
 from subscriptions.activity_types import get_activity_type

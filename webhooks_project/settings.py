@@ -217,22 +217,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Webhooks ---------------------------------------------------------------
+# Only what a user must decide is a setting; tuning constants live in the module
+# that uses them (delivery.sender, delivery.slots, delivery.health, delivery.wakeups).
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# The hard deadline of one request, the whole exchange (delivery.transport).
 WEBHOOKS_TIMEOUT = env.float("WEBHOOKS_TIMEOUT", default=10.0)
-# Send the due deliveries of a healthy endpoint together (delivery.batching): one
-# claim, keep-alive POSTs, bulk writes. false: one task, one delivery (as before).
-WEBHOOKS_BATCHING = env.bool("WEBHOOKS_BATCHING", default=True)
-# One waiting message per endpoint rather than per delivery (PostgreSQL and a Redis broker; delivery/wakeups.py).
-WEBHOOKS_COALESCE_WAKEUPS = env.bool("WEBHOOKS_COALESCE_WAKEUPS", default=True)
 WEBHOOKS_RETRY_SCHEDULE = [
     int(s) for s in env.list("WEBHOOKS_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"])
 ]
 WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 * 1024)
 WEBHOOKS_RESPONSE_BODY_LIMIT = env.int("WEBHOOKS_RESPONSE_BODY_LIMIT", default=64 * 1024)
-# The sweeper runs this often and re-enqueues due deliveries whose message has
-# not been picked up for WEBHOOKS_SWEEP_GRACE seconds.
-WEBHOOKS_SWEEP_INTERVAL = env.float("WEBHOOKS_SWEEP_INTERVAL", default=2.0)
-WEBHOOKS_SWEEP_GRACE = env.float("WEBHOOKS_SWEEP_GRACE", default=30.0)
 # CA bundle that endpoints are verified against; None means certifi's bundle.
 WEBHOOKS_CA_BUNDLE = env("REQUESTS_CA_BUNDLE", default=None)
 # In development, also trust the CA of `manage.py webhook_receiver` (var/dev-ca.pem, once it exists):
@@ -243,29 +237,9 @@ if DEBUG:
     from webhooks_project.dev_ca import dev_ca_bundle
 
     WEBHOOKS_CA_BUNDLE = dev_ca_bundle(WEBHOOKS_DEV_CA_DIR, base=WEBHOOKS_CA_BUNDLE) or WEBHOOKS_CA_BUNDLE
-# A worker's lease on a delivery lasts WEBHOOKS_TIMEOUT plus this margin (seconds);
-# a worker killed mid-request leaves a lease that others wait out, then retry.
-WEBHOOKS_LEASE_MARGIN = env.float("WEBHOOKS_LEASE_MARGIN", default=30.0)
-
-# Isolation of failing endpoints (docs/RELIABILITY.md). At most this many
-# requests in flight per endpoint (0: no cap); a delivery over the cap, or held
-# back by an open breaker, is deferred by about WEBHOOKS_DEFER_SECONDS.
-WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=4)
-WEBHOOKS_DEFER_SECONDS = env.float("WEBHOOKS_DEFER_SECONDS", default=2.0)
-# Circuit breaker: after this many consecutive failed attempts (0: never) stop
-# sending to the endpoint for the cool-down, then probe it with one request;
-# each failed probe doubles the cool-down, up to the maximum (seconds).
-WEBHOOKS_BREAKER_THRESHOLD = env.int("WEBHOOKS_BREAKER_THRESHOLD", default=5)
-WEBHOOKS_BREAKER_COOLDOWN = env.float("WEBHOOKS_BREAKER_COOLDOWN", default=60.0)
-WEBHOOKS_BREAKER_MAX_COOLDOWN = env.float("WEBHOOKS_BREAKER_MAX_COOLDOWN", default=3600.0)
-# Automatic pause: every attempt failed for this many days, over at least
-# this many deliveries (a 410 Gone pauses at once).
-WEBHOOKS_AUTO_PAUSE_AFTER = env.float("WEBHOOKS_AUTO_PAUSE_AFTER", default=5.0)
-WEBHOOKS_AUTO_PAUSE_MIN_FAILURES = env.int("WEBHOOKS_AUTO_PAUSE_MIN_FAILURES", default=5)
 # Retention: finished deliveries (with their attempts) and their events are
-# pruned this many days after they finished, in batches, by a scheduled task.
+# pruned this many days after they finished, by a scheduled task.
 WEBHOOKS_RETENTION_DAYS = env.float("WEBHOOKS_RETENTION_DAYS", default=30.0)
-WEBHOOKS_RETENTION_BATCH = env.int("WEBHOOKS_RETENTION_BATCH", default=1000)
 
 
 def _derived_key(secret: str) -> str:
@@ -296,7 +270,7 @@ for _n, _key in enumerate(WEBHOOKS_ENCRYPTION_KEYS, start=1):
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-deliveries": {
         "task": "delivery.tasks.sweep_due_deliveries",
-        "schedule": WEBHOOKS_SWEEP_INTERVAL,
+        "schedule": 2.0,  # delivery.wakeups.SWEEP_INTERVAL (settings load before apps)
     },
     "prune-old-deliveries": {
         "task": "delivery.tasks.prune_old_deliveries",

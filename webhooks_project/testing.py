@@ -37,8 +37,6 @@ REDIS = STORES == "services" and (REQUIRE_SERVICES or _answers("127.0.0.1", 6379
 os.environ["READ_DOT_ENV"] = "false"  # a developer's .env from `make run` must not change the suite
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")
-os.environ.setdefault("WEBHOOKS_SWEEP_GRACE", "3")
-os.environ.setdefault("WEBHOOKS_SWEEP_INTERVAL", "0.5")
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = f"webhooks-test-{RUN_ID}"
 TMP = tempfile.mkdtemp(prefix=f"webhooks-test-{RUN_ID}-")
 if "DATABASE_URL" not in os.environ:
