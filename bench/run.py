@@ -171,19 +171,6 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
         out["raw"]["unverified"] = sum(1 for a in arrivals if not a.verified)
         print("raw:", out["raw"], flush=True)
     if only & {"throughput", "latency", "isolation"}:
-        if args.compare:
-            # Before, in the same run: batched, but a message per delivery (no coalesced wake-ups),
-            # as the pipeline was before this step (the caller's one statement and the urllib3
-            # transport have before-figures of their own: the cost and raw phases).
-            per_delivery = dict(env, WEBHOOKS_COALESCE_WAKEUPS="false")
-            out["before"] = _pipeline(rx, per_delivery, sizes, only & {"throughput", "latency"}, args, workdir,
-                                      timeout)
-            if "throughput" in only:
-                # And where it started: one task per delivery, a new database connection per task
-                # (fewer events: at its rate 5,000 take minutes).
-                first = dict(env, WEBHOOKS_BATCHING="false", CELERY_DB_REUSE_MAX="0")
-                small = dict(sizes, tp_events=min(sizes["tp_events"], 2000))
-                out["before_batching"] = _pipeline(rx, first, small, {"throughput_1"}, args, workdir, timeout)
         out.update(_pipeline(rx, env, sizes, only, args, workdir, timeout))
     if "peer" in only:
         from bench.peer_run import Peer
@@ -200,16 +187,6 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
 
 
 def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
-    from django.test import override_settings
-
-    # This process emits the paced phases itself: it must publish as the pipeline's callers do.
-    flags = {name: env.get(name, "true").lower() == "true"
-             for name in ("WEBHOOKS_BATCHING", "WEBHOOKS_COALESCE_WAKEUPS")}
-    with override_settings(**flags):
-        return _pipeline_run(rx, env, sizes, only, args, workdir, timeout)
-
-
-def _pipeline_run(rx, env, sizes, only, args, workdir, timeout) -> dict:
     from bench import phases
 
     out: dict = {}

@@ -67,3 +67,15 @@ def require_services():
         for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
             if not _answers("127.0.0.1", port):
                 pytest.fail(f"{name} is not reachable on 127.0.0.1:{port} and REQUIRE_SERVICES=1")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the embedded store, deselect (not skip) the tests that are about PostgreSQL or Redis themselves."""
+    if STORES != "embedded":
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("services_only") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
