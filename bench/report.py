@@ -87,6 +87,11 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         out.append(("isolation: healthy p99, other endpoint hanging",
                     f"{_f(hang['p99'])} ms vs {_f(calm['p99'])} ms calm (x{_f(ratio, 2)})",
                     "<= 2x", _check(ratio is not None and ratio <= 2)))
+    fair = results.get("fair_share")
+    if calm and fair:
+        out.append((f"fair share: other organisation p50/p99, {fair['hostile']} endpoints hanging",
+                    f"{_f(fair['p50'])} / {_f(fair['p99'])} ms vs {_f(calm['p50'])} / {_f(calm['p99'])} ms calm",
+                    "", ""))
     log = results.get("log")
     if log:
         for key, label in (("detail", "subscription page"), ("page1", "log page 1"), ("page100", "log page 100")):

@@ -227,6 +227,10 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
                 out["isolation_hang"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
                                                          timeout=timeout, hang=True)
             print("isolation:", _brief(out["isolation_calm"]), _brief(out["isolation_hang"]), flush=True)
+            # Fair share: another organisation's 3 endpoints hang (each holds a sender until the deadline).
+            out["fair_share"] = phases.fair_share(rx, events=sizes["iso_events"], rate=sizes["rate"],
+                                                  timeout=timeout, hostile=3)
+            print("fair share:", _brief(out["fair_share"]), flush=True)
     finally:
         workers.stop()
     return out
@@ -254,7 +258,8 @@ def _brief(figures: dict) -> dict:
 def failures(results: dict) -> list[str]:
     """Return what did not arrive verified, phase by phase."""
     problems = []
-    for name in ("throughput_1", "throughput_20", "drain", "latency", "isolation_calm", "isolation_hang"):
+    for name in ("throughput_1", "throughput_20", "drain", "latency", "isolation_calm", "isolation_hang",
+                 "fair_share"):
         for label, scope in (("", results), ("before ", results.get("before") or {})):
             figures = scope.get(name)
             if figures and (figures["lost"] or figures["unverified"]):
