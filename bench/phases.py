@@ -234,14 +234,10 @@ def caller_cost(rx: FastReceiver, *, subscriptions: int, iterations: int) -> dic
         queries.append(len(captured.captured_queries))
     inside, commit = _timed(lambda: record_activity(organisation=org, activity_type="harvest.recorded", data=data),
                             iterations)
-    # Before, in the same run: the ORM's three statements (insert event, select subscriptions,
-    # bulk insert deliveries), which record_activity still takes with an idempotency key or on SQLite.
-    orm_inside, orm_commit = _timed(lambda: _record_with_orm(org, "harvest.recorded", data), iterations)
     Delivery.objects.filter(subscription__organisation=org).update(
         state=Delivery.State.CANCELLED, next_attempt_at=None)
     return {"subscriptions": subscriptions, "queries": max(queries), "inside_ms": statistics.median(inside),
-            "commit_ms": statistics.median(commit), "iterations": iterations,
-            "orm_inside_ms": statistics.median(orm_inside), "orm_commit_ms": statistics.median(orm_commit)}
+            "commit_ms": statistics.median(commit), "iterations": iterations}
 
 
 def _timed(record, iterations: int) -> tuple[list[float], list[float]]:
@@ -256,19 +252,3 @@ def _timed(record, iterations: int) -> tuple[list[float], list[float]]:
         inside.append((t1 - t0) * 1000)
         commit.append((t2 - t1) * 1000)
     return inside, commit
-
-
-def _record_with_orm(org: Organisation, activity_type: str, data: dict) -> None:
-    """What record_activity did before one statement did it: validate, then the ORM's three statements."""
-    import uuid
-
-    from django.utils import timezone
-
-    from delivery import outbox
-
-    now, event_id = timezone.now(), uuid.uuid4()
-    body = outbox.serialise_body(event_id=event_id, activity_type=activity_type, created_at=now,
-                                 organisation=org, data=data, is_test=False)
-    event = outbox._event_insert(id=event_id, organisation=org, activity_type=activity_type, body=body,
-                                 is_test=False, idempotency_key=None, created_at=now)
-    outbox._deliveries_insert(event=event, subscription=None)

@@ -177,6 +177,8 @@ class EndpointWake(models.Model):
     # Set on creation and refreshed by the running sender; the sweeper deletes rows older
     # than its grace period (their sender died) and wakes the endpoint again.
     since = models.DateTimeField()
+    # Who created the row: callers create many at once and publish for the rows that are theirs.
+    token = models.CharField(max_length=32, blank=True)
 
     def __str__(self) -> str:
         return f"{self.subscription_id} since {self.since}"
