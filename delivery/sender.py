@@ -14,7 +14,8 @@ a batch of one is the same code as a batch of BATCH_MAX.
    the exact bytes with the current secret, POST under the transport's hard
    deadline, record the attempt and its outcome in one transaction.
 4. After a failure, give the rest of the batch back and claim again (the
-   breaker decides what may go). When nothing is due: linger a moment for
+   breaker decides what may go). A full batch that is slow to send asks for
+   one more sender (HELPER_AFTER). When nothing is due: linger a moment for
    work that is about to commit, let go of the slots, then look once more.
 """
 
@@ -38,6 +39,9 @@ BATCH_MAX = 20
 # recording events one after another), so that a steady stream costs one wake-up, not one per event.
 LINGER = 0.02
 LINGER_POLL = 0.005
+# A full batch (a backlog) still sending after this long asks for one more sender: a fast endpoint's
+# backlog goes best over one connection, a slow one's over up to ENDPOINT_SENDERS at once.
+HELPER_AFTER = 0.25
 MAX_HEADER_VALUE = 1000
 _SKIPPED = object()  # a claimed delivery that finished meanwhile: nothing to send
 
@@ -124,6 +128,7 @@ def _drain(subscription: Subscription, lease: _Lease) -> int:
     """Claim and send batches until nothing may go; return how many attempts were made."""
     attempts = 0
     lingered = 0.0
+    helped = False
     while True:
         wakeups.endpoint_hold(subscription.id)
         batch = _claim(subscription, lease)
@@ -134,7 +139,11 @@ def _drain(subscription: Subscription, lease: _Lease) -> int:
             lingered += LINGER_POLL
             continue
         lingered = 0.0
+        started = time.monotonic()
         for i, delivery in enumerate(batch):
+            if not helped and len(batch) == BATCH_MAX and time.monotonic() - started > HELPER_AFTER:
+                wakeups.endpoint_help(subscription.id)  # each sender asks once: up to the endpoint's cap
+                helped = True
             rest = [d.id for d in batch[i:]]
             lease.cover_one_request(subscription_id=subscription.id, claimed_ids=rest)
             outcome = _send_one(subscription, delivery)

@@ -83,6 +83,14 @@ def endpoints_wake(subscription_ids) -> int:
     return sent
 
 
+def endpoint_help(subscription_id) -> None:
+    """Publish one more send message for an endpoint whose sender has a slow backlog (whatever the wake row says)."""
+    try:
+        current_app.send_task(SEND_TASK, args=[str(subscription_id)], retry=False)
+    except Exception:  # noqa: BLE001 - the one sender carries on alone
+        logger.warning("Broker unavailable; no helper sender for endpoint %s", subscription_id)
+
+
 def endpoint_hold(subscription_id) -> None:
     """Refresh the endpoint's wake row (creating it if gone): new deliveries publish nothing while it runs."""
     if not EndpointWake.objects.filter(subscription_id=subscription_id).update(since=timezone.now()):
