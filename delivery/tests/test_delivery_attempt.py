@@ -4,9 +4,8 @@ import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from conftest import make_subscription
+from conftest import make_subscription, send_now
 from delivery.models import Attempt, Delivery
-from conftest import send_now
 from delivery.tests.receiver import redirect
 from subscriptions.activity import record_activity
 from subscriptions.services import subscription_delete, subscription_pause, subscription_regenerate_secret
@@ -93,7 +92,8 @@ def test_a_hanging_receiver_is_recorded_as_a_timeout(delivered, receiver, settin
     assert attempt.status_code is None
     assert attempt.error_kind == "timeout"
     delivery.refresh_from_db()
-    assert delivery.state == Delivery.State.PENDING and delivery.last_error == "Status line and headers not received within 1 s."
+    assert delivery.state == Delivery.State.PENDING
+    assert delivery.last_error == "Status line and headers not received within 1 s."
 
 
 def test_retry_of_an_older_event_is_signed_with_the_regenerated_secret(delivered, receiver):
