@@ -122,6 +122,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 # owns would reset the address's count between rounds. Failures expire with the cool-off.
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Reverse proxies in front of the web process that append to X-Forwarded-For (0: clients connect
+# directly). Behind a proxy, without it, every client shares the proxy's address and its lock.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "webhooks_project.client_address.client_address"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-gb"

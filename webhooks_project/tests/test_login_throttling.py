@@ -86,3 +86,41 @@ def test_guessing_one_username_from_many_addresses_still_locks_that_pair_only(li
     spray("/accounts/login/", ["bob", "bob", "bob"])
     assert login("/accounts/login/", "bob", "correct horse battery", SPRAYER).status_code == 429
     assert login("/accounts/login/", "bob", "correct horse battery", ELSEWHERE).status_code == 302
+
+
+# --- behind a reverse proxy ---------------------------------------------------------------
+
+PROXY = "10.0.0.5"
+
+
+def login_via_proxy(username: str, password: str, forwarded_for: str):
+    """POST the login form as a proxy at PROXY would pass it on: REMOTE_ADDR is the proxy's."""
+    client = Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=forwarded_for)
+    return client.post("/accounts/login/", {"username": username, "password": password})
+
+
+def test_behind_a_trusted_proxy_a_sprayer_does_not_lock_out_everyone_else(limit_three, alice):
+    # Bad input: spraying through the proxy every user shares.
+    limit_three.TRUSTED_PROXIES = 1
+    for username in ["carol", "dave", "erin"]:
+        login_via_proxy(username, "Summer2026!", SPRAYER)
+    assert login_via_proxy("alice", "correct horse battery", SPRAYER).status_code == 429
+    assert login_via_proxy("alice", "correct horse battery", ELSEWHERE).status_code == 302
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_lock(limit_three, alice):
+    # Bad input: the sprayer writes a new X-Forwarded-For each time; the proxy appends the real address.
+    limit_three.TRUSTED_PROXIES = 1
+    for n, username in enumerate(["carol", "dave", "erin"]):
+        login_via_proxy(username, "Summer2026!", f"192.0.2.{n}, {SPRAYER}")
+    assert login_via_proxy("alice", "correct horse battery", f"192.0.2.99, {SPRAYER}").status_code == 429
+
+
+def test_without_trusted_proxies_forwarded_for_is_ignored(limit_three, alice):
+    # Bad input: a client connecting directly forges X-Forwarded-For to look like many addresses.
+    for n, username in enumerate(["carol", "dave", "erin"]):
+        Client(REMOTE_ADDR=SPRAYER, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}").post(
+            "/accounts/login/", {"username": username, "password": "Summer2026!"})
+    response = Client(REMOTE_ADDR=SPRAYER, HTTP_X_FORWARDED_FOR=ELSEWHERE).post(
+        "/accounts/login/", {"username": "alice", "password": "correct horse battery"})
+    assert response.status_code == 429
