@@ -8,6 +8,7 @@ enough, and stops as soon as the text would outgrow PRETTY_MAX_CHARS: a
 once raised RecursionError (a 500).
 """
 
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ MAX_HEADERS_SHOWN = 120
 MAX_HEADER_CHARS = 1000
 ESCAPED_NOTE = "Not UTF-8 text: shown with \\xNN escapes."
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A JSON string, or an unterminated one running to the end: a match never fails once started, so a
+# scan stays linear (a pattern that needs the closing quote retries from every quote inside: quadratic).
+_STRING = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z)')
 _NOT_JSON = object()
 _BRACKET = re.compile(r"[\[\]{}]")
 
@@ -64,7 +67,7 @@ def headers_shown(*, headers) -> ShownHeaders:
     """Return at most MAX_HEADERS_SHOWN (name, value) rows, each capped, and how many were left out."""
     if not isinstance(headers, dict):
         return ShownHeaders([("(stored headers)", _capped(str(headers)))], 0)
-    rows = [(_capped(str(k)), _capped(str(v))) for k, v in list(headers.items())[:MAX_HEADERS_SHOWN]]
+    rows = [(_capped(str(k)), _capped(str(v))) for k, v in itertools.islice(headers.items(), MAX_HEADERS_SHOWN)]
     return ShownHeaders(rows, max(0, len(headers) - MAX_HEADERS_SHOWN))
 
 

@@ -54,6 +54,14 @@ def test_brackets_inside_strings_do_not_count_as_depth():
     assert body_shown(text=text).text == json.dumps(json.loads(text), indent=2)
 
 
+@pytest.mark.timeout(10)  # linear: milliseconds; the quadratic scan it replaced took about 30 s here
+@pytest.mark.parametrize("text", ['"' + '\\"' * 64_000, '"\\' * 64_000, '["' * 64_000],
+                         ids=["escaped-quotes", "trailing-backslash", "unclosed-strings"])
+def test_a_body_of_unterminated_strings_is_measured_in_linear_time(text):
+    # Bad input: 128 KB where every quote starts a string that never closes.
+    assert body_shown(text=text).text == text[:RAW_MAX_CHARS]
+
+
 def test_a_body_whose_pretty_text_would_be_too_long_is_shown_raw():
     # Bad input: 6 KB at depth 61 (within the depth limit), whose indentation would run to 280 KB.
     value = 1
