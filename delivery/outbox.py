@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from delivery import states, wakeups
 from delivery.models import Delivery, Event, webhook_id_for
+from subscriptions.activity_data import activity_data_check
 from subscriptions.activity_types import get_activity_type
 from subscriptions.exceptions import InvalidActivityData, UnknownActivityType
 from subscriptions.models import Subscription
@@ -24,6 +25,7 @@ def serialise_body(*, event_id: uuid.UUID, activity_type: str, created_at, organ
         raise UnknownActivityType(f"Unknown activity type {activity_type!r}; see subscriptions.activity_types.")
     if not isinstance(data, dict):
         raise InvalidActivityData(f"Activity data must be a JSON object (a dict), not {type(data).__name__}.")
+    activity_data_check(data)
     payload = {
         "id": webhook_id_for(event_id),
         "type": activity_type,

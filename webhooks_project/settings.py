@@ -112,11 +112,20 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling (django-axes): lock a username+address after repeated failures.
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failures within the cool-off, lock a
+# username+address pair (guessing one password) and an address whatever the usernames (spraying one
+# password over many), on /accounts/login/ and /django-admin/ alike.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+# Off: a success clears every failure counted for its address, so one account the sprayer
+# owns would reset the address's count between rounds. Failures expire with the cool-off.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Reverse proxies in front of the web process that append to X-Forwarded-For (0: clients connect
+# directly). Behind a proxy, without it, every client shares the proxy's address and its lock.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "webhooks_project.client_address.client_address"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-gb"
