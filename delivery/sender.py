@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from delivery import health, slots, states, transport, wakeups
 from delivery.models import Attempt, Delivery, webhook_id_for
+from delivery.recorded_answer import body_for_storage, headers_for_storage
 from delivery.signing import signed_headers
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_pause
@@ -42,7 +43,6 @@ LINGER_POLL = 0.005
 # A full batch (a backlog) still sending after this long asks for one more sender: a fast endpoint's
 # backlog goes best over one connection, a slow one's over up to ENDPOINT_SENDERS at once.
 HELPER_AFTER = 0.25
-MAX_HEADER_VALUE = 1000
 _SKIPPED = object()  # a claimed delivery that finished meanwhile: nothing to send
 
 
@@ -197,13 +197,13 @@ def _send_one(subscription: Subscription, delivery: Delivery):
 def _record(subscription: Subscription, delivery: Delivery, *, url: str, started_at, headers: dict,
             response: transport.Response) -> None:
     """Write the attempt, the delivery's next state and the endpoint's record in one transaction; pause if due."""
-    body_text, escaped = _storable(response.body)
+    body_text, escaped = body_for_storage(raw=response.body, truncated=response.truncated)
     attempt = Attempt(
         delivery_id=delivery.id, number=delivery.attempt_count + 1, url=url, started_at=started_at,
         duration_ms=response.duration_ms,
         request_headers={"Content-Type": "application/json", "User-Agent": transport.USER_AGENT, **headers},
         status_code=response.status_code,
-        response_headers={_clean(k)[:200]: _clean(v)[:MAX_HEADER_VALUE] for k, v in response.headers.items()},
+        response_headers=headers_for_storage(headers=response.headers),
         response_body=body_text, response_body_escaped=escaped, response_truncated=response.truncated,
         error_kind=response.error_kind, error_message=response.error_message,
     )
@@ -230,16 +230,3 @@ def _pause(subscription: Subscription, *, reason: str) -> None:
         if locked is not None:
             subscription_pause(subscription=locked, reason=reason, automatic=True)
             logger.warning("Subscription %s paused automatically: %s", subscription.public_id, reason)
-
-
-def _clean(text: str) -> str:
-    """Return text that every store accepts (PostgreSQL refuses NUL in text and JSON)."""
-    return text.replace("\x00", "\\x00")
-
-
-def _storable(raw: bytes) -> tuple[str, bool]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return _clean(raw.decode("utf-8", errors="backslashreplace")), True
-    return _clean(text), "\x00" in text
