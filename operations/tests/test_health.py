@@ -31,7 +31,9 @@ def alive():
 
 @pytest.fixture
 def broker_down(monkeypatch):
-    # Nothing listens on port 1: the broker check must fail fast, not hang.
+    # Nothing listens on port 1: the broker check must fail fast, not hang. (Celery prefers the
+    # environment variable to its configuration, so both are pointed there.)
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
 
 
