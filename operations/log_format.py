@@ -65,14 +65,18 @@ class QuietPeriodicTasks(logging.Filter):
 
 
 class TextFormatter(logging.Formatter):
-    """`time level logger message key=value ...`: the extra fields after the message."""
+    """`time level logger message key=value ...`: the extra fields after the message.
+
+    Only plain values: an object or a dict (Django's request, Celery's task data with
+    its traceback again) would bury the line; the JSON format keeps them.
+    """
 
     def __init__(self, fmt="%(asctime)s %(levelname)s %(name)s %(message)s", **kwargs):
         super().__init__(fmt, **kwargs)
 
     def format(self, record):
         line = super().format(record)
-        extras = _extras(record)
+        extras = {k: v for k, v in _extras(record).items() if isinstance(v, str | int | float | bool | None)}
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
         return line
