@@ -149,3 +149,41 @@ def test_counters_of_another_process_are_added_up(client, token):
     assert value(after, "webhooks_events_recorded_total") - value(before, "webhooks_events_recorded_total") == 7
     assert (value(after, "webhooks_attempts_total", outcome="failed", error_kind="dns")
             - value(before, "webhooks_attempts_total", outcome="failed", error_kind="dns")) == 1
+
+
+def test_every_series_of_the_grafana_dashboard_is_exported(client, token):
+    import json
+    import re
+
+    metrics.attempt_recorded(outcome="succeeded", error_kind="none", duration_ms=1)
+    metrics.events_recorded(count=1)
+    metrics.sweeper_requeued(count=1)
+    exported = {name for name, _ in scrape(client)}
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"\bwebhooks_[a-z_]+", target["expr"])}
+    assert used and used <= exported, used - exported
+
+
+def test_a_worker_machine_serves_its_counters_without_the_database_gauges(token):
+    """`manage.py serve_metrics`, run as a process: counters to the token only, no gauge counted twice."""
+    import re
+    import signal
+
+    import requests
+
+    metrics.sweeper_requeued(count=4)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "webhooks_project.settings", "METRICS_TOKEN": TOKEN,
+           "PYTHONUNBUFFERED": "1", "DEBUG": "false"}
+    proc = subprocess.Popen([sys.executable, "manage.py", "serve_metrics", "--bind", "127.0.0.1", "--port", "0"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"(http://\S+/metrics)", proc.stdout.readline()).group(1)
+        assert requests.get(url, timeout=10).status_code == 401
+        answer = requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    assert answer.status_code == 200
+    assert float(re.search(r"^webhooks_sweeper_requeued_total (\S+)", answer.text, re.M).group(1)) >= 4
+    assert "webhooks_deliveries_due" not in answer.text
