@@ -6,6 +6,7 @@ developer's machine, or fails loudly when it matters in production.
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 import environ
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "delivery",
     "demo",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -134,7 +136,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes; WhiteNoise serves it from every web process.
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -155,6 +158,8 @@ SECURE_HSTS_SECONDS = 0 if DEBUG else env.int("SECURE_HSTS_SECONDS", default=315
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Probes and Prometheus call the processes directly on the private network, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -182,12 +187,41 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Logs: one line per record on stderr, `text` or `json` (operations/log_format.py): extra fields
+# kept, any named like a secret redacted, Celery's lines about the frequent periodic tasks dropped at INFO.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"()": "operations.log_format.TextFormatter"},
+        "json": {"()": "operations.log_format.JsonLineFormatter"},
+    },
+    "filters": {
+        "redact_secrets": {"()": "operations.log_format.RedactSecrets"},
+        "quiet_periodic_tasks": {"()": "operations.log_format.QuietPeriodicTasks"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact_secrets", "quiet_periodic_tasks"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- Operations ---------------------------------------------------------------
+# /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; without a token it is off (404).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# prometheus-client's multiprocess mode: each process (web, worker) writes its counters here and
+# /metrics adds them up. One folder per machine, emptied when all its processes are stopped.
+PROMETHEUS_MULTIPROC_DIR = Path(env("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+# prometheus-client reads the variable itself, when first imported (after settings).
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 
 # --- Celery -----------------------------------------------------------------
 # The embedded default is kombu's filesystem transport (with atomic writes, see
@@ -280,6 +314,13 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-due-deliveries": {
         "task": "delivery.tasks.sweep_due_deliveries",
         "schedule": 2.0,  # delivery.wakeups.SWEEP_INTERVAL (settings load before apps)
+    },
+    # The worker's and the scheduler's heartbeat (operations/heartbeat.py), for /readyz. A message
+    # that waited 10 s is dropped: run late, it would prove a worker alive that was not.
+    "heartbeat": {
+        "task": "operations.tasks.heartbeat",
+        "schedule": 5.0,
+        "options": {"expires": 10.0},
     },
     "prune-old-deliveries": {
         "task": "delivery.tasks.prune_old_deliveries",

@@ -39,6 +39,8 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")
 os.environ["CELERY_TASK_DEFAULT_QUEUE"] = f"webhooks-test-{RUN_ID}"
 TMP = tempfile.mkdtemp(prefix=f"webhooks-test-{RUN_ID}-")
+# Each run's own metric files (prometheus-client multiprocess mode), shared with the processes it starts.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(TMP, "metrics")
 if "DATABASE_URL" not in os.environ:
     if POSTGRES:
         os.environ["DATABASE_URL"] = PG_URL
