@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from delivery import states, wakeups
+from delivery import metrics, states, wakeups
 from delivery.models import Delivery, Event, webhook_id_for
 from subscriptions.activity_data import activity_data_check
 from subscriptions.activity_types import get_activity_type
@@ -87,9 +87,14 @@ def event_record(
             ).values_list("id", "state"))
         deliveries = states.deliveries_create(event=event, targets=targets)
     pending = [d.subscription_id for d in deliveries if d.state == Delivery.State.PENDING]
-    if pending:
-        transaction.on_commit(lambda: wakeups.endpoints_wake(pending))
+    transaction.on_commit(lambda: _committed(pending))
     return event
+
+
+def _committed(pending: list) -> None:
+    metrics.events_recorded(count=1)
+    if pending:
+        wakeups.endpoints_wake(pending)
 
 
 def _event_insert(**fields) -> Event:

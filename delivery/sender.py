@@ -25,7 +25,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import health, slots, states, transport, wakeups
+from delivery import health, metrics, slots, states, transport, wakeups
 from delivery.models import Attempt, Delivery, webhook_id_for
 from delivery.recorded_answer import body_for_storage, headers_for_storage
 from delivery.signing import signed_headers
@@ -218,6 +218,10 @@ def _record(subscription: Subscription, delivery: Delivery, *, url: str, started
                "organisation": subscription.organisation_id, "endpoint_host": transport.host_of(url),
                "outcome": "succeeded" if response.ok else "failed", "duration_ms": response.duration_ms},
     )
+    metrics.attempt_recorded(
+        outcome="succeeded" if response.ok else "failed",
+        error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
+        duration_ms=response.duration_ms)
     if pause_reason:
         _pause(subscription, reason=pause_reason)
 

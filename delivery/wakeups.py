@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from delivery import slots
+from delivery import metrics, slots
 from delivery.models import Delivery, EndpointWake
 
 logger = logging.getLogger(__name__)
@@ -120,4 +120,7 @@ def endpoints_sweep(*, organisation_id=None, exclude=None) -> int:
     )
     if organisation_id is not None:
         due = due.filter(subscription__organisation_id=organisation_id).exclude(subscription_id=exclude)
-    return endpoints_wake(list(due.values_list("subscription_id", flat=True).distinct()[:1000]))
+    woken = endpoints_wake(list(due.values_list("subscription_id", flat=True).distinct()[:1000]))
+    if organisation_id is None:
+        metrics.sweeper_requeued(count=woken)
+    return woken
