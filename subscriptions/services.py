@@ -10,6 +10,7 @@ from delivery import services as delivery_services
 from delivery.models import Event
 from delivery.outbox import event_record
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
+from subscriptions.exceptions import InvalidActivityData
 from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry
 from subscriptions.signing_secrets import encrypt_secret, generate_secret
 
@@ -110,7 +111,8 @@ def subscription_resume(*, subscription: Subscription, by=None) -> int:
     )
     subscription.refresh_from_db()
     released = delivery_services.deliveries_release_held(subscription=subscription)
-    _trail(subscription, TrailEntry.Action.RESUMED, by, f"{released} held deliveries released" if released else "")
+    noun = "delivery" if released == 1 else "deliveries"
+    _trail(subscription, TrailEntry.Action.RESUMED, by, f"{released} held {noun} released" if released else "")
     return released
 
 
@@ -121,19 +123,35 @@ def subscription_delete(*, subscription: Subscription, by=None) -> int:
     locked.deleted_at = timezone.now()
     locked.save(update_fields=["deleted_at", "updated_at"])
     cancelled = delivery_services.deliveries_cancel(subscription=locked)
-    _trail(locked, TrailEntry.Action.DELETED, by, f"{cancelled} pending deliveries cancelled")
+    noun = "delivery" if cancelled == 1 else "deliveries"
+    _trail(locked, TrailEntry.Action.DELETED, by, f"{cancelled} pending {noun} cancelled")
     return cancelled
 
 
+def payload_errors(*, activity_type: str, data) -> list[str]:
+    """Return why data is not a valid `data` of that type (its JSON Schema), at most five reasons; [] if valid."""
+    from subscriptions.activity_schemas import data_validator
+
+    if not isinstance(data, dict):
+        return ["The payload must be a JSON object."]
+    errors = sorted(data_validator(activity_type).iter_errors(data), key=lambda e: [str(p) for p in e.path])
+    return [f"{'.'.join(str(p) for p in e.absolute_path) or 'data'}: {e.message}" for e in errors[:5]]
+
+
 @transaction.atomic
-def subscription_send_test(*, subscription: Subscription, activity_type: str, by=None) -> Event:
-    """Send the type's sample payload, marked "test": true, to this subscription only; return the Event."""
+def subscription_send_test(
+    *, subscription: Subscription, activity_type: str, by=None, data: dict | None = None
+) -> Event:
+    """Send the type's sample (or `data`, checked against its schema), marked "test": true, to this one; return it."""
     kind = get_activity_type(activity_type)
     if kind is None:
         raise ValidationError({"activity_type": f"Unknown activity type: {activity_type!r}."})
-    event = event_record(
-        organisation=subscription.organisation, activity_type=activity_type, data=kind.sample,
-        is_test=True, subscription=subscription,
-    )
+    if data is not None and (errors := payload_errors(activity_type=activity_type, data=data)):
+        raise ValidationError({"data": errors})
+    try:
+        event = event_record(organisation=subscription.organisation, activity_type=activity_type,
+                             data=kind.sample if data is None else data, is_test=True, subscription=subscription)
+    except InvalidActivityData as exc:  # too large, or nested too deeply
+        raise ValidationError({"data": str(exc)}) from None
     _trail(subscription, TrailEntry.Action.TESTED, by, activity_type)
     return event
