@@ -129,13 +129,18 @@ def subscription_delete(*, subscription: Subscription, by=None) -> int:
 
 
 def payload_errors(*, activity_type: str, data) -> list[str]:
-    """Return why data is not a valid `data` of that type (its JSON Schema), at most five reasons; [] if valid."""
+    """Return why data is not a valid `data` of that type (its JSON Schema), at most six reasons; [] if valid."""
     from subscriptions.activity_schemas import data_validator
 
     if not isinstance(data, dict):
         return ["The payload must be a JSON object."]
     errors = sorted(data_validator(activity_type).iter_errors(data), key=lambda e: [str(p) for p in e.path])
-    return [f"{'.'.join(str(p) for p in e.absolute_path) or 'data'}: {e.message}" for e in errors[:5]]
+    missing = [e.message.split("'")[1] for e in errors if e.validator == "required" and not e.path]
+    reasons = [f"{'.'.join(str(p) for p in e.path) or 'data'}: {e.message}"
+               for e in errors if not (e.validator == "required" and not e.path)][:5]
+    if missing:
+        reasons.append(f"data: missing required properties: {', '.join(missing)}")
+    return reasons
 
 
 @transaction.atomic
