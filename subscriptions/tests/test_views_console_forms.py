@@ -21,18 +21,6 @@ pytestmark = pytest.mark.usefixtures("web_settings")
 CREATE = reverse("subscriptions:create")
 
 
-@pytest.fixture
-def subscription(org, alice):
-    subscription, _ = make_subscription(org, activity_types=["lot.created", "harvest.recorded"], created_by=alice)
-    return subscription
-
-
-@pytest.fixture
-def admin_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def action(name, subscription):
     return reverse(f"subscriptions:{name}", args=[subscription.id])
 
@@ -146,7 +134,8 @@ def test_retry_failed_since_says_how_many_before_it_sends(admin_client, org, sub
     assert "2 failed deliveries</strong> created since" in confirm and "Retry 2 failed deliveries" in confirm
     assert f'name="since" value="{since}"' in confirm
     assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 3  # the GET sent nothing
-    none = admin_client.get(action("recover", subscription), {"since": (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")})
+    later = (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    none = admin_client.get(action("recover", subscription), {"since": later})
     assert "there is nothing to retry" in none.content.decode()
 
 

@@ -22,12 +22,6 @@ def subscription(org, alice):
     return subscription
 
 
-@pytest.fixture
-def admin_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def detail(subscription):
     return reverse("subscriptions:detail", args=[subscription.id])
 
