@@ -6,13 +6,17 @@ worst case for its log). Columns the bench does not name get their model
 default, so fields added later do not break the load.
 """
 
+import hashlib
 import statistics
 import time
+import uuid
+from datetime import UTC, timedelta
 
 from django.db import connection
 from django.db.models import NOT_PROVIDED
 from django.test import Client, override_settings
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from delivery import selectors
 from delivery.models import Attempt, Delivery, Event
@@ -117,6 +121,38 @@ def _views(subscription, user, cursors, figures, repeat) -> dict:
         def get(url=url, data=data):
             response = client.get(url, data, secure=True, headers={"host": "127.0.0.1"})
             assert response.status_code == 200, (url, response.status_code)
+
+        figures[f"view_{label}_ms"] = _median_ms(get, repeat)
+    return _searches(client, subscription, figures, repeat)
+
+
+def _searches(client, subscription, figures, repeat) -> dict:
+    """Time the log's searches (the log fragment's view) at depth: a whole event id, a date range, combined filters."""
+    rows = figures["rows"]
+    try:
+        log = reverse("subscriptions:log", kwargs={"subscription_id": subscription.id})
+        bulk = reverse("subscriptions:delivery:bulk_redeliver", kwargs={"subscription_id": subscription.id})
+    except NoReverseMatch:
+        return figures
+    # Row g was created g seconds before the load and its event id is md5('e' || g) (see _load).
+    deep = int(rows * 0.9)
+    event_id = uuid.UUID(hashlib.md5(f"e{deep}".encode()).hexdigest())
+    middle = timezone.now().astimezone(UTC) - timedelta(seconds=rows // 2)
+    window = {"since": f"{middle - timedelta(hours=1):%Y-%m-%dT%H:%M}", "until": f"{middle:%Y-%m-%dT%H:%M}"}
+    searches = (
+        ("search_event", log, {"q": f"evt_{event_id.hex}"}, 1),
+        ("search_range", log, window, 50),
+        ("search_range_state_type", log, {**window, "state": "succeeded", "type": "lot.created"}, 50),
+        ("search_state_none_match", log, {"state": "failed"}, 0),  # the worst case: no row has it
+        ("bulk_confirm_range", bulk, window, None),
+    )
+    for label, url, data, expected_rows in searches:
+        def get(url=url, data=data, expected_rows=expected_rows):
+            response = client.get(url, data, secure=True, headers={"host": "127.0.0.1"})
+            assert response.status_code == 200, (url, data, response.status_code)
+            if expected_rows is not None:
+                found = response.content.count(b'class="log__event"')
+                assert found == min(expected_rows, rows), (data, found)
 
         figures[f"view_{label}_ms"] = _median_ms(get, repeat)
     return figures

@@ -104,6 +104,14 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
                 figure += f" (selector {_f(selector, 2)} ms)"
             out.append((f"{label} at {log['rows']:,} deliveries", figure, "<= 50 ms", _check(
                 view is not None and view <= 50)))
+        for key, label in (("search_event", "log search: a whole event id, 90% deep"),
+                           ("search_range", "log search: a 1-hour range, half-way"),
+                           ("search_range_state_type", "log search: range + state + type"),
+                           ("search_state_none_match", "log filter: a state no row has (whole index)"),
+                           ("bulk_confirm_range", "bulk redeliver count: a 1-hour range")):
+            view = log.get(f"view_{key}_ms")
+            if view is not None:
+                out.append((f"{label}, at {log['rows']:,}", f"{_f(view)} ms", "reference", ""))
     if raw:
         out.append(("raw limit: sign+POST keep-alive, 1 process", f"{_f(raw['p1'])}/s", "reference", ""))
         out.append(("raw limit: sign+POST keep-alive, 2 processes", f"{_f(raw['p2'])}/s", "reference", ""))

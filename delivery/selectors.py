@@ -59,14 +59,24 @@ def cursor_decode(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
 
 def delivery_log_queryset(
     *, subscription: Subscription, state: str | None = None, activity_type: str | None = None,
-    before: tuple[datetime, uuid.UUID] | None = None,
+    before: tuple[datetime, uuid.UUID] | None = None, event_id: uuid.UUID | None = None,
+    since: datetime | None = None, until: datetime | None = None,
 ) -> QuerySet[Delivery]:
-    """Return the subscription's deliveries, newest first, older than `before`, filtered."""
+    """Return the subscription's deliveries, newest first, older than `before`, filtered.
+
+    `since` is inclusive and `until` exclusive; both bound the same index scan as the cursor.
+    """
     qs = Delivery.objects.filter(subscription=subscription)
+    if event_id is not None:
+        qs = qs.filter(event_id=event_id)  # the event foreign key's own index finds it at any depth
     if state:
         qs = qs.filter(state=state)
     if activity_type:
         qs = qs.filter(activity_type=activity_type)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
     if before is not None:
         at, last_id = before
         # The plain bound lets the index scan start at the cursor; the OR breaks ties on id.
@@ -77,18 +87,38 @@ def delivery_log_queryset(
 
 def delivery_log(
     *, subscription: Subscription, state: str | None = None, activity_type: str | None = None,
-    cursor: str | None = None, limit: int = PAGE_SIZE,
+    cursor: str | None = None, limit: int = PAGE_SIZE, event_id: uuid.UUID | None = None,
+    since: datetime | None = None, until: datetime | None = None,
 ) -> LogPage:
     """Return one page of the delivery log (one query) and the cursor of the next, older page."""
     if state not in Delivery.State.values:
         state = None
     rows = list(
         delivery_log_queryset(subscription=subscription, state=state, activity_type=activity_type or None,
-                              before=cursor_decode(cursor))[: limit + 1]
+                              before=cursor_decode(cursor), event_id=event_id, since=since,
+                              until=until)[: limit + 1]
     )
     older = cursor_encode(rows[limit - 1]) if len(rows) > limit else None
     rows = rows[:limit]
     return LogPage(deliveries=rows, older_cursor=older, has_unfinished=any(not d.is_finished for d in rows))
+
+
+def deliveries_count(qs: QuerySet[Delivery], *, limit: int | None = None) -> int:
+    """Return how many rows qs has, counting at most `limit` + 1 of them when a limit is given."""
+    if limit is not None:
+        qs = qs[: limit + 1]
+    return qs.count()
+
+
+def deliveries_failed_since_count(*, subscription: Subscription, since: datetime) -> int:
+    """Return how many failed deliveries "Retry failed deliveries since" would send again."""
+    return Delivery.objects.filter(subscription=subscription, state=Delivery.State.FAILED,
+                                   created_at__gte=since).count()
+
+
+def deliveries_unfinished_count(*, subscription: Subscription) -> int:
+    """Return how many deliveries Delete would cancel (pending or held)."""
+    return Delivery.objects.filter(subscription=subscription, state__in=Delivery.UNFINISHED).count()
 
 
 def delivery_get(*, subscription: Subscription, delivery_id) -> Delivery | None:

@@ -1,20 +1,24 @@
 """The Create Webhook / edit form: "Endpoint URL", "Activity Types", an optional description."""
 
-from datetime import timedelta
+import json
+import re
+import uuid
+from datetime import UTC, timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from subscriptions.activity_types import by_category, choices
+from delivery.models import Delivery
+from subscriptions.activity_types import by_category, choices, get_activity_type
 from subscriptions.models import Subscription
-from subscriptions.validators import MAX_URL_LENGTH, validate_endpoint_url
+from subscriptions.validators import validate_endpoint_url
 
 
 class SubscriptionForm(forms.Form):
     url = forms.CharField(
         label="Endpoint URL",
-        max_length=MAX_URL_LENGTH,
+        # No max_length: a maxlength attribute would cut a pasted URL silently; the validator refuses it instead.
         validators=[validate_endpoint_url],
         error_messages={"required": "Enter the endpoint URL."},
         help_text="The URL must use HTTPS.",
@@ -35,6 +39,12 @@ class SubscriptionForm(forms.Form):
         label="Description", required=False, max_length=200,
         help_text="Optional: what this endpoint is for, shown on its card.",
     )
+    confirm_duplicate = forms.BooleanField(
+        label="Yes, add another webhook to this URL", required=False,
+        help_text="The organisation already has a webhook to this URL.",
+    )
+
+    duplicate_of: Subscription | None = None  # set by the view when the URL is already in use
 
     @classmethod
     def for_subscription(cls, subscription: Subscription, data=None) -> "SubscriptionForm":
@@ -61,6 +71,12 @@ class SubscriptionForm(forms.Form):
             for category, types in by_category()
         ]
 
+    def error_summary(self) -> list[tuple[str, str]]:
+        """Return (anchor, message) for every error, in the order of the form, for the summary at its top."""
+        anchors = {"url": "#id_url", "activity_types": "#activity-types", "description": "#id_description"}
+        return [(anchors.get(name, "#form-top"), message)
+                for name in [None, *self.fields] for message in self.errors.get(name or "__all__", [])]
+
     def add_service_error(self, error: ValidationError) -> None:
         """Show a service's ValidationError at the field it names, or above the form."""
         if hasattr(error, "error_dict"):
@@ -70,17 +86,156 @@ class SubscriptionForm(forms.Form):
             self.add_error(None, error)
 
 
+EVENT_ID = re.compile(r"^(?:evt_)?([0-9a-f]{32})$")
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+
+
+def _utc_input(**attrs) -> forms.DateTimeInput:
+    # datetime-local has no zone: the label says UTC, and the server reads it as UTC (TIME_ZONE).
+    return forms.DateTimeInput(attrs={"type": "datetime-local", **attrs}, format="%Y-%m-%dT%H:%M")
+
+
+class LogFilterForm(forms.Form):
+    """The Delivery Log's search: a full event id, state, activity type and a date range (UTC), combined.
+
+    An unknown state or type is ignored, as a stale bookmark should still show the log;
+    an event id or a date that cannot be read is an error at its field.
+    """
+
+    q = forms.CharField(label="Event id", required=False, max_length=100,
+                        widget=forms.TextInput(attrs={"placeholder": "evt_…", "spellcheck": "false",
+                                                      "autocomplete": "off"}))
+    state = forms.CharField(required=False)
+    type = forms.CharField(required=False)
+    since = forms.DateTimeField(label="From (UTC)", required=False, input_formats=DATETIME_FORMATS,
+                                widget=_utc_input(), error_messages={"invalid": "Enter a date and time."})
+    until = forms.DateTimeField(label="To (UTC)", required=False, input_formats=DATETIME_FORMATS,
+                                widget=_utc_input(), error_messages={"invalid": "Enter a date and time."})
+
+    def __init__(self, data=None, *, codes: list[str]):
+        super().__init__(data=data if data is not None else {})
+        self.codes = codes
+
+    def clean_q(self) -> uuid.UUID | None:
+        raw = self.cleaned_data["q"].strip().lower().replace("-", "")
+        if not raw:
+            return None
+        match = EVENT_ID.match(raw)
+        if not match:
+            raise ValidationError("Enter a whole event id: evt_ followed by 32 letters and digits.")
+        return uuid.UUID(hex=match.group(1))
+
+    def clean_state(self) -> str:
+        state = self.cleaned_data["state"]
+        return state if state in Delivery.State.values else ""
+
+    def clean_type(self) -> str:
+        code = self.cleaned_data["type"]
+        return code if code in self.codes else ""
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until <= since:
+            self.add_error("until", "Choose a time after the start of the range.")
+        return data
+
+    def selector_kwargs(self) -> dict:
+        """Return the filters as delivery_log_queryset's keywords (only the valid ones)."""
+        self.is_valid()  # cleans; what could not be read is left out
+        data = self.cleaned_data
+        return {
+            "event_id": data.get("q"), "state": data.get("state") or None, "activity_type": data.get("type") or None,
+            "since": data.get("since"), "until": data.get("until"),
+        }
+
+    @property
+    def active(self) -> bool:
+        return any(self.data.get(name) for name in ("q", "state", "type", "since", "until"))
+
+    def states(self) -> list[tuple[str, str]]:
+        return Delivery.State.choices
+
+    def types(self) -> list[tuple[str, str]]:
+        return [(c, get_activity_type(c).label) for c in self.codes if get_activity_type(c)]
+
+    def describe(self) -> str:
+        """Return the filters in words, for the bulk confirmation ("failed, lot.created, since ...")."""
+        kwargs = self.selector_kwargs()
+        parts = []
+        if kwargs["event_id"]:
+            parts.append(f"event evt_{kwargs['event_id'].hex}")
+        if kwargs["state"]:
+            parts.append(f"state {Delivery.State(kwargs['state']).label}")
+        if kwargs["activity_type"]:
+            parts.append(f"type {kwargs['activity_type']}")
+        if kwargs["since"]:
+            parts.append(f"from {kwargs['since'].astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+        if kwargs["until"]:
+            parts.append(f"until {kwargs['until'].astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+        return ", ".join(parts) or "all deliveries"
+
+
 class RecoverForm(forms.Form):
     """When to retry failed deliveries from ("Retry failed deliveries since ...")."""
 
     since = forms.DateTimeField(
-        label="Retry failed deliveries since",
-        help_text="UTC. Each failed delivery created since then is sent again with its event id.",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        label="Retry failed deliveries since (UTC)",
+        help_text="A date and time in UTC. The next page says how many failed deliveries created since then "
+                  "will be sent again, with their event ids, before anything is sent.",
+        widget=_utc_input(),
+        input_formats=DATETIME_FORMATS,
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial["since"] = (timezone.now() - timedelta(days=1)).replace(second=0, microsecond=0)
+
+
+class TestForm(forms.Form):
+    """Test Webhook: one of the subscription's types and, when edited, the payload's `data` as JSON."""
+
+    activity_type = forms.ChoiceField(label="Activity type", error_messages={
+        "invalid_choice": "Choose one of this webhook's activity types.",
+        "required": "Choose one of this webhook's activity types."})
+    data = forms.CharField(label="Payload data (JSON)", required=False, strip=False,
+                           widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false", "class": "code-input"}))
+
+    MAX_CHARS = 64 * 1024
+
+    def __init__(self, data=None, *, codes: list[str], editing: bool):
+        # The GET page is bound too (its ?activity_type=), so a bad choice is shown, not raised.
+        super().__init__(data=data if data is not None else {})
+        self.editing = editing
+        self.fields["activity_type"].choices = [(c, get_activity_type(c).label) for c in codes]
+        self.codes = codes
+
+    def chosen_type(self) -> str:
+        code = self.data.get("activity_type")
+        return code if code in self.codes else (self.codes[0] if self.codes else "")
+
+    def initial_data_text(self) -> str:
+        """Return the payload text to show: what was posted, or the chosen type's sample, indented."""
+        if self.editing and "data" in self.data:
+            return self.data["data"]
+        kind = get_activity_type(self.chosen_type())
+        return json.dumps(kind.sample, indent=2, ensure_ascii=False) if kind else "{}"
+
+    def clean_data(self):
+        text = self.cleaned_data.get("data", "")
+        if not self.editing:
+            return None  # the one-click Test Webhook of the detail page: the type's sample
+        if len(text) > self.MAX_CHARS:
+            raise ValidationError(f"The payload must be at most {self.MAX_CHARS:,} characters.")
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(f"This is not valid JSON: {exc}.") from None
+        if not isinstance(value, dict):
+            raise ValidationError("The payload data must be a JSON object ({ ... }).")
+        return value
+
+    def add_service_error(self, error: ValidationError) -> None:
+        for field, messages in error.message_dict.items():
+            self.add_error(field if field in self.fields else None, messages)

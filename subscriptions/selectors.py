@@ -19,5 +19,13 @@ def subscription_get(*, organisation, subscription_id) -> Subscription | None:
     return subscription_list(organisation=organisation).filter(id=subscription_id).first()
 
 
+def subscription_with_url(*, organisation, url: str, exclude: Subscription | None = None) -> Subscription | None:
+    """Return another live subscription of the organisation to exactly this URL, or None."""
+    qs = Subscription.objects.filter(organisation=organisation, deleted_at__isnull=True, url=url.strip())
+    if exclude is not None:
+        qs = qs.exclude(id=exclude.id)
+    return qs.order_by("created_at").first()
+
+
 def activity_codes(subscription: Subscription) -> list[str]:
     return [t.activity_type for t in subscription.activity_types.all()]

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from subscriptions import signals
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
+from subscriptions.exceptions import InvalidActivityData
 from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry
 from subscriptions.signing_secrets import encrypt_secret, generate_secret
 
@@ -125,20 +126,41 @@ def subscription_delete(*, subscription: Subscription, by=None) -> int:
     locked.deleted_at = timezone.now()
     locked.save(update_fields=["deleted_at", "updated_at"])
     cancelled = _told(signals.subscription_deleted, subscription=locked)
-    _trail(locked, TrailEntry.Action.DELETED, by, f"{cancelled} pending deliveries cancelled")
+    noun = "delivery" if cancelled == 1 else "deliveries"
+    _trail(locked, TrailEntry.Action.DELETED, by, f"{cancelled} pending {noun} cancelled")
     return cancelled
 
 
+def payload_errors(*, activity_type: str, data) -> list[str]:
+    """Return why data is not a valid `data` of that type (its JSON Schema), at most six reasons; [] if valid."""
+    from subscriptions.activity_schemas import data_validator
+
+    if not isinstance(data, dict):
+        return ["The payload must be a JSON object."]
+    errors = sorted(data_validator(activity_type).iter_errors(data), key=lambda e: [str(p) for p in e.path])
+    missing = [e.message.split("'")[1] for e in errors if e.validator == "required" and not e.path]
+    reasons = [f"{'.'.join(str(p) for p in e.path) or 'data'}: {e.message}"
+               for e in errors if not (e.validator == "required" and not e.path)][:5]
+    if missing:
+        reasons.append(f"data: missing required properties: {', '.join(missing)}")
+    return reasons
+
+
 @transaction.atomic
-def subscription_send_test(*, subscription: Subscription, activity_type: str, by=None):
-    """Send the type's sample payload, marked "test": true, to this subscription only; return the Event."""
+def subscription_send_test(*, subscription: Subscription, activity_type: str, by=None, data: dict | None = None):
+    """Send the type's sample (or `data`, checked against its schema), marked "test": true, to this one; return it."""
     kind = get_activity_type(activity_type)
     if kind is None:
         raise ValidationError({"activity_type": f"Unknown activity type: {activity_type!r}."})
-    answers = signals.activity_occurred.send(
-        sender=subscription_send_test, organisation=subscription.organisation, activity_type=activity_type,
-        data=kind.sample, is_test=True, subscription=subscription,
-    )
+    if data is not None and (errors := payload_errors(activity_type=activity_type, data=data)):
+        raise ValidationError({"data": errors})
+    try:
+        answers = signals.activity_occurred.send(
+            sender=subscription_send_test, organisation=subscription.organisation, activity_type=activity_type,
+            data=kind.sample if data is None else data, is_test=True, subscription=subscription,
+        )
+    except InvalidActivityData as exc:  # too large, or nested too deeply
+        raise ValidationError({"data": str(exc)}) from None
     event = next(answer for _, answer in answers if answer is not None)
     _trail(subscription, TrailEntry.Action.TESTED, by, activity_type)
     return event

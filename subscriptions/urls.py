@@ -1,11 +1,11 @@
 from django.urls import include, path
 
-from subscriptions import catalogue_views, views
+from subscriptions import catalogue_views, list_views, views
 
 app_name = "subscriptions"
 
 urlpatterns = [
-    path("", views.subscription_list, name="list"),
+    path("", list_views.subscription_list, name="list"),
     path("create/", views.subscription_create, name="create"),
     path("events/", catalogue_views.event_catalogue, name="events"),
     path("<uuid:subscription_id>/", views.subscription_detail, name="detail"),

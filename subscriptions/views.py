@@ -1,4 +1,4 @@
-"""Administration > Webhooks: the list, create, the one-time secret, detail, edit, and the actions.
+"""Administration > Webhooks: create, the one-time secret, detail, edit, and the actions (the list: list_views).
 
 Reads go through selectors, writes through services; every view is scoped to
 the signed-in user's organisation (see permissions.py).
@@ -13,17 +13,19 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from delivery.models import Delivery
-from delivery.selectors import delivery_log, subscription_card_stats
+from delivery.selectors import (
+    LogPage,
+    deliveries_failed_since_count,
+    deliveries_unfinished_count,
+    delivery_log,
+)
 from delivery.services import deliveries_recover_since
-from organisations.selectors import membership_for_user
 from subscriptions import services
 from subscriptions.activity_types import get_activity_type
-from subscriptions.forms import RecoverForm, SubscriptionForm
+from subscriptions.forms import LogFilterForm, RecoverForm, SubscriptionForm, TestForm
 from subscriptions.models import TrailEntry
 from subscriptions.permissions import membership_or_404, require_admin, subscription_view
-from subscriptions.selectors import activity_codes
-from subscriptions.selectors import subscription_list as select_subscriptions
+from subscriptions.selectors import activity_codes, subscription_with_url
 from subscriptions.signing_secrets import decrypt_secret, encrypt_secret
 
 TRAIL_LIMIT = 50
@@ -43,23 +45,12 @@ def _hand_over_secret(request, subscription, secret: str) -> None:
 
 
 @login_required
-@require_GET
-def subscription_list(request):
-    membership = membership_for_user(user=request.user)
-    request.membership = membership
-    subscriptions = list(select_subscriptions(organisation=membership.organisation)) if membership else []
-    stats = subscription_card_stats(subscriptions=subscriptions)
-    cards = [{"subscription": s, "stats": stats[s.id], "types": activity_codes(s)} for s in subscriptions]
-    return render(request, "subscriptions/list.html", {"cards": cards})
-
-
-@login_required
 @require_http_methods(["GET", "POST"])
 def subscription_create(request):
     membership = membership_or_404(request)
     require_admin(membership)
     form = SubscriptionForm(data=request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and _not_a_surprise_duplicate(form, membership.organisation):
         try:
             subscription, secret = services.subscription_create(
                 organisation=membership.organisation, url=form.cleaned_data["url"],
@@ -87,17 +78,12 @@ def subscription_secret(request, subscription):
 @require_GET
 @subscription_view()
 def subscription_detail(request, subscription):
-    page = delivery_log(
-        subscription=subscription, state=request.GET.get("state"), activity_type=request.GET.get("type"),
-        cursor=request.GET.get("before"),
-    )
     trail = TrailEntry.objects.filter(subscription=subscription).select_related("actor")[:TRAIL_LIMIT]
     codes = activity_codes(subscription)
     return render(request, "subscriptions/detail.html", {
         "subscription": subscription,
         "types": [get_activity_type(c) for c in codes],
-        "log": page,
-        "log_filters": _log_filters(request, codes),
+        **_log_context(request, subscription, codes),
         "trail": trail,
         "recover_form": RecoverForm(),
     })
@@ -107,33 +93,44 @@ def subscription_detail(request, subscription):
 @subscription_view()
 def subscription_log(request, subscription):
     """The Delivery Log alone, for the page's live refresh."""
-    page = delivery_log(
-        subscription=subscription, state=request.GET.get("state"), activity_type=request.GET.get("type"),
-        cursor=request.GET.get("before"),
-    )
     return render(request, "subscriptions/_delivery_log.html", {
-        "subscription": subscription, "log": page, "log_filters": _log_filters(request, activity_codes(subscription)),
+        "subscription": subscription, **_log_context(request, subscription, activity_codes(subscription)),
     })
 
 
-def _log_filters(request, codes: list[str]) -> dict:
-    state = request.GET.get("state") or ""
-    type_ = request.GET.get("type") or ""
-    return {
-        "state": state if state in Delivery.State.values else "",
-        "type": type_,
-        "before": request.GET.get("before") or "",
-        "states": Delivery.State.choices,
-        "types": [(c, get_activity_type(c).label) for c in codes if get_activity_type(c)],
-        "active": bool(state or type_),
-    }
+def _log_context(request, subscription, codes: list[str]) -> dict:
+    """Return the log's search form and one page of it; a search that cannot be read shows no rows."""
+    form = LogFilterForm(request.GET, codes=codes)
+    filters = form.selector_kwargs()
+    before = request.GET.get("before") or ""
+    if form.errors:
+        page = LogPage(deliveries=[], older_cursor=None, has_unfinished=False)
+    else:
+        page = delivery_log(subscription=subscription, cursor=before, **filters)
+    return {"log": page, "log_form": form, "log_before": before}
+
+
+def _not_a_surprise_duplicate(form: SubscriptionForm, organisation, exclude=None) -> bool:
+    """Return True unless another live webhook of the organisation has this URL and the form has not confirmed it.
+
+    Two webhooks to one URL are allowed (two environments behind one gateway, say), after a confirmation:
+    by mistake they send every event twice.
+    """
+    other = subscription_with_url(organisation=organisation, url=form.cleaned_data["url"], exclude=exclude)
+    if other is None or form.cleaned_data.get("confirm_duplicate"):
+        return True
+    form.duplicate_of = other
+    form.add_error("url", "This organisation already has a webhook to this URL: every event it selects would be "
+                          "sent twice. Tick the box below to add it anyway, or change the URL.")
+    return False
 
 
 @require_http_methods(["GET", "POST"])
 @subscription_view(admin=True)
 def subscription_edit(request, subscription):
     form = SubscriptionForm.for_subscription(subscription, data=request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if (request.method == "POST" and form.is_valid()
+            and _not_a_surprise_duplicate(form, subscription.organisation, exclude=subscription)):
         try:
             services.subscription_update(
                 subscription=subscription, url=form.cleaned_data["url"],
@@ -148,16 +145,35 @@ def subscription_edit(request, subscription):
     return render(request, "subscriptions/form.html", {"form": form, "subscription": subscription})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @subscription_view(admin=True)
 def subscription_test(request, subscription):
-    code = request.POST.get("activity_type", "")
-    if code not in activity_codes(subscription):
-        return HttpResponseBadRequest("Choose one of this webhook's activity types.")
-    event = services.subscription_send_test(subscription=subscription, activity_type=code, by=request.user)
-    messages.success(request, f"Test sent: {get_activity_type(code).label} ({event.webhook_id}). "
-                              "Its result appears in the Delivery Log.")
-    return redirect(reverse("subscriptions:detail", args=[subscription.id]) + "#delivery-log")
+    """GET: pick a type, see and edit its sample payload; POST: send it (the sample when no payload is posted)."""
+    codes = activity_codes(subscription)
+    form = TestForm(request.POST if request.method == "POST" else request.GET, codes=codes,
+                    editing=request.method == "GET" or "data" in request.POST)
+    if request.method == "POST":
+        if "activity_type" in form.errors:
+            return HttpResponseBadRequest("Choose one of this webhook's activity types.")
+        if form.is_valid():
+            try:
+                event = services.subscription_send_test(
+                    subscription=subscription, activity_type=form.cleaned_data["activity_type"], by=request.user,
+                    data=form.cleaned_data.get("data"),
+                )
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                label = get_activity_type(event.activity_type).label
+                if subscription.is_active:
+                    messages.success(request, f"Test sent: {label} ({event.webhook_id}). "
+                                              "Its result appears in the Delivery Log.")
+                else:
+                    messages.warning(request, f"Test held: {label} ({event.webhook_id}). This webhook is paused: "
+                                              "the test is sent when you resume it.")
+                return redirect(reverse("subscriptions:detail", args=[subscription.id]) + "#delivery-log")
+    return render(request, "subscriptions/test.html", {"subscription": subscription, "form": form},
+                  status=400 if request.method == "POST" else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -190,15 +206,21 @@ def subscription_resume(request, subscription):
     return redirect("subscriptions:detail", subscription_id=subscription.id)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @subscription_view(admin=True)
 def subscription_recover(request, subscription):
-    """Retry the failed deliveries created since the moment given (UTC)."""
-    form = RecoverForm(request.POST)
+    """Retry the failed deliveries created since the moment given (UTC): GET says how many, POST sends them."""
+    form = RecoverForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         messages.error(request, "Enter the date and time from which to retry failed deliveries (UTC).")
         return redirect("subscriptions:detail", subscription_id=subscription.id)
-    count = deliveries_recover_since(subscription=subscription, since=form.cleaned_data["since"], by=request.user)
+    since = form.cleaned_data["since"]
+    if request.method == "GET":
+        count = deliveries_failed_since_count(subscription=subscription, since=since)
+        return render(request, "subscriptions/confirm_recover.html", {
+            "subscription": subscription, "since": since, "count": count, "since_value": request.GET["since"],
+        })
+    count = deliveries_recover_since(subscription=subscription, since=since, by=request.user)
     if count:
         verb = "sent again" if subscription.is_active else "held until you resume"
         messages.success(request, f"{_deliveries(count, 'failed delivery', 'failed deliveries')} {verb}.")
@@ -216,4 +238,6 @@ def subscription_delete(request, subscription):
                 if cancelled else "")
         messages.success(request, f"Deleted the webhook to {subscription.url}.{note}")
         return redirect("subscriptions:list")
-    return render(request, "subscriptions/confirm_delete.html", {"subscription": subscription})
+    return render(request, "subscriptions/confirm_delete.html", {
+        "subscription": subscription, "unfinished": deliveries_unfinished_count(subscription=subscription),
+    })

@@ -7,9 +7,7 @@ Pause, Resume, Delete and confirm. Each page is saved to docs/screenshots/.
 """
 
 import pytest
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.core.handlers.wsgi import WSGIHandler
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from conftest import ROOT, make_subscription, wait_until
@@ -20,36 +18,9 @@ from subscriptions.models import Subscription
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 TIMEOUT_MS = 30_000
 ORDER_TYPES = ["order.created", "order.status_changed", "shipment.shipped", "shipment.delivered", "capa.opened"]
-
-
-@pytest.fixture
-def site(web_settings, live_server):
-    """pytest-django's live server, its middleware rebuilt under web_settings.
-
-    The live server is session-scoped and Django's SecurityMiddleware reads
-    SECURE_SSL_REDIRECT once, when the handler is built; rebuild it for this test.
-    """
-    httpd = live_server.thread.httpd
-    original = httpd.get_app()
-    httpd.set_app(StaticFilesHandler(WSGIHandler()))
-    yield live_server
-    httpd.set_app(original)
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -55,10 +55,13 @@ EXPECTED = {
     "subscriptions:edit": CHANGE_FORM,
     "subscriptions:regenerate": CHANGE_FORM,
     "subscriptions:delete": CHANGE_FORM,
-    "subscriptions:test": CHANGE_POST,
+    "subscriptions:test": CHANGE_FORM,  # GET: the payload to see and edit
+    "subscriptions:delivery:bulk_redeliver": CHANGE_FORM,  # GET: the count to confirm
     "subscriptions:pause": CHANGE_POST,
     "subscriptions:resume": CHANGE_POST,
-    "subscriptions:recover": CHANGE_POST,
+    # GET with a date: the count to confirm; without one, back to the webhook with the error.
+    "subscriptions:recover": {"anonymous": (LOGIN, LOGIN), "bob": (403, 403), "alice": (302, None),
+                              "mallory": (404, 404)},
     "subscriptions:delivery:redeliver": CHANGE_POST,
 }
 # The Django admin is for superusers only: none of the four is staff.

@@ -27,12 +27,6 @@ READ_GETS = ["detail", "log"]
 
 
 @pytest.fixture
-def subscription(org, alice):
-    subscription, _ = make_subscription(org, activity_types=["lot.created", "harvest.recorded"], created_by=alice)
-    return subscription
-
-
-@pytest.fixture
 def delivery(org, subscription):
     with pytest.MonkeyPatch.context() as mp:  # no broker needed: the row is what we look at
         mp.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)

@@ -13,18 +13,6 @@ from subscriptions.models import Subscription, TrailEntry
 pytestmark = pytest.mark.usefixtures("web_settings")
 
 
-@pytest.fixture
-def subscription(org, alice):
-    subscription, _ = make_subscription(org, activity_types=["lot.created", "harvest.recorded"], created_by=alice)
-    return subscription
-
-
-@pytest.fixture
-def admin_client(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def action(name, subscription):
     return reverse(f"subscriptions:{name}", args=[subscription.id])
 

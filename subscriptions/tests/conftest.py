@@ -1,0 +1,49 @@
+"""Fixtures of the Webhooks pages' tests: acme's webhook, its admin signed in, the live site and Chromium."""
+
+import pytest
+from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.handlers.wsgi import WSGIHandler
+from playwright.sync_api import sync_playwright
+
+from conftest import make_subscription
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def subscription(org, alice):
+    """alice's webhook to https://hooks.example.com/in for lot.created and harvest.recorded."""
+    subscription, _ = make_subscription(org, activity_types=["lot.created", "harvest.recorded"], created_by=alice)
+    return subscription
+
+
+@pytest.fixture
+def admin_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def site(web_settings, live_server):
+    """pytest-django's live server, its middleware rebuilt under web_settings.
+
+    The live server is session-scoped and Django's SecurityMiddleware reads
+    SECURE_SSL_REDIRECT once, when the handler is built; rebuild it for this test.
+    """
+    httpd = live_server.thread.httpd
+    original = httpd.get_app()
+    httpd.set_app(StaticFilesHandler(WSGIHandler()))
+    yield live_server
+    httpd.set_app(original)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
