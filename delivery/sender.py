@@ -29,6 +29,7 @@ from delivery import health, metrics, slots, states, transport, wakeups
 from delivery.models import Attempt, Delivery, webhook_id_for
 from delivery.recorded_answer import body_for_storage, headers_for_storage
 from delivery.signing import signed_headers
+from subscriptions.custom_headers import headers_for_sending, headers_shown
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_pause
 from subscriptions.signing_secrets import decrypt_secret
@@ -168,10 +169,11 @@ def _send_one(subscription: Subscription, delivery: Delivery):
     """
     current = (Delivery.objects.filter(id=delivery.id)
                .values_list("state", "subscription__state", "subscription__deleted_at", "subscription__url",
-                            "subscription__secret_encrypted").first())
+                            "subscription__secret_encrypted", "subscription__previous_secret_encrypted",
+                            "subscription__previous_secret_until", "subscription__custom_headers").first())
     if current is None:
         return None
-    state, sub_state, deleted_at, url, secret_encrypted = current
+    state, sub_state, deleted_at, url, secret_encrypted, previous_encrypted, previous_until, custom = current
     if deleted_at is not None or sub_state != Subscription.State.ACTIVE:
         return None
     if state != Delivery.State.PENDING:
@@ -180,8 +182,11 @@ def _send_one(subscription: Subscription, delivery: Delivery):
     body = delivery.event.body.encode()
     started_at = timezone.now()
     try:
-        headers = signed_headers(secret=decrypt_secret(secret_encrypted), msg_id=webhook_id_for(delivery.event_id),
-                                 timestamp=int(time.time()), body=body)
+        # During a planned rotation the old secret signs too, until its time is up.
+        also = (decrypt_secret(previous_encrypted),) if previous_until and previous_until > started_at else ()
+        headers = {**headers_for_sending(stored=custom),
+                   **signed_headers(secret=decrypt_secret(secret_encrypted), msg_id=webhook_id_for(delivery.event_id),
+                                    timestamp=int(time.time()), body=body, also=also)}
     except Exception:  # noqa: BLE001 - a secret that cannot be decrypted is recorded, not retried forever
         logger.exception("Cannot sign delivery %s", delivery.id)
         headers = {}
@@ -190,7 +195,8 @@ def _send_one(subscription: Subscription, delivery: Delivery):
             error_message="The signing secret cannot be decrypted (were the encryption keys changed?).")
     else:
         response = transport.post(url, body, headers)
-    _record(subscription, delivery, url=url, started_at=started_at, headers=headers, response=response)
+    shown = {**headers, **headers_shown(stored=custom)}  # the attempt log never shows a secret header's value
+    _record(subscription, delivery, url=url, started_at=started_at, headers=shown, response=response)
     return response
 
 

@@ -1,6 +1,7 @@
 """Writes of the subscription side. Each returns what the caller needs to show."""
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -8,9 +9,12 @@ from django.utils import timezone
 
 from subscriptions import signals
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
+from subscriptions.custom_headers import headers_clean
 from subscriptions.exceptions import InvalidActivityData
 from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry
 from subscriptions.signing_secrets import encrypt_secret, generate_secret
+
+MAX_SECRET_OVERLAP = timedelta(hours=24)
 
 
 def _told(signal, **kwargs) -> int:
@@ -83,14 +87,51 @@ def subscription_update(
 
 
 @transaction.atomic
-def subscription_regenerate_secret(*, subscription: Subscription, by=None) -> str:
-    """Replace the signing secret at once; return the new one (shown once)."""
+def subscription_regenerate_secret(*, subscription: Subscription, by=None, overlap: timedelta | None = None) -> str:
+    """Replace the signing secret; return the new one (shown once).
+
+    By default the old secret stops at once (the seed's rule). With `overlap` (at most
+    MAX_SECRET_OVERLAP) the old one also signs every delivery until then, so a receiver
+    can be moved to the new secret with no gap.
+    """
+    if overlap is not None and not timedelta(0) < overlap <= MAX_SECRET_OVERLAP:
+        raise ValidationError({"overlap": "The old secret can keep signing for up to 24 hours."})
+    now = timezone.now()
     secret = generate_secret()
+    if overlap:
+        subscription.previous_secret_encrypted = subscription.secret_encrypted
+        subscription.previous_secret_until = now + overlap
+    else:
+        subscription.previous_secret_encrypted, subscription.previous_secret_until = "", None
     subscription.secret_encrypted = encrypt_secret(secret)
-    subscription.secret_rotated_at = timezone.now()
-    subscription.save(update_fields=["secret_encrypted", "secret_rotated_at", "updated_at"])
-    _trail(subscription, TrailEntry.Action.SECRET_REGENERATED, by)
+    subscription.secret_rotated_at = now
+    subscription.save(update_fields=["secret_encrypted", "secret_rotated_at", "previous_secret_encrypted",
+                                     "previous_secret_until", "updated_at"])
+    until = subscription.previous_secret_until
+    detail = f"the old secret also signs until {until:%Y-%m-%d %H:%M} UTC" if overlap else ""
+    _trail(subscription, TrailEntry.Action.SECRET_REGENERATED, by, detail)
     return secret
+
+
+@transaction.atomic
+def subscription_stop_old_secret(*, subscription: Subscription, by=None) -> bool:
+    """End a planned rotation now: only the new secret signs from the next attempt; return False if none ran."""
+    stopped = Subscription.objects.filter(id=subscription.id, previous_secret_until__isnull=False).update(
+        previous_secret_encrypted="", previous_secret_until=None)
+    subscription.refresh_from_db()
+    if stopped:
+        _trail(subscription, TrailEntry.Action.SECRET_REGENERATED, by, "the old secret stopped signing")
+    return bool(stopped)
+
+
+@transaction.atomic
+def subscription_set_headers(*, subscription: Subscription, headers: list[dict], by=None) -> Subscription:
+    """Replace the custom headers sent on every attempt (validated; secret values encrypted)."""
+    subscription.custom_headers = headers_clean(headers=headers, previous=subscription.custom_headers)
+    subscription.save(update_fields=["custom_headers", "updated_at"])
+    names = ", ".join(h["name"] for h in subscription.custom_headers) or "none"
+    _trail(subscription, TrailEntry.Action.EDITED, by, f"custom headers: {names}")
+    return subscription
 
 
 @transaction.atomic
