@@ -10,6 +10,7 @@ AUTO_PAUSE_MIN_FAILURES deliveries), or at once on 410 Gone, the subscription
 is paused automatically.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q
@@ -60,28 +61,36 @@ def breaker_cooldown(failed_probes: int) -> float:
     return min(BREAKER_COOLDOWN * 2 ** min(failed_probes, 20), max(BREAKER_COOLDOWN, BREAKER_MAX_COOLDOWN))
 
 
-def endpoint_record(*, subscription: Subscription, succeeded: bool, status_code: int | None) -> str | None:
-    """Update the endpoint's record after an attempt; return why to pause the subscription, or None.
+@dataclass(frozen=True)
+class Verdict:
+    """What an attempt's outcome means for the endpoint."""
 
-    Run in the attempt's transaction; the caller pauses after it commits.
+    pause_reason: str | None = None  # pause the subscription, for this reason
+    breaker_opened: bool = False  # the breaker opened (or re-opened after a failed probe) just now
+
+
+def endpoint_record(*, subscription: Subscription, succeeded: bool, status_code: int | None) -> Verdict:
+    """Update the endpoint's record after an attempt; return what follows from it.
+
+    Run in the attempt's transaction; the caller pauses (and alerts) after it commits.
     """
     now = timezone.now()
     if succeeded:
         # Changes nothing on a healthy endpoint.
         EndpointHealth.objects.filter(subscription=subscription).exclude(**_CLEAN).update(**_CLEAN)
-        return None
+        return Verdict()
     EndpointHealth.objects.bulk_create([EndpointHealth(subscription=subscription, url=subscription.url)],
                                        ignore_conflicts=True)
     health = EndpointHealth.objects.select_for_update().get(subscription=subscription)
     health.consecutive_failures += 1
     health.failing_since = health.failing_since or now
     health.probe_until = None
-    if health.consecutive_failures >= BREAKER_THRESHOLD:
+    opened = health.consecutive_failures >= BREAKER_THRESHOLD
+    if opened:
         health.open_until = now + timedelta(seconds=breaker_cooldown(health.consecutive_failures - BREAKER_THRESHOLD))
     health.save(update_fields=["consecutive_failures", "failing_since", "probe_until", "open_until"])
-    if status_code == 410:
-        return GONE_REASON
-    return _failing_too_long(health, subscription=subscription, now=now)
+    reason = GONE_REASON if status_code == 410 else _failing_too_long(health, subscription=subscription, now=now)
+    return Verdict(pause_reason=reason, breaker_opened=opened)
 
 
 def _failing_too_long(health: EndpointHealth, *, subscription: Subscription, now: datetime) -> str | None:

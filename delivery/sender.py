@@ -25,7 +25,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import health, metrics, slots, states, transport, wakeups
+from delivery import health, metrics, signals, slots, states, transport, wakeups
 from delivery.models import Attempt, Delivery, webhook_id_for
 from delivery.recorded_answer import body_for_storage, headers_for_storage
 from delivery.signing import signed_headers
@@ -215,8 +215,8 @@ def _record(subscription: Subscription, delivery: Delivery, *, url: str, started
     )
     with transaction.atomic():
         states.delivery_record(delivery=delivery, attempt=attempt, response=response)
-        pause_reason = health.endpoint_record(subscription=subscription, succeeded=response.ok,
-                                              status_code=response.status_code)
+        verdict = health.endpoint_record(subscription=subscription, succeeded=response.ok,
+                                         status_code=response.status_code)
     logger.info(
         "Attempt %d of %s to %s: %s in %d ms", attempt.number, webhook_id_for(delivery.event_id), url,
         f"HTTP {response.status_code}" if not response.error_kind else response.error_kind, response.duration_ms,
@@ -224,19 +224,24 @@ def _record(subscription: Subscription, delivery: Delivery, *, url: str, started
                "organisation": subscription.organisation_id, "endpoint_host": transport.host_of(url),
                "outcome": "succeeded" if response.ok else "failed", "duration_ms": response.duration_ms},
     )
+    attempt_summary = states.summary(response)
     metrics.attempt_recorded(
         outcome="succeeded" if response.ok else "failed",
         error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
         duration_ms=response.duration_ms)
-    if pause_reason:
-        _pause(subscription, reason=pause_reason)
+    if verdict.breaker_opened:
+        signals.endpoint_failing.send(sender=Subscription, subscription=subscription, reason=attempt_summary)
+    if verdict.pause_reason and _pause(subscription, reason=verdict.pause_reason):
+        signals.endpoint_auto_paused.send(sender=Subscription, subscription=subscription, reason=verdict.pause_reason)
 
 
-def _pause(subscription: Subscription, *, reason: str) -> None:
-    """Pause the subscription automatically, if it is still active."""
+def _pause(subscription: Subscription, *, reason: str) -> bool:
+    """Pause the subscription automatically; return False if it was no longer active."""
     with transaction.atomic():
         locked = Subscription.objects.select_for_update().filter(
             id=subscription.id, state=Subscription.State.ACTIVE, deleted_at__isnull=True).first()
-        if locked is not None:
-            subscription_pause(subscription=locked, reason=reason, automatic=True)
-            logger.warning("Subscription %s paused automatically: %s", subscription.public_id, reason)
+        if locked is None:
+            return False
+        subscription_pause(subscription=locked, reason=reason, automatic=True)
+    logger.warning("Subscription %s paused automatically: %s", subscription.public_id, reason)
+    return True
