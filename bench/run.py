@@ -28,6 +28,28 @@ FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iter
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
              raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0)
 PHASES = ("cost", "raw", "throughput", "latency", "isolation", "peer", "log")
+# The core before issue 11 (two senders, Redis wake keys, batches by COPY): `--compare` measures it
+# beside this one, from an export of that commit, with its own bench code.
+OLD_CORE = "1b615d1"
+OLD_PHASES = "cost,throughput,latency"
+
+
+def _old_core(args) -> dict:
+    """Run the old core's own bench on OLD_PHASES from an export of its commit; return its results ({} if it failed)."""
+    tree = ROOT / "var" / "bench" / f"old-core-{OLD_CORE}"
+    if not (tree / "manage.py").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", OLD_CORE], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    output = tree / "var" / "old-core.json"
+    output.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "bench.run", "--only", OLD_PHASES, "--no-compare", "--output", str(output),
+               "--workers", str(args.workers), "--emitters", str(args.emitters)]
+    command += [f"--set={item}" for item in args.set]
+    print(f"old core ({OLD_CORE}):", " ".join(command[1:]), flush=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    subprocess.run(command, cwd=tree, env=env, check=False)
+    return json.loads(output.read_text()) if output.exists() else {}
 
 
 def machine() -> dict:
@@ -98,8 +120,8 @@ def main(argv=None) -> int:
                         help="worker processes (default 1, or BENCH_WORKERS)")
     parser.add_argument("--emitters", type=int, default=2, help="processes emitting the throughput load (default 2)")
     parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=None,
-                        help="also measure throughput and latency as before the speed work, in the same run "
-                             "(default: on, off with --smoke)")
+                        help=f"also run the old core's own bench (commit {OLD_CORE}) on the pipeline phases, in the "
+                             "same run, first (default: on, off with --smoke)")
     parser.add_argument("--profile", nargs="?", const="throughput_1", default=None, metavar="PHASE",
                         help="py-spy the workers during one phase (default throughput_1; or isolation_hang, latency)")
     parser.add_argument("--output", help="where to write the JSON results")
@@ -116,6 +138,8 @@ def main(argv=None) -> int:
     started = time.monotonic()
     results: dict = {"machine": machine(), "smoke": args.smoke, "workers": args.workers}
     print("machine:", json.dumps(results["machine"]), flush=True)
+    if args.compare:
+        results["old_core"] = _old_core(args)
 
     run_id = f"{os.getpid()}"
     workdir = ROOT / "var" / "bench" / time.strftime("%Y%m%d-%H%M%S")
