@@ -227,6 +227,8 @@ def test_redeliver_sends_the_same_event_id_again_with_a_fresh_schedule(
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.SUCCEEDED and delivery.schedule_offset == 1
     assert list(Attempt.objects.filter(delivery=delivery).values_list("number", flat=True)) == [1, 2]
+    (entry,) = TrailEntry.objects.filter(action=TrailEntry.Action.REDELIVERED)  # one entry: the second call did nothing
+    assert entry.detail == event.webhook_id
 
 
 # --- idempotency keys --------------------------------------------------------------------
