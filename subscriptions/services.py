@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from subscriptions import signals
+from subscriptions.activity_schemas import data_validator
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
 from subscriptions.custom_headers import headers_clean
 from subscriptions.exceptions import InvalidActivityData
@@ -174,8 +175,6 @@ def subscription_delete(*, subscription: Subscription, by=None) -> int:
 
 def payload_errors(*, activity_type: str, data) -> list[str]:
     """Return why data is not a valid `data` of that type (its JSON Schema), at most six reasons; [] if valid."""
-    from subscriptions.activity_schemas import data_validator
-
     if not isinstance(data, dict):
         return ["The payload must be a JSON object."]
     errors = sorted(data_validator(activity_type).iter_errors(data), key=lambda e: [str(p) for p in e.path])
