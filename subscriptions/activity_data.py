@@ -17,52 +17,54 @@ from subscriptions.exceptions import InvalidActivityData
 MAX_DEPTH = 32
 
 
-def activity_data_check(data) -> None:
+def activity_data_check(data: dict | list) -> None:
     """Return None if data is strict JSON in Unicode within MAX_DEPTH; raise InvalidActivityData otherwise."""
-    # An explicit stack, not recursion: the data may be nested thousands deep.
+    # An explicit stack of containers, not recursion: the data may be nested thousands deep. Paths are
+    # written only for containers and errors, so a large payload costs a few times json.dumps, not more.
     stack = [(data, "data", 1)]
     while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            _check_text(value, where=f"a string at {path}")
-        elif value is None or isinstance(value, int):  # bool is an int
-            continue
-        elif isinstance(value, float):
-            if not math.isfinite(value):
-                raise InvalidActivityData(
-                    f"Activity data has {value!r} at {path}, which is not JSON-serialisable: JSON has no NaN "
-                    f"or Infinity."
-                )
-        elif isinstance(value, (dict, list, tuple)):
-            if depth > MAX_DEPTH:
-                raise InvalidActivityData(
-                    f"Activity data is nested too deeply at {path}: more than {MAX_DEPTH} levels of objects "
-                    f"and arrays."
-                )
-            stack.extend(_children(value, path=path, depth=depth))
-        elif isinstance(value, (bytes, bytearray, memoryview)):
+        container, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
             raise InvalidActivityData(
-                f"Activity data has bytes at {path}: decode them to text (or base64-encode binary data) first."
+                f"Activity data is nested too deeply at {path}: more than {MAX_DEPTH} levels of objects and arrays."
             )
-        else:
-            raise InvalidActivityData(
-                f"Activity data has a {type(value).__name__} at {path}, which is not JSON-serialisable."
-            )
+        is_object = isinstance(container, dict)
+        for key, value in container.items() if is_object else enumerate(container):
+            if is_object and not isinstance(key, str):
+                raise InvalidActivityData(
+                    f"Activity data has a key {key!r} ({type(key).__name__}) in {path}: "
+                    f"JSON object keys must be strings."
+                )
+            if is_object and not key.isascii():
+                _check_text(key, where=f"a key in {path}")
+            if isinstance(value, str):
+                if not value.isascii():
+                    _check_text(value, where=f"a string at {_child(path, key, is_object=is_object)}")
+            elif value is None or isinstance(value, int):  # bool is an int
+                continue
+            elif isinstance(value, float):
+                if not math.isfinite(value):
+                    raise InvalidActivityData(
+                        f"Activity data has {value!r} at {_child(path, key, is_object=is_object)}, which is not "
+                        f"JSON-serialisable: JSON has no NaN or Infinity."
+                    )
+            elif isinstance(value, (dict, list, tuple)):
+                stack.append((value, _child(path, key, is_object=is_object), depth + 1))
+            elif isinstance(value, (bytes, bytearray, memoryview)):
+                raise InvalidActivityData(
+                    f"Activity data has bytes at {_child(path, key, is_object=is_object)}: decode them to text "
+                    f"(or base64-encode binary data) first."
+                )
+            else:
+                raise InvalidActivityData(
+                    f"Activity data has a {type(value).__name__} at {_child(path, key, is_object=is_object)}, "
+                    f"which is not JSON-serialisable."
+                )
 
 
-def _children(container, *, path: str, depth: int) -> list[tuple]:
-    """Return (value, path, depth) of each item of a dict, list or tuple, checking dict keys on the way."""
-    if not isinstance(container, dict):
-        return [(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(container)]
-    children = []
-    for key, item in container.items():
-        if not isinstance(key, str):
-            raise InvalidActivityData(
-                f"Activity data has a key {key!r} ({type(key).__name__}) in {path}: JSON object keys must be strings."
-            )
-        _check_text(key, where=f"a key in {path}")
-        children.append((item, f"{path}[{_quoted(key)}]", depth + 1))
-    return children
+def _child(path: str, key, *, is_object: bool) -> str:
+    """Return the path of the item at key (an object's key or an array's index) under path."""
+    return f"{path}[{_quoted(key)}]" if is_object else f"{path}[{key}]"
 
 
 def _check_text(text: str, *, where: str) -> None:
