@@ -63,6 +63,11 @@ EXPECTED = {
     "subscriptions:recover": {"anonymous": (LOGIN, LOGIN), "bob": (403, 403), "alice": (302, None),
                               "mallory": (404, 404)},
     "subscriptions:delivery:redeliver": CHANGE_POST,
+    # Operations: no session involved, the same for everyone. No worker runs here, so /readyz says
+    # 503 (failing); /metrics is 404 while METRICS_TOKEN is not configured.
+    "healthz": {u: (200, 405) for u in USERS},
+    "readyz": {u: (503, 405) for u in USERS},
+    "metrics": {u: (404, 405) for u in USERS},
 }
 # The Django admin is for superusers only: none of the four is staff.
 ADMIN_EXPECTED = {u: (ADMIN_LOGIN, ADMIN_LOGIN) for u in USERS}
