@@ -2,7 +2,8 @@
 
 Two `celery worker` processes with their own node names (`-n w1@%h`, `-n w2@%h`),
 the same database and broker, and one beat (the sweeper), send a backlog of
-2,000 events over 5 endpoints to the real HTTPS receiver. The receiver records
+2,000 events over 5 endpoints (of 5 organisations, so that the organisation cap
+leaves room for both workers) to the real HTTPS receiver. The receiver records
 every arrival and which webhook-ids have a request open: every event must
 arrive, no webhook-id may arrive while another request with the same id is
 open, and nothing arrives twice. After kill -9 of one worker midway, the other
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
-from conftest import WORKER_ARGS, make_subscription, wait_until
+from conftest import WORKER_ARGS, make_organisation, make_subscription, wait_until
 from delivery import sender, slots
 from delivery.models import Attempt, Delivery
 from delivery.tests.receiver import answer
@@ -29,7 +30,7 @@ from subscriptions.activity import record_activity
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.timeout(600)]
 
 EVENTS = 2000
-ACTIVITY_TYPES = ["lot.created", "harvest.recorded", "batch.created", "drying.completed", "curing.completed"]
+ENDPOINTS = 5
 # A short request timeout, so that the leases of a killed worker (WEBHOOKS_TIMEOUT + slots.LEASE_EXTRA) run out fast.
 ENV = {"WEBHOOKS_TIMEOUT": "3", "WEBHOOKS_RETRY_SCHEDULE": "1,1,2,2,3"}
 ANSWER_DELAY = 0.02  # seconds per answer: a full batch is slow enough to call helper senders
@@ -72,12 +73,13 @@ class Arrivals:
 
 
 @pytest.fixture
-def machines(require_services, org, receiver, celery_process, tmp_path):
-    """Start w1, w2 and beat; return (arrivals, {node: process}, the recorded webhook-ids after a backlog)."""
+def machines(require_services, db, receiver, celery_process, tmp_path):
+    """Start w1, w2 and beat; return (arrivals, {node: process}, a function recording the backlog)."""
     arrivals = Arrivals()
     receiver.default = arrivals
-    for i, activity_type in enumerate(ACTIVITY_TYPES):
-        make_subscription(org, url=f"{receiver.url}/{i}", activity_types=[activity_type])
+    organisations = [make_organisation(f"farm-{i}") for i in range(ENDPOINTS)]
+    for i, organisation in enumerate(organisations):
+        make_subscription(organisation, url=f"{receiver.url}/{i}", activity_types=["lot.created"])
     workers = {node: celery_process(*WORKER_ARGS, "-n", f"{node}@%h", env=ENV) for node in ("w1", "w2")}
     celery_process("beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule"), env=ENV)
     for node, process in workers.items():
@@ -86,7 +88,7 @@ def machines(require_services, org, receiver, celery_process, tmp_path):
     def backlog() -> set[str]:
         # One backlog, committed at once: 5 wake-ups on commit, both workers idle and waiting for them.
         with transaction.atomic():
-            events = [record_activity(organisation=org, activity_type=ACTIVITY_TYPES[i % len(ACTIVITY_TYPES)],
+            events = [record_activity(organisation=organisations[i % ENDPOINTS], activity_type="lot.created",
                                       data={"n": i}) for i in range(EVENTS)]
         return {e.webhook_id for e in events}
 
