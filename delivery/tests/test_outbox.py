@@ -67,16 +67,17 @@ def test_committed_activity_wakes_its_endpoints_on_commit(org, django_capture_on
     assert Delivery.objects.filter(event=event).count() == 3
 
 
-def test_paused_subscription_gets_a_held_delivery_not_a_pending_one(org, django_capture_on_commit_callbacks,
-                                                                    monkeypatch):
-    woken = []
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.append(list(ids)))
+def test_paused_subscription_gets_a_held_delivery_not_a_pending_one_and_is_not_woken(
+    org, django_capture_on_commit_callbacks, monkeypatch
+):
     subscription, _ = make_subscription(org)
     subscription_pause(subscription=subscription)
+    woken = []
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.append(list(ids)))
     with django_capture_on_commit_callbacks(execute=True):
         event = record_activity(organisation=org, activity_type="lot.created", data={})
     assert Delivery.objects.get(event=event).state == Delivery.State.HELD
-    assert woken == []  # nothing to send: no endpoint is woken
+    assert woken == []
 
 
 @pytest.mark.parametrize("count", [1, 50])

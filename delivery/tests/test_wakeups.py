@@ -79,6 +79,17 @@ def test_each_endpoint_gets_its_own_message(org, published):
     assert sorted(published) == sorted([str(one.id), str(two.id)])
 
 
+def test_a_test_send_rides_on_the_message_already_waiting_for_its_endpoint(org, receiver, published):
+    subscription, secret = make_subscription(org, url=receiver.url)
+    (event,) = _record(org)
+
+    test_event = subscription_send_test(subscription=subscription, activity_type="lot.created")
+
+    assert published == [str(subscription.id)]  # the waiting sender sends test sends too
+    send_endpoint(published[0])
+    assert _verified_ids(receiver.received, secret) == [event.webhook_id, test_event.webhook_id]
+
+
 def test_resume_wakes_the_endpoint_once_for_all_it_held(org, receiver, published):
     subscription, secret = make_subscription(org, url=receiver.url)
     subscription_pause(subscription=subscription)
@@ -184,7 +195,14 @@ def test_a_burst_of_200_to_one_endpoint_arrives_exactly_once(require_services, o
     arrived = Counter(_verified_ids(receiver.received, secret))
     assert set(arrived) == {e.webhook_id for e in events}
     assert [i for i, n in arrived.items() if n > 1] == [], "duplicates"
-    assert set(Attempt.objects.filter(delivery__subscription=subscription).values_list("number", flat=True)) == {1}
+    # The attempt rows read back as the Delivery Log shows them.
+    attempts = Attempt.objects.filter(delivery__subscription=subscription).select_related("delivery__event")
+    assert len(attempts) == 200
+    for attempt in attempts:
+        assert attempt.number == 1 and attempt.status_code == 200 and attempt.response_body == '{"ok":true}'
+        assert attempt.request_headers["webhook-id"] == attempt.delivery.event.webhook_id
+        assert attempt.response_headers["Content-Type"] == "application/json"
+        assert attempt.url == receiver.url and attempt.error_kind == ""
 
 
 @pytest.mark.e2e
