@@ -147,6 +147,11 @@ class Transport(filesystem.Transport):
     Channel = Channel
     driver_type = driver_name = ALIAS
 
+    @property
+    def default_connection_params(self):
+        # No server, so no host name: without one to default to, kombu does not warn that none was given.
+        return {"port": self.default_port}
+
 
 def register() -> None:
     """Make `embedded://` a broker URL kombu understands."""
