@@ -12,14 +12,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	@# Node packages of the tests (the interop verifier, axe-core), pinned by their lock files.
-	@if command -v npm >/dev/null 2>&1; then \
-	  npm ci --silent --prefix delivery/tests/node --no-audit --no-fund && \
-	  npm ci --silent --prefix subscriptions/tests/node --no-audit --no-fund; \
-	else echo "npm not found: the interop and accessibility tests need Node.js (apt-get install nodejs npm)"; fi
 	touch $@
 
-install: $(VENV)/.installed
+# Node packages of the tests (the interop verifier, axe-core), pinned by their lock files:
+# installed when missing or when a lock file changes. Without npm, `make install` says how to
+# get it (and installs them on the next run once it is there); those tests fail saying the same.
+NODE_PACKAGES := delivery/tests/node/node_modules/.package-lock.json subscriptions/tests/node/node_modules/.package-lock.json
+
+%/node_modules/.package-lock.json: %/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  echo "npm ci --prefix $*"; npm ci --silent --prefix $* --no-audit --no-fund; \
+	else echo "npm not found: the interop and accessibility tests need Node.js and npm" \
+	  "(Debian/Ubuntu: sudo apt-get install nodejs npm; or https://nodejs.org/), then run make install again"; fi
+
+install: $(VENV)/.installed $(NODE_PACKAGES)
 
 ## make run: web server, Celery worker and scheduler together, on embedded defaults.
 run: install

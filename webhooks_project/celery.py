@@ -5,9 +5,10 @@ import os
 from celery import Celery
 from celery.signals import task_postrun
 
-from webhooks_project import embedded_broker
+from webhooks_project import embedded_broker, redis_broker
 
 embedded_broker.register()
+redis_broker.register()  # a worker survives Redis restarting while it holds messages (see the module)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
 
 app = Celery("webhooks_project")

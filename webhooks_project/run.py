@@ -1,6 +1,7 @@
 """`make run`: migrate, seed a demo organisation, then run web, worker and scheduler together.
 
-Ctrl-C (or SIGTERM) stops all three. Without DATABASE_URL and CELERY_BROKER_URL
+Ctrl-C (or SIGTERM) stops all three. A worker or scheduler that dies is restarted, with a
+back-off, and the runner says so; if the web server dies, everything stops. Without DATABASE_URL and CELERY_BROKER_URL
 it runs on SQLite and the embedded filesystem broker under var/.
 """
 
@@ -31,7 +32,7 @@ WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true
 
 def main() -> int:
     dot_env = ROOT / ".env"
-    if not dot_env.exists():
+    if os.environ.get("READ_DOT_ENV", "true").lower() not in ("false", "0", "no") and not dot_env.exists():
         dot_env.write_text(DOT_ENV)
         print(f"Wrote {dot_env.name} (DEBUG=true, WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true) for development.")
     env = dict(os.environ)
@@ -59,10 +60,67 @@ def main() -> int:
 
     commands = {
         "web": [py, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        "worker": [py, "-m", "celery", "-A", "webhooks_project", *worker_args(env)],
-        "beat": [py, "-m", "celery", "-A", "webhooks_project", "beat", "--loglevel", "INFO"],
+        # --quiet: no start-up banners; their log lines (ready, restarts, deliveries) still show.
+        "worker": [py, "-m", "celery", "-A", "webhooks_project", "--quiet", *worker_args(env)],
+        "beat": [py, "-m", "celery", "-A", "webhooks_project", "--quiet", "beat", "--loglevel", "INFO"],
     }
-    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True) for name, cmd in commands.items()}
+    return supervise(commands, env=env)
+
+
+RESTARTABLE = ("worker", "beat")  # the web server dying stops everything: the user sees it at once
+STABLE_AFTER = 60.0  # seconds of running after which a restart's back-off starts again from the first step
+
+
+def backoff(restarts_in_a_row: int) -> float:
+    """Return the seconds to wait before the n-th restart in a row: 1, 2, 4, 8, 16, then 30."""
+    return min(30.0, 2.0 ** (restarts_in_a_row - 1))
+
+
+class Child:
+    """One supervised process: its command, the running Popen and its restart count."""
+
+    def __init__(self, name, command, env):
+        self.name, self.command, self.env = name, command, env
+        self.proc = None
+        self.started_at = 0.0
+        self.restarts = 0  # in all, for the messages
+        self.in_a_row = 0  # restarts since it last ran STABLE_AFTER seconds
+        self.start_at = None  # when a restart is due (monotonic), while it is waiting
+
+    def start(self):
+        self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, start_new_session=True)
+        self.started_at = time.monotonic()
+        self.start_at = None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def schedule_restart(self) -> float:
+        if time.monotonic() - self.started_at >= STABLE_AFTER:
+            self.in_a_row = 0
+        self.in_a_row += 1
+        self.restarts += 1
+        delay = backoff(self.in_a_row)
+        self.start_at = time.monotonic() + delay
+        return delay
+
+    def signal(self, sig):
+        if self.running():
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def supervise(commands: dict[str, list[str]], *, env) -> int:
+    """Run the commands until Ctrl-C, SIGTERM or the web server exits; restart a worker or beat that dies.
+
+    Returns the exit code for `make run`: 0 after Ctrl-C or SIGTERM, else the web server's.
+    """
+    children = [Child(name, command, env) for name, command in commands.items()]
+    for child in children:
+        child.start()
+    print("  " + ", ".join(f"{c.name} pid {c.proc.pid}" for c in children) + " (Ctrl-C stops all)\n", flush=True)
 
     stopping = False
 
@@ -74,21 +132,33 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     code = 0
     while not stopping:
-        for name, proc in procs.items():
-            if proc.poll() is not None:
-                print(f"{name} exited with {proc.returncode}; stopping the others.", flush=True)
-                code = proc.returncode or 1
-                stopping = True
-        time.sleep(0.5)
-    for proc in procs.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+        for child in children:
+            if child.start_at is not None:
+                if time.monotonic() >= child.start_at:
+                    child.start()
+                    print(f"{child.name} restarted (pid {child.proc.pid}, restart {child.restarts})", flush=True)
+            elif not child.running():
+                returncode = child.proc.returncode
+                if child.name not in RESTARTABLE:
+                    print(f"{child.name} exited with {returncode}; stopping the others.", flush=True)
+                    code = returncode or 1
+                    stopping = True
+                    break
+                restart = child.restarts + 1
+                delay = child.schedule_restart()
+                print(f"{child.name} exited with {returncode}; restarting it in {delay:g} s (restart {restart})",
+                      flush=True)
+        time.sleep(0.2)
+    for child in children:
+        child.signal(signal.SIGTERM)
     deadline = time.monotonic() + 15
-    for proc in procs.values():
+    for child in children:
+        if child.proc is None:
+            continue
         try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            child.signal(signal.SIGKILL)
     return code
 
 

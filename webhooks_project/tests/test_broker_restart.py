@@ -1,0 +1,88 @@
+"""A worker started by the README's command survives Redis restarted empty under load, and keeps consuming.
+
+Celery 5.7.0's worker exited on it ("Unrecoverable error: AttributeError("'NoneType' object has no
+attribute 'hostname'")") when it held unacknowledged messages: see webhooks_project/celery.py.
+This test starts its own Redis on a spare port, a real worker and beat on it, records a backlog
+through `manage.py emit_activity` (the domain-code path, in another process), restarts Redis
+empty while the backlog is in flight, then records more.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, WORKER_ARGS, database_url, make_subscription
+from delivery.tests.test_faults import FAULT_ENV, RedisServer, Tally
+
+pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SETTLE_TIMEOUT = 120
+
+
+def emit(redis_url: str, count: int) -> list[str]:
+    """Record `count` activities in another process, publishing to `redis_url`; return their event ids."""
+    env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": redis_url}
+    env.pop("TEST_DATABASE_NAME", None)
+    out = subprocess.run(
+        [sys.executable, "manage.py", "emit_activity", "acme", "lot.created", "--data", '{"lot_id": "R-1"}',
+         "--count", str(count)],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    return [line for line in out.split() if line.startswith("evt_")]
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_worker_survives_redis_restarted_empty_with_a_backlog_in_flight(org, receiver, celery_process, tmp_path,
+                                                                       capsys):
+    redis = RedisServer(tmp_path).start()
+    try:
+        tally = Tally(delay=0.1)  # slow enough that the backlog is still in flight at the restart
+        receiver.default = tally
+        make_subscription(org, url=receiver.url, activity_types=["lot.created"])
+        env = {**FAULT_ENV, "CELERY_BROKER_URL": redis.url}
+
+        recorded = emit(redis.url, 150)  # queued before the worker starts: it reserves a full prefetch
+        worker = celery_process(*WORKER_ARGS, env=env)
+        celery_process("beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule"), env=env)
+        assert wait_for(lambda: tally.count() >= 10, 60), "the worker delivered nothing before the restart"
+
+        redis.restart_empty()  # the queue and the reserved messages are gone; the connections drop
+        time.sleep(5)
+        log = worker.log_path.read_text()
+        assert "Connection to broker lost" in log, "the restart did not reach the worker"
+        assert worker.proc.poll() is None, f"the worker exited after the restart:\n{log[-3000:]}"
+
+        after = emit(redis.url, 20)  # new messages: the worker must consume them
+        recorded += after
+        wait_for(lambda: set(recorded) <= tally.ids(), SETTLE_TIMEOUT)
+        time.sleep(1)  # let retries in flight land, so duplicates are counted
+        log = worker.log_path.read_text()
+        reconnected = log.rfind("Connected to redis")
+        consumed_after = len(re.findall(r"Task [\w.]+\[[^]]+\] received", log[reconnected:]))
+        with tally.lock:
+            accepted = {k: v for k, v in tally.accepted.items() if k in set(recorded)}
+        lost = len(set(recorded) - set(accepted))
+        duplicated = sum(accepted.values()) - len(accepted)
+        with capsys.disabled():
+            print(f"\nfault Redis restarted empty (own worker) recorded {len(recorded):>4}  received {len(accepted):>4}"
+                  f"  lost {lost}  duplicated {duplicated}  messages consumed after reconnect {consumed_after}")
+
+        assert "Unrecoverable error" not in log, f"the worker gave up:\n{log[-3000:]}"
+        assert worker.proc.poll() is None, "the worker exited"
+        assert reconnected > log.find("Connection to broker lost"), "the worker never reconnected"
+        assert consumed_after > 0, "the worker reconnected but consumed no message (beat's sweeps included)"
+        assert lost == 0
+    finally:
+        redis.stop()
