@@ -31,10 +31,9 @@ def alive():
 
 @pytest.fixture
 def broker_down(monkeypatch):
-    # Nothing listens on port 1: the broker check must fail fast, not hang. (Celery prefers the
-    # environment variable to its configuration, so both are pointed there.)
-    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    # Nothing listens on port 1: the broker check must fail fast, not hang.
+    connect = app.connection_for_write
+    monkeypatch.setattr(app, "connection_for_write", lambda **kwargs: connect("redis://127.0.0.1:1/0", **kwargs))
 
 
 def test_healthz_answers_while_the_process_runs(client):
