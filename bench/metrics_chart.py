@@ -21,6 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import django
+import matplotlib
+from django.core.management import call_command
+
+from delivery.tests.receiver import Receiver
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN_SECONDS, EMIT_UNTIL, FAIL, STOPPED = 130, 110, (15, 45), (95, 110)
 
@@ -47,6 +56,7 @@ WORKER = ("worker", "--pool", "threads", "--concurrency", "8", "--without-mingle
 
 def _scrape() -> dict:
     """Return {series: value} from the registry that /metrics serves, labels folded into the key."""
+    # Django's modules load after run() has pointed the settings at the run's files.
     from delivery.metrics import metrics_registry
     from operations.heartbeat import HeartbeatCollector
 
@@ -80,20 +90,15 @@ def _quantile(q: float, buckets: list[tuple[float, float]]) -> float:
 
 
 def run(tmp: Path) -> dict:
-    from delivery.tests.receiver import Receiver
-
     (tmp / "b").mkdir()
     with Receiver(tmp) as a, Receiver(tmp / "b") as b:
         bundle = tmp / "cas.pem"
         bundle.write_text(a.ca_path.read_text() + b.ca_path.read_text())
         env = _env(tmp, bundle)
         os.environ.update(env)
-        import django
-
         django.setup()
-        from django.core.management import call_command
-
         call_command("migrate", verbosity=0)
+        # The project's modules load once the settings point at this run's files.
         from organisations.models import Organisation
         from subscriptions.activity import record_activity
         from subscriptions.services import subscription_create
@@ -127,11 +132,6 @@ def run(tmp: Path) -> dict:
 
 
 def chart(data: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     s = data["samples"]
     t = [x["t"] for x in s]
     fig, axes = plt.subplots(3, 2, figsize=(12, 9), sharex=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import make_subscription, wait_until
+from conftest import WORKER_ARGS, make_subscription, wait_until
 from delivery.models import Delivery
 from operations.tests.scrape import TOKEN, scrape, value
 from subscriptions.activity import record_activity
@@ -40,8 +40,6 @@ def test_backlog_gauges_follow_a_real_delivery_run(require_services, client, web
 def test_counters_after_a_real_delivery_run(require_services, client, web_settings, org, receiver, celery_process,
                                             monkeypatch):
     """A success, a failure given up at once (no retries), and a wake-up lost and found by the sweeper."""
-    from conftest import WORKER_ARGS
-
     web_settings.METRICS_TOKEN = TOKEN
     before = scrape(client)
     celery_process(*WORKER_ARGS, env={"WEBHOOKS_RETRY_SCHEDULE": ""})
