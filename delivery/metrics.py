@@ -33,9 +33,10 @@ ATTEMPT_DURATION = Histogram(
     "webhooks_attempt_duration_seconds", "Duration of one HTTP attempt, whole exchange.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-EVENTS = Counter("webhooks_events_recorded", "Events recorded (outbox rows committed or not).")
+EVENTS = Counter("webhooks_events_recorded", "Events recorded (counted when their transaction commits).")
 SWEEPER_REQUEUED = Counter(
-    "webhooks_sweeper_requeued", "Due deliveries re-enqueued by the sweeper (their wake-up was lost)."
+    "webhooks_sweeper_requeued",
+    "Endpoints woken by the sweeper: retries and breaker probes that came due, and wake-ups that were lost.",
 )
 
 
@@ -65,7 +66,7 @@ def events_recorded(*, count: int) -> None:
 
 
 def sweeper_requeued(*, count: int) -> None:
-    """Count deliveries the sweeper re-enqueued."""
+    """Count endpoints the sweeper woke."""
     if count > 0:
         SWEEPER_REQUEUED.inc(count)
 

@@ -11,6 +11,7 @@ works on every broker we ship, from any web process, without a round trip to wor
 import socket
 
 from django.utils import timezone
+from prometheus_client.core import GaugeMetricFamily
 
 from operations.models import Heartbeat
 
@@ -47,8 +48,6 @@ class HeartbeatCollector:
     """Prometheus gauge: seconds since each role's heartbeat (alert when it passes STALE_AFTER)."""
 
     def collect(self):
-        from prometheus_client.core import GaugeMetricFamily
-
         gauge = GaugeMetricFamily("webhooks_heartbeat_age_seconds",
                                   "Seconds since the role's last heartbeat (+Inf: never seen).", labels=["role"])
         for role, age in heartbeat_ages().items():

@@ -21,6 +21,22 @@ QUIET_PERIOD = 60.0
 _CELERY_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace", "celery.beat")
 
 
+def logging_config(*, log_format: str, level: str = "INFO", loggers: dict | None = None) -> dict:
+    """Return the dictConfig of every process: one console handler in `text` or `json`, on the root
+    logger, or on the named loggers only (gunicorn's, which do not propagate)."""
+    handler = {"handlers": ["console"], "level": level}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"text": {"()": TextFormatter}, "json": {"()": JsonLineFormatter}},
+        "filters": {"redact_secrets": {"()": RedactSecrets}, "quiet_periodic_tasks": {"()": QuietPeriodicTasks}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format,
+                                 "filters": ["redact_secrets", "quiet_periodic_tasks"]}},
+        "root": {"handlers": [], "level": level} if loggers else handler,
+        "loggers": {name: {**handler, "propagate": False} for name in loggers or ()},
+    }
+
+
 def _extras(record: logging.LogRecord) -> dict:
     return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 

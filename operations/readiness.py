@@ -5,6 +5,7 @@ import re
 from django.db import connection
 
 from operations.heartbeat import STALE_AFTER, heartbeat_ages, heartbeat_is_fresh
+from webhooks_project.celery import app
 
 BROKER_TIMEOUT = 2.0
 
@@ -21,8 +22,6 @@ def _database() -> dict:
 
 
 def _broker() -> dict:
-    from webhooks_project.celery import app
-
     with app.connection_for_write(connect_timeout=BROKER_TIMEOUT) as conn:
         # One try, no retry loop: a probe must answer within its own timeout.
         conn.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT)

@@ -192,26 +192,9 @@ CONTENT_SECURITY_POLICY = {
 LOG_FORMAT = env("LOG_FORMAT", default="text")
 if LOG_FORMAT not in ("text", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}.")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "text": {"()": "operations.log_format.TextFormatter"},
-        "json": {"()": "operations.log_format.JsonLineFormatter"},
-    },
-    "filters": {
-        "redact_secrets": {"()": "operations.log_format.RedactSecrets"},
-        "quiet_periodic_tasks": {"()": "operations.log_format.QuietPeriodicTasks"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": LOG_FORMAT,
-            "filters": ["redact_secrets", "quiet_periodic_tasks"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-}
+from operations.log_format import logging_config  # noqa: E402 - needs no app loaded
+
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
 
 # --- Operations ---------------------------------------------------------------
 # /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; without a token it is off (404).

@@ -5,10 +5,12 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from django.utils import timezone
 
-from operations import heartbeat
+from operations import heartbeat, readiness
 from operations.models import Heartbeat
+from operations.tasks import heartbeat as heartbeat_task
 from webhooks_project.celery import app
 
 pytestmark = pytest.mark.django_db
@@ -31,10 +33,9 @@ def alive():
 
 @pytest.fixture
 def broker_down(monkeypatch):
-    # Nothing listens on port 1: the broker check must fail fast, not hang. (Celery prefers the
-    # environment variable to its configuration, so both are pointed there.)
-    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    # Nothing listens on port 1: the broker check must fail fast, not hang.
+    connect = app.connection_for_write
+    monkeypatch.setattr(app, "connection_for_write", lambda **kwargs: connect("redis://127.0.0.1:1/0", **kwargs))
 
 
 def test_healthz_answers_while_the_process_runs(client):
@@ -83,10 +84,6 @@ def test_readyz_fails_naming_an_unreachable_broker(client, alive, broker_down):
 
 
 def test_readyz_names_an_unreachable_database(client, alive, monkeypatch):
-    from django.db import OperationalError
-
-    from operations import readiness
-
     def refused():
         raise OperationalError("connection to server at \"db\" failed: postgres://app:hunter2@db/x refused")
 
@@ -118,8 +115,6 @@ def test_only_publishing_the_heartbeat_task_stamps_the_scheduler():
 
 
 def test_running_the_heartbeat_task_stamps_the_worker():
-    from operations.tasks import heartbeat as heartbeat_task
-
     heartbeat_task()
 
     assert Heartbeat.objects.get().role == Heartbeat.Role.WORKER

@@ -1,11 +1,15 @@
 """/metrics: protected by a bearer token; counters from every process, gauges counted in the database."""
 
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from datetime import timedelta
 
 import pytest
+import requests
 from django.utils import timezone
 
 from conftest import ROOT, make_subscription
@@ -152,9 +156,6 @@ def test_counters_of_another_process_are_added_up(client, token):
 
 
 def test_every_series_of_the_grafana_dashboard_is_exported(client, token):
-    import json
-    import re
-
     metrics.attempt_recorded(outcome="succeeded", error_kind="none", duration_ms=1)
     metrics.events_recorded(count=1)
     metrics.sweeper_requeued(count=1)
@@ -167,11 +168,6 @@ def test_every_series_of_the_grafana_dashboard_is_exported(client, token):
 
 def test_a_worker_machine_serves_its_counters_without_the_database_gauges(token):
     """`manage.py serve_metrics`, run as a process: counters to the token only, no gauge counted twice."""
-    import re
-    import signal
-
-    import requests
-
     metrics.sweeper_requeued(count=4)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "webhooks_project.settings", "METRICS_TOKEN": TOKEN,
            "PYTHONUNBUFFERED": "1", "DEBUG": "false"}

@@ -4,6 +4,7 @@ import pytest
 
 from conftest import WORKER_ARGS, wait_until
 from operations import heartbeat
+from operations.models import Heartbeat
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -36,8 +37,6 @@ def test_readyz_fails_while_the_worker_is_stopped_and_recovers_when_it_restarts(
 
 def test_periodic_tasks_are_quiet_at_info(require_services, celery_process, worker):
     """Neither the worker nor beat logs a line per sweep or heartbeat at INFO (they run every few seconds)."""
-    from operations.models import Heartbeat
-
     # Both roles have beaten at least twice: the sweeper and the heartbeat have run several times.
     wait_until(lambda: Heartbeat.objects.filter(role=Heartbeat.Role.WORKER).exists(), timeout=60, message="a beat")
     first = Heartbeat.objects.get(role=Heartbeat.Role.WORKER).seen_at

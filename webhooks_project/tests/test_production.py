@@ -4,6 +4,7 @@ On TEST_STORES=services (CI) they run against PostgreSQL and Redis, as in produc
 on TEST_STORES=embedded against the run's SQLite file and filesystem broker.
 """
 
+import json
 import os
 import re
 import shlex
@@ -61,6 +62,7 @@ def production(tmp_path, receiver):
         "STATIC_ROOT": str(tmp_path / "static"),
         "REQUESTS_CA_BUNDLE": str(receiver.ca_path),
         "METRICS_TOKEN": TOKEN,
+        "LOG_FORMAT": "json",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("TEST_DATABASE_NAME", None)
@@ -78,7 +80,7 @@ def production(tmp_path, receiver):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(f"{base}/healthz"), timeout=60, message="gunicorn answering")
-        yield base
+        yield base, [tmp_path / f"{n}.log" for n in range(len(servers))]
     finally:
         for proc in servers:
             if proc.poll() is None:
@@ -97,9 +99,15 @@ def _answers(url) -> bool:
         return False
 
 
+def _json_lines(path) -> list[dict]:
+    """Return the log file's JSON lines (a process also prints a few plain lines: Celery's banner)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+
 def test_the_documented_production_processes_serve_pages_and_static_files_and_deliver(
     require_services, production, org, receiver
 ):
+    production, (web_log, worker_log, beat_log) = production
     # The login page, through gunicorn with DEBUG off (as behind the TLS proxy).
     login = requests.get(f"{production}/accounts/login/", headers=PROXY, timeout=10)
     assert login.status_code == 200
@@ -131,3 +139,14 @@ def test_the_documented_production_processes_serve_pages_and_static_files_and_de
     metrics = requests.get(f"{production}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     assert metrics.status_code == 200
     assert "webhooks_deliveries_due 0.0" in metrics.text
+
+    # LOG_FORMAT=json: gunicorn's lines (the access log too) and the worker's, one JSON object each;
+    # the attempt line carries its fields, and no secret is anywhere.
+    web = _json_lines(web_log)
+    assert any(line["logger"] == "gunicorn.access" and "/accounts/login/" in line["message"] for line in web)
+    attempt = next(line for line in _json_lines(worker_log)
+                   if line["logger"] == "delivery.sender" and line.get("event_id") == event.webhook_id)
+    assert attempt["outcome"] == "succeeded" and attempt["endpoint_host"] == "127.0.0.1"
+    assert {"delivery_id", "organisation", "duration_ms", "time", "level"} <= set(attempt)
+    for log in (web_log, worker_log, beat_log):
+        assert secret not in log.read_text()
