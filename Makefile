@@ -12,6 +12,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@# Node packages of the tests (the interop verifier, axe-core), pinned by their lock files.
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --silent --prefix delivery/tests/node --no-audit --no-fund && \
+	  npm ci --silent --prefix subscriptions/tests/node --no-audit --no-fund; \
+	else echo "npm not found: the interop and accessibility tests need Node.js (apt-get install nodejs npm)"; fi
 	touch $@
 
 install: $(VENV)/.installed

@@ -198,3 +198,17 @@ def _drop_stray_test_db_sessions(django_db_setup, django_db_blocker):
             )
     except OperationalError:
         pass  # no test of this session used the database (e.g. one file of broker tests): nothing to end
+
+
+# --- the production sending path, in-process -------------------------------------
+
+def send_now(delivery_id):
+    """Run the worker's task for the delivery's endpoint in-process; return the delivery's new attempt, or None."""
+    from delivery.models import Attempt, Delivery
+    from delivery.tasks import send_endpoint
+
+    subscription_id = Delivery.objects.filter(id=delivery_id).values_list("subscription_id", flat=True).get()
+    before = Attempt.objects.filter(delivery_id=delivery_id).order_by("-number").first()
+    send_endpoint(str(subscription_id))
+    after = Attempt.objects.filter(delivery_id=delivery_id).order_by("-number").first()
+    return None if after is None or (before is not None and after.pk == before.pk) else after

@@ -1,7 +1,7 @@
 """`python -m bench.chart [results.json] [out.png]`: docs/performance.png from a `make bench` run.
 
-Left: deliveries per second, ours (now, before this step, and one by one as at first) against the
-raw sign+POST limit and the peer. Right: commit-to-arrival latency at 20 events/s.
+Left: deliveries per second, ours (the one-sender core, and the old core measured in the same run
+with `--compare`) against the raw sign+POST limit and the peer. Right: commit-to-arrival latency at 20 events/s.
 """
 
 import json
@@ -18,17 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def chart(results: dict, out: Path) -> None:
-    raw, peer, before = results.get("raw", {}), results.get("peer", {}), results.get("before", {})
+    raw, peer, before = results.get("raw", {}), results.get("peer", {}), results.get("old_core") or {}
     bars = [
         ("raw limit\n2 processes", raw.get("p2"), "#999999"),
         ("raw limit\n1 process", raw.get("p1"), "#bbbbbb"),
         ("ours\n1 endpoint", results.get("throughput_1", {}).get("per_second"), "#2b6cb0"),
         ("ours\n20 endpoints", results.get("throughput_20", {}).get("per_second"), "#4299e1"),
         ("ours, sender\nalone (Resume)", results.get("drain", {}).get("per_second"), "#2c5282"),
-        ("ours before\n1 endpoint", before.get("throughput_1", {}).get("per_second"), "#90cdf4"),
-        ("ours before\n20 endpoints", before.get("throughput_20", {}).get("per_second"), "#bee3f8"),
-        ("ours first\n(one by one)", (results.get("before_batching") or {}).get("throughput_1", {})
-         .get("per_second"), "#e2e8f0"),
+        ("old core\n1 endpoint", before.get("throughput_1", {}).get("per_second"), "#90cdf4"),
+        ("old core\n20 endpoints", before.get("throughput_20", {}).get("per_second"), "#bee3f8"),
+        ("old core, sender\nalone (Resume)", before.get("drain", {}).get("per_second"), "#e2e8f0"),
         ("django-webhook\n0.0.15", peer.get("throughput", {}).get("per_second"), "#dd6b20"),
     ]
     bars = [b for b in bars if b[1]]
@@ -40,11 +39,11 @@ def chart(results: dict, out: Path) -> None:
     left.set_title("Throughput, same machine, same run")
     left.tick_params(axis="x", labelsize=7.5)
 
-    series = [("ours", results.get("latency")), ("ours before", before.get("latency")),
+    series = [("ours", results.get("latency")), ("old core", before.get("latency")),
               ("django-webhook", peer.get("latency"))]
     series = [(name, s) for name, s in series if s and s.get("p50") is not None]
     width = 0.8 / max(len(series), 1)
-    colours = {"ours": "#2b6cb0", "ours before": "#90cdf4", "django-webhook": "#dd6b20"}
+    colours = {"ours": "#2b6cb0", "old core": "#90cdf4", "django-webhook": "#dd6b20"}
     for i, (name, s) in enumerate(series):
         xs = [j + i * width for j in range(3)]
         right.bar(xs, [s["p50"], s["p95"], s["p99"]], width=width, label=name, color=colours[name])

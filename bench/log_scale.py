@@ -65,13 +65,13 @@ def _load(subscription, *, rows: int) -> None:
         _insert_select(Delivery, {
             "id": "md5('d' || g)::uuid", "event_id": ev_id, "subscription_id": ("%s", [sub_id]),
             "activity_type": "'lot.created'", "state": "'succeeded'", "attempt_count": "1",
-            "last_status_code": "200", "created_at": created, "completed_at": created, "enqueued_at": created,
+            "last_status_code": "200", "created_at": created, "completed_at": created,
             "next_attempt_at": "NULL", "locked_until": "NULL",
         }, series, bounds)
         _insert_select(Attempt, {
             "delivery_id": "md5('d' || g)::uuid", "number": "1", "url": ("%s", [url]), "started_at": created,
             "duration_ms": "12", "request_headers": "'{}'::jsonb", "status_code": "200",
-            "response_headers": "'{}'::jsonb", "response_body": "'{\"ok\":true}'",
+            "response_headers": "'{}'::jsonb", "response_body": "'{\"ok\":true}'", "response_body_escaped": "false",
         }, series, bounds)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

@@ -180,6 +180,43 @@ def isolation(rx: FastReceiver, *, events: int, rate: float, timeout: float, han
             **_outcome(rx, set(committed), arrived)}
 
 
+def fair_share(rx: FastReceiver, *, events: int, rate: float, timeout: float, hostile: int) -> dict:
+    """Emit at a steady rate to one endpoint of an organisation while another's `hostile` endpoints hang.
+
+    Returns the healthy organisation's percentiles. The hanging endpoints each
+    get every event of their organisation (emitted in step), so they hold as
+    many senders as their caps allow for the whole phase; they are paused and
+    released afterwards.
+    """
+    calm_org, bad_org = organisation_make("fair-ok"), organisation_make("fair-bad")
+    ok_path = f"/fair-{calm_org.slug}/ok"
+    endpoint_make(rx, calm_org, ok_path, ["lot.created"])
+    bad = []
+    for n in range(hostile):
+        path = f"/fair-{bad_org.slug}/hang-{n}"
+        bad.append(endpoint_make(rx, bad_org, path, ["lot.created"]))
+        rx.hang(path)
+    for _ in range(hostile * 4):  # a backlog first, so every slot of the bad organisation is taken
+        emit(bad_org, "lot.created")
+    committed = {}
+    interval = 1.0 / rate
+    next_at = time.monotonic()
+    for _ in range(events):
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+        emit(bad_org, "lot.created")
+        msg_id, at = emit(calm_org, "lot.created")
+        committed[msg_id] = at
+    arrived = rx.collect(set(committed), timeout, ok_path)
+    for subscription in bad:
+        Subscription.objects.filter(id=subscription.id).update(state=Subscription.State.PAUSED)
+        Delivery.objects.filter(subscription=subscription, state=Delivery.State.PENDING).update(
+            state=Delivery.State.CANCELLED, next_attempt_at=None)
+        rx.release(f"/fair-{bad_org.slug}/hang-{bad.index(subscription)}")
+    return {"events": events, "rate": rate, "hostile": hostile, **_latencies(committed, arrived),
+            **_outcome(rx, set(committed), arrived)}
+
+
 def caller_cost(rx: FastReceiver, *, subscriptions: int, iterations: int) -> dict:
     """Time and queries that record_activity adds inside the caller's transaction, and the commit after it.
 
@@ -197,14 +234,10 @@ def caller_cost(rx: FastReceiver, *, subscriptions: int, iterations: int) -> dic
         queries.append(len(captured.captured_queries))
     inside, commit = _timed(lambda: record_activity(organisation=org, activity_type="harvest.recorded", data=data),
                             iterations)
-    # Before, in the same run: the ORM's three statements (insert event, select subscriptions,
-    # bulk insert deliveries), which record_activity still takes with an idempotency key or on SQLite.
-    orm_inside, orm_commit = _timed(lambda: _record_with_orm(org, "harvest.recorded", data), iterations)
     Delivery.objects.filter(subscription__organisation=org).update(
         state=Delivery.State.CANCELLED, next_attempt_at=None)
     return {"subscriptions": subscriptions, "queries": max(queries), "inside_ms": statistics.median(inside),
-            "commit_ms": statistics.median(commit), "iterations": iterations,
-            "orm_inside_ms": statistics.median(orm_inside), "orm_commit_ms": statistics.median(orm_commit)}
+            "commit_ms": statistics.median(commit), "iterations": iterations}
 
 
 def _timed(record, iterations: int) -> tuple[list[float], list[float]]:
@@ -219,19 +252,3 @@ def _timed(record, iterations: int) -> tuple[list[float], list[float]]:
         inside.append((t1 - t0) * 1000)
         commit.append((t2 - t1) * 1000)
     return inside, commit
-
-
-def _record_with_orm(org: Organisation, activity_type: str, data: dict) -> None:
-    """What record_activity did before one statement did it: validate, then the ORM's three statements."""
-    import uuid
-
-    from django.utils import timezone
-
-    from delivery import outbox
-
-    now, event_id = timezone.now(), uuid.uuid4()
-    body = outbox.serialise_body(event_id=event_id, activity_type=activity_type, created_at=now,
-                                 organisation=org, data=data, is_test=False)
-    event = outbox._event_insert(id=event_id, organisation=org, activity_type=activity_type, body=body,
-                                 is_test=False, idempotency_key=None, created_at=now)
-    outbox._deliveries_insert(event=event, subscription=None)

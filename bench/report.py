@@ -36,40 +36,19 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
                     f"{_f(figures['worker_cpu_ms_per_delivery'], 2)} / {_f(figures['emitter_cpu_ms_per_event'], 2)}"
                     f" / {_f(figures.get('machine_cpu_ms_per_delivery'), 2)} ms ({figures['emitters']} callers "
                     f"emitting {_f(figures['emit_per_second'])}/s)", "", ""))
-    before = results.get("before") or {}
-    for scope, label in ((results, ""), (before, "  before: ")):
-        d = scope.get("drain")
-        if d:
-            share = f" ({d['per_second'] / raw['p2']:.0%} of raw 2-proc)" if raw.get("p2") else ""
-            out.append((f"{label}sender alone: {d['events']:,} held, then Resume",
-                        f"{_f(d['per_second'])}/s{share}, worker {_f(d['worker_cpu_ms_per_delivery'], 2)} ms "
-                        "CPU/delivery", "", ""))
-            if d.get("stale_queue_seconds") is not None:
-                out.append((f"{label}  then the queue's spent messages", f"{_f(d['stale_queue_seconds'])} s more",
-                            "", ""))
-    for key, label in (("throughput_1", "1 endpoint"), ("throughput_20", "20 endpoints")):
-        if before.get(key):
-            b = before[key]
-            out.append((f"  before: a message per delivery, {label}", f"{_f(b['per_second'])}/s, CPU per delivery "
-                        f"worker {_f(b['worker_cpu_ms_per_delivery'], 2)} / callers "
-                        f"{_f(b['emitter_cpu_ms_per_event'], 2)} / machine "
-                        f"{_f(b.get('machine_cpu_ms_per_delivery'), 2)} ms", "", ""))
-    first = (results.get("before_batching") or {}).get("throughput_1")
-    if first:
-        out.append((f"  first: one by one, {first['events']:,} events to 1 endpoint",
-                    f"{_f(first['per_second'])}/s, worker {_f(first['worker_cpu_ms_per_delivery'], 2)} ms CPU/delivery",
-                    "", ""))
+    d = results.get("drain")
+    if d:
+        share = f" ({d['per_second'] / raw['p2']:.0%} of raw 2-proc)" if raw.get("p2") else ""
+        out.append((f"sender alone: {d['events']:,} held, then Resume",
+                    f"{_f(d['per_second'])}/s{share}, worker {_f(d['worker_cpu_ms_per_delivery'], 2)} ms "
+                    "CPU/delivery", "", ""))
+    out += old_vs_new(results)
     lat = results.get("latency")
     if lat:
         ok = lat["p50"] is not None and lat["p50"] <= 15 and lat["p99"] <= 60
         out.append((f"latency at {lat['rate']:g}/s (commit -> arrival)",
                     f"p50 {_f(lat['p50'])} / p95 {_f(lat['p95'])} / p99 {_f(lat['p99'])} ms",
                     "p50 <= 15 ms, p99 <= 60 ms", _check(ok)))
-        if before.get("latency"):
-            b = before["latency"]
-            out.append(("  before: a message per delivery",
-                        f"p50 {_f(b['p50'])} / p95 {_f(b['p95'])} / p99 {_f(b['p99'])} ms",
-                        "", ""))
     cost = results.get("cost") or []
     if cost:
         same = len({c["queries"] for c in cost}) == 1 and max(c["queries"] for c in cost) <= 4
@@ -78,15 +57,17 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             figure = f"{c['queries']} queries, {_f(c['inside_ms'], 2)} ms in tx (+{_f(c['commit_ms'], 2)} ms commit)"
             out.append((f"record_activity, {c['subscriptions']} subscriptions", figure,
                         "same queries (<= 4); <= 2 ms at 10", _check(ok)))
-            if c.get("orm_inside_ms") is not None:
-                out.append(("  before: three ORM statements", f"{_f(c['orm_inside_ms'], 2)} ms in tx "
-                            f"(+{_f(c['orm_commit_ms'], 2)} ms commit)", "", ""))
     calm, hang = results.get("isolation_calm"), results.get("isolation_hang")
     if calm and hang:
         ratio = hang["p99"] / calm["p99"] if calm["p99"] and hang["p99"] else None
         out.append(("isolation: healthy p99, other endpoint hanging",
                     f"{_f(hang['p99'])} ms vs {_f(calm['p99'])} ms calm (x{_f(ratio, 2)})",
                     "<= 2x", _check(ratio is not None and ratio <= 2)))
+    fair = results.get("fair_share")
+    if calm and fair:
+        out.append((f"fair share: other organisation p50/p99, {fair['hostile']} endpoints hanging",
+                    f"{_f(fair['p50'])} / {_f(fair['p99'])} ms vs {_f(calm['p50'])} / {_f(calm['p99'])} ms calm",
+                    "", ""))
     log = results.get("log")
     if log:
         for key, label in (("detail", "subscription page"), ("page1", "log page 1"), ("page100", "log page 100")):
@@ -121,6 +102,37 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         pl = peer["latency"]
         out.append((f"peer latency at {pl['rate']:g}/s", f"p50 {_f(pl['p50'])} / p95 {_f(pl['p95'])} / "
                     f"p99 {_f(pl['p99'])} ms", "reference", ""))
+    return out
+
+
+def old_vs_new(results: dict) -> list[tuple[str, str, str, str]]:
+    """Return rows comparing the old core's figures (same run, `--compare`) with this core's."""
+    old = results.get("old_core") or {}
+    out = []
+
+    def change(before, after):
+        return f" ({after / before - 1:+.0%})" if before and after else ""
+
+    for key, label in (("throughput_1", "throughput, 1 endpoint"), ("throughput_20", "throughput, 20 endpoints"),
+                       ("drain", "sender alone (backlog)")):
+        a, b = old.get(key), results.get(key)
+        if a and b:
+            out.append((f"old -> new core: {label}",
+                        f"{_f(a['per_second'])} -> {_f(b['per_second'])}/s{change(a['per_second'], b['per_second'])};"
+                        f" worker {_f(a['worker_cpu_ms_per_delivery'], 2)} -> "
+                        f"{_f(b['worker_cpu_ms_per_delivery'], 2)} ms CPU/delivery", "no phase > 10% slower",
+                        _check(b["per_second"] >= 0.9 * a["per_second"])))
+    a, b = old.get("latency"), results.get("latency")
+    if a and b:
+        out.append(("old -> new core: latency at 20/s p50 / p99",
+                    f"{_f(a['p50'])} / {_f(a['p99'])} -> {_f(b['p50'])} / {_f(b['p99'])} ms", "p99 <= 60 ms",
+                    _check(b["p99"] <= 60)))
+    a = next((c for c in old.get("cost") or [] if c["subscriptions"] == 10), None)
+    b = next((c for c in results.get("cost") or [] if c["subscriptions"] == 10), None)
+    if a and b:
+        out.append(("old -> new core: record_activity, 10 subscriptions",
+                    f"{a['queries']} -> {b['queries']} queries, {_f(a['inside_ms'], 2)} -> {_f(b['inside_ms'], 2)} ms"
+                    f" in tx, commit {_f(a['commit_ms'], 2)} -> {_f(b['commit_ms'], 2)} ms", "", ""))
     return out
 
 

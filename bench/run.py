@@ -28,6 +28,28 @@ FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iter
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
              raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0)
 PHASES = ("cost", "raw", "throughput", "latency", "isolation", "peer", "log")
+# The core before issue 11 (two senders, Redis wake keys, batches by COPY): `--compare` measures it
+# beside this one, from an export of that commit, with its own bench code.
+OLD_CORE = "1b615d1"
+OLD_PHASES = "cost,throughput,latency"
+
+
+def _old_core(args) -> dict:
+    """Run the old core's own bench on OLD_PHASES from an export of its commit; return its results ({} if it failed)."""
+    tree = ROOT / "var" / "bench" / f"old-core-{OLD_CORE}"
+    if not (tree / "manage.py").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", OLD_CORE], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    output = tree / "var" / "old-core.json"
+    output.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "bench.run", "--only", OLD_PHASES, "--no-compare", "--output", str(output),
+               "--workers", str(args.workers), "--emitters", str(args.emitters)]
+    command += [f"--set={item}" for item in args.set]
+    print(f"old core ({OLD_CORE}):", " ".join(command[1:]), flush=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    subprocess.run(command, cwd=tree, env=env, check=False)
+    return json.loads(output.read_text()) if output.exists() else {}
 
 
 def machine() -> dict:
@@ -98,8 +120,8 @@ def main(argv=None) -> int:
                         help="worker processes (default 1, or BENCH_WORKERS)")
     parser.add_argument("--emitters", type=int, default=2, help="processes emitting the throughput load (default 2)")
     parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=None,
-                        help="also measure throughput and latency as before the speed work, in the same run "
-                             "(default: on, off with --smoke)")
+                        help=f"also run the old core's own bench (commit {OLD_CORE}) on the pipeline phases, in the "
+                             "same run, first (default: on, off with --smoke)")
     parser.add_argument("--profile", nargs="?", const="throughput_1", default=None, metavar="PHASE",
                         help="py-spy the workers during one phase (default throughput_1; or isolation_hang, latency)")
     parser.add_argument("--output", help="where to write the JSON results")
@@ -116,6 +138,8 @@ def main(argv=None) -> int:
     started = time.monotonic()
     results: dict = {"machine": machine(), "smoke": args.smoke, "workers": args.workers}
     print("machine:", json.dumps(results["machine"]), flush=True)
+    if args.compare:
+        results["old_core"] = _old_core(args)
 
     run_id = f"{os.getpid()}"
     workdir = ROOT / "var" / "bench" / time.strftime("%Y%m%d-%H%M%S")
@@ -171,19 +195,6 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
         out["raw"]["unverified"] = sum(1 for a in arrivals if not a.verified)
         print("raw:", out["raw"], flush=True)
     if only & {"throughput", "latency", "isolation"}:
-        if args.compare:
-            # Before, in the same run: batched, but a message per delivery (no coalesced wake-ups),
-            # as the pipeline was before this step (the caller's one statement and the urllib3
-            # transport have before-figures of their own: the cost and raw phases).
-            per_delivery = dict(env, WEBHOOKS_COALESCE_WAKEUPS="false")
-            out["before"] = _pipeline(rx, per_delivery, sizes, only & {"throughput", "latency"}, args, workdir,
-                                      timeout)
-            if "throughput" in only:
-                # And where it started: one task per delivery, a new database connection per task
-                # (fewer events: at its rate 5,000 take minutes).
-                first = dict(env, WEBHOOKS_BATCHING="false", CELERY_DB_REUSE_MAX="0")
-                small = dict(sizes, tp_events=min(sizes["tp_events"], 2000))
-                out["before_batching"] = _pipeline(rx, first, small, {"throughput_1"}, args, workdir, timeout)
         out.update(_pipeline(rx, env, sizes, only, args, workdir, timeout))
     if "peer" in only:
         from bench.peer_run import Peer
@@ -200,16 +211,6 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
 
 
 def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
-    from django.test import override_settings
-
-    # This process emits the paced phases itself: it must publish as the pipeline's callers do.
-    flags = {name: env.get(name, "true").lower() == "true"
-             for name in ("WEBHOOKS_BATCHING", "WEBHOOKS_COALESCE_WAKEUPS")}
-    with override_settings(**flags):
-        return _pipeline_run(rx, env, sizes, only, args, workdir, timeout)
-
-
-def _pipeline_run(rx, env, sizes, only, args, workdir, timeout) -> dict:
     from bench import phases
 
     out: dict = {}
@@ -250,6 +251,10 @@ def _pipeline_run(rx, env, sizes, only, args, workdir, timeout) -> dict:
                 out["isolation_hang"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
                                                          timeout=timeout, hang=True)
             print("isolation:", _brief(out["isolation_calm"]), _brief(out["isolation_hang"]), flush=True)
+            # Fair share: another organisation's 3 endpoints hang (each holds a sender until the deadline).
+            out["fair_share"] = phases.fair_share(rx, events=sizes["iso_events"], rate=sizes["rate"],
+                                                  timeout=timeout, hostile=3)
+            print("fair share:", _brief(out["fair_share"]), flush=True)
     finally:
         workers.stop()
     return out
@@ -277,7 +282,8 @@ def _brief(figures: dict) -> dict:
 def failures(results: dict) -> list[str]:
     """Return what did not arrive verified, phase by phase."""
     problems = []
-    for name in ("throughput_1", "throughput_20", "drain", "latency", "isolation_calm", "isolation_hang"):
+    for name in ("throughput_1", "throughput_20", "drain", "latency", "isolation_calm", "isolation_hang",
+                 "fair_share"):
         for label, scope in (("", results), ("before ", results.get("before") or {})):
             figures = scope.get(name)
             if figures and (figures["lost"] or figures["unverified"]):

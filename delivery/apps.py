@@ -5,8 +5,14 @@ class DeliveryConfig(AppConfig):
     name = "delivery"
 
     def ready(self):
-        from delivery import checks  # noqa: F401 - registers the deploy checks
-        from delivery.receivers import record_event_on_activity
-        from subscriptions.signals import activity_occurred
+        from delivery import (
+            checks,  # noqa: F401 - registers the deploy checks
+            receivers,
+        )
+        from subscriptions import signals
 
-        activity_occurred.connect(record_event_on_activity, dispatch_uid="delivery.record_event_on_activity")
+        signals.activity_occurred.connect(receivers.record_event_on_activity,
+                                          dispatch_uid="delivery.record_event_on_activity")
+        signals.subscription_paused.connect(receivers.hold_on_pause, dispatch_uid="delivery.hold_on_pause")
+        signals.subscription_resumed.connect(receivers.release_on_resume, dispatch_uid="delivery.release_on_resume")
+        signals.subscription_deleted.connect(receivers.cancel_on_delete, dispatch_uid="delivery.cancel_on_delete")

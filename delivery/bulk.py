@@ -1,7 +1,7 @@
 """Bulk redeliver: every finished delivery of a filtered Delivery Log, through the one-by-one service.
 
-The batch of one is the same code: each delivery goes through
-delivery.services.delivery_redeliver, which owns the state change and the enqueue.
+Each delivery takes the same transition as Redeliver (delivery.states.delivery_redeliver);
+the trail gets one entry for the lot, and the endpoint one wake-up on commit.
 """
 
 import uuid
@@ -9,9 +9,9 @@ from datetime import datetime
 
 from django.db import transaction
 
+from delivery import states, wakeups
 from delivery.models import Delivery
 from delivery.selectors import delivery_log_queryset
-from delivery.services import delivery_redeliver
 from subscriptions.models import Subscription, TrailEntry
 
 # More than this many in one go is refused: narrow the filters (or use Retry failed since).
@@ -43,8 +43,9 @@ def deliveries_redeliver_filtered(*, subscription: Subscription, by=None, descri
                 .order_by("created_at", "id")[: BULK_LIMIT + 1])
     if len(rows) > BULK_LIMIT:
         return 0
-    count = sum(delivery_redeliver(delivery=d) for d in rows)
+    count = sum(states.delivery_redeliver(delivery=d) for d in rows)
     if count:
+        transaction.on_commit(lambda: wakeups.endpoints_wake([live.id]))
         TrailEntry.objects.create(
             subscription=live, actor=by, action=TrailEntry.Action.REDELIVERED,
             detail=f"{count} deliver{'y' if count == 1 else 'ies'} of the Delivery Log ({description or 'all'})",

@@ -64,11 +64,11 @@ class Delivery(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     # Attempts made before the latest redelivery; the retry schedule restarts after them.
     schedule_offset = models.PositiveIntegerField(default=0)
+    # When the next attempt is due (pending only). A pending delivery whose time has come waits
+    # for its endpoint's sender: a wake-up on commit, or the sweeper.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    # When its message was last handed to the broker; the sweeper re-enqueues
-    # due deliveries whose message has waited longer than WEBHOOKS_SWEEP_GRACE.
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    # A worker's lease: while in the future, no other worker sends this delivery.
+    # A sender's claim: while in the future, no other sender takes this delivery. A sender
+    # renews it before each POST, so it outlasts any request it covers (delivery.sender).
     locked_until = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
@@ -86,9 +86,6 @@ class Delivery(models.Model):
             # the batch (without it each claim read the endpoint's whole backlog: 12 ms at 1,550).
             models.Index(fields=["subscription", "next_attempt_at", "created_at"], name="delivery_endpoint_due",
                          condition=Q(state="pending")),
-            # The per-endpoint cap counts live leases; only leased rows are indexed.
-            models.Index(fields=["subscription", "locked_until"], name="delivery_leased",
-                         condition=Q(locked_until__isnull=False)),
             # Retention: finished deliveries, oldest first.
             models.Index(fields=["completed_at"], name="delivery_completed", condition=Q(completed_at__isnull=False)),
         ]
@@ -166,6 +163,42 @@ class EndpointHealth(models.Model):
     def __str__(self) -> str:
         return f"{self.url}: {self.consecutive_failures} consecutive failures"
 
-    @property
-    def breaker_open(self) -> bool:
-        return self.open_until is not None
+
+class EndpointWake(models.Model):
+    """Present while a sender for this endpoint is queued or running and will look for due work again.
+
+    A committed delivery publishes a message only if it creates this row; the
+    sender deletes it right before its last look (delivery.wakeups).
+    """
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, primary_key=True, related_name="endpoint_wake"
+    )
+    # Set on creation and refreshed by the running sender; the sweeper deletes rows older
+    # than its grace period (their sender died) and wakes the endpoint again.
+    since = models.DateTimeField()
+    # Who created the row: callers create many at once and publish for the rows that are theirs.
+    token = models.CharField(max_length=32, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} since {self.since}"
+
+
+class SenderSlot(models.Model):
+    """One of the concurrent senders a scope allows: an endpoint's, or an organisation's share.
+
+    A sender holds one slot of its endpoint and one of its organisation, each
+    leased until `held_until` (delivery.slots), so the caps hold across
+    threads, processes and machines.
+    """
+
+    scope = models.CharField(max_length=64)  # "endpoint:<subscription id>" or "organisation:<id>"
+    number = models.PositiveSmallIntegerField()
+    held_until = models.DateTimeField(null=True, blank=True)
+    holder = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "number"], name="unique_sender_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} #{self.number}"

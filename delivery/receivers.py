@@ -1,10 +1,32 @@
 """Signal receivers: a few lines each, connected in DeliveryConfig.ready()."""
 
+from django.db import transaction
+
+from delivery import health, states, wakeups
 from delivery.outbox import event_record
 
 
-def record_event_on_activity(sender, *, organisation, activity_type, data, idempotency_key=None, **kwargs):
+def record_event_on_activity(sender, *, organisation, activity_type, data, idempotency_key=None,
+                             is_test=False, subscription=None, **kwargs):
     """Write the outbox for an activity in the caller's transaction; return the Event."""
-    return event_record(
-        organisation=organisation, activity_type=activity_type, data=data, idempotency_key=idempotency_key
-    )
+    return event_record(organisation=organisation, activity_type=activity_type, data=data,
+                        idempotency_key=idempotency_key, is_test=is_test, subscription=subscription)
+
+
+def hold_on_pause(sender, *, subscription, **kwargs) -> int:
+    """Hold the paused subscription's pending deliveries; return how many."""
+    return states.deliveries_hold(subscription_id=subscription.id)
+
+
+def release_on_resume(sender, *, subscription, **kwargs) -> int:
+    """Forget the endpoint's failures, make held deliveries due, wake the endpoint on commit; return how many."""
+    health.endpoint_reset(subscription_id=subscription.id)
+    released = states.deliveries_release_held(subscription_id=subscription.id)
+    if released:
+        transaction.on_commit(lambda: wakeups.endpoints_wake([subscription.id]))
+    return released
+
+
+def cancel_on_delete(sender, *, subscription, **kwargs) -> int:
+    """Cancel the deleted subscription's unfinished deliveries; return how many."""
+    return states.deliveries_cancel(subscription_id=subscription.id)

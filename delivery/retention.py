@@ -15,12 +15,13 @@ from django.utils import timezone
 from delivery.models import Delivery, Event
 
 MAX_BATCHES = 1000  # per run; the next scheduled run carries on
+BATCH_SIZE = 1000  # rows per pruning transaction
 
 
 def deliveries_prune(*, days: float | None = None, batch_size: int | None = None) -> dict[str, int]:
     """Delete what finished before the retention period; return counts of deliveries and events deleted."""
     days = settings.WEBHOOKS_RETENTION_DAYS if days is None else days
-    batch_size = batch_size or settings.WEBHOOKS_RETENTION_BATCH
+    batch_size = batch_size or BATCH_SIZE
     cutoff = timezone.now() - timedelta(days=days)
     old_deliveries = (
         Delivery.objects.filter(completed_at__lt=cutoff).exclude(state__in=Delivery.UNFINISHED).order_by("completed_at")

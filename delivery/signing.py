@@ -26,12 +26,18 @@ def sign(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signed_headers(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """Return the three Standard Webhooks headers for one attempt."""
+def signed_headers(*, secret: str, msg_id: str, timestamp: int, body: bytes,
+                   also: tuple[str, ...] = ()) -> dict[str, str]:
+    """Return the three Standard Webhooks headers for one attempt.
+
+    `also`: more secrets to sign with (during a planned rotation the old one), each signature
+    space-separated in `webhook-signature` as Standard Webhooks allows; a receiver accepts any.
+    """
+    signatures = [sign(secret=s, msg_id=msg_id, timestamp=timestamp, body=body) for s in (secret, *also)]
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body),
+        "webhook-signature": " ".join(signatures),
     }
 
 

@@ -1,23 +1,26 @@
 """Celery tasks: a thin interface that takes an id and calls a service."""
 
 from celery import shared_task
-from django.conf import settings
 
-from delivery import batching, retention, services
+from delivery import retention, sender, wakeups
+from delivery.models import Delivery
+
+
+@shared_task(name="delivery.tasks.send_endpoint", ignore_result=True)
+def send_endpoint(subscription_id: str) -> int:
+    return sender.endpoint_send(subscription_id=subscription_id)
 
 
 @shared_task(name="delivery.tasks.deliver", ignore_result=True)
-def deliver(delivery_id: str) -> None:
-    if settings.WEBHOOKS_BATCHING:
-        # With whatever else of its endpoint is due (one by one off PostgreSQL).
-        batching.delivery_send(delivery_id=delivery_id)
-    else:
-        services.delivery_attempt(delivery_id=delivery_id)
+def deliver(delivery_id: str) -> int:
+    # Messages of the version before endpoint wake-ups (one per delivery), during a rolling deploy.
+    subscription_id = Delivery.objects.filter(id=delivery_id).values_list("subscription_id", flat=True).first()
+    return 0 if subscription_id is None else sender.endpoint_send(subscription_id=subscription_id)
 
 
 @shared_task(name="delivery.tasks.sweep_due_deliveries", ignore_result=True)
 def sweep_due_deliveries() -> int:
-    return services.deliveries_sweep()
+    return wakeups.endpoints_sweep()
 
 
 @shared_task(name="delivery.tasks.prune_old_deliveries", ignore_result=True)

@@ -1,50 +1,69 @@
-"""The HTTP transport: one POST, bounded in time and memory, never redirected.
+"""The HTTP transport: one POST under a hard deadline on the whole exchange, never redirected.
 
-It drives urllib3 directly, for CPU per POST: on the bench machine a keep-alive
-POST through a requests session cost 1.18 ms of CPU against 0.57 ms for a bare
-urllib3 pool (bench/raw_limit.py), as requests re-merges settings, headers,
-cookies and hooks and re-prepares the URL on every call; post() itself went from
-about 0.94 to 0.57 ms. Here a POST is a cached URL parse, one lookup, one policy
-check and one `urlopen`.
+Whatever the receiver does, post() returns by the deadline: name resolution,
+connect and TLS handshake each have their own budget (PHASE_LIMIT, within
+the whole), and the whole exchange (request, status line, headers, body) ends
+at WEBHOOKS_TIMEOUT. Socket timeouts alone cannot promise that: a receiver
+that drips a byte at a time satisfies every read. So a watchdog thread shuts
+the socket down at the deadline, the blocked read returns, and the attempt is
+recorded as a timeout naming the phase that ran out ("TLS handshake not
+finished within 5 s").
 
-The send-time SSRF guard pins the address: the host is resolved once per send
-(socket.getaddrinfo), that address must pass delivery.addresses.blocked_reason
-unless WEBHOOKS_ALLOW_PRIVATE_NETWORKS is on, and the TCP connection goes to
-that very address while the Host header, SNI and the certificate check use the
+The send-time SSRF guard pins the address: the host is resolved once per
+send, that address must pass subscriptions.addresses.blocked_reason unless
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS is on, and the TCP connection goes to that
+very address while the Host header, SNI and the certificate check use the
 URL's host name. There is no second lookup for a rebinding answer to race.
 
-Each thread keeps a few small pools keyed by (scheme, address, port, host name,
-CA bundle), least recently used closed first: keep-alive across deliveries to
-one endpoint, a new connection when DNS moves it. A verifying SSL context is
-built once per CA bundle and shared.
+The client is Python's http.client over a socket we connect ourselves (so
+each phase is ours to bound), with one keep-alive connection per (address,
+port, host name, CA bundle) per thread, reused only when it is still idle and
+open. Response bodies are read up to WEBHOOKS_RESPONSE_BODY_LIMIT, never
+decompressed (we send no Accept-Encoding), so no answer can grow in memory.
 """
 
 import functools
+import heapq
+import http.client
 import ipaddress
+import itertools
 import logging
 import os
+import select
 import socket
 import ssl
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 import certifi
 import requests
-import urllib3
 from django.conf import settings
-from urllib3.util.connection import allowed_gai_family
-from urllib3.util.ssl_ import create_urllib3_context
 
-from delivery.addresses import blocked_reason, unwrap
+from subscriptions.addresses import blocked_reason, unwrap
 
 USER_AGENT = "GrowerIQ-Webhooks/1.0"
-READ_CHUNK = 16 * 1024
-POOLS_PER_THREAD = 64
+PHASE_LIMIT = 5.0  # seconds for each of: name resolution, connect, TLS handshake
+CONNECTIONS_PER_THREAD = 64
+MAX_MESSAGE = 480
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 _local = threading.local()
+# Lookups run here so that a resolver that hangs costs its deadline, not the worker thread.
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhooks-dns")
 logger = logging.getLogger(__name__)
+
+# What each phase is called when it runs out of time.
+RESOLVING = "DNS lookup"
+CONNECTING = "TCP connect"
+HANDSHAKE = "TLS handshake"
+SENDING = "Sending the request"
+WAITING = "Status line and headers"
+READING = "Response body"
+_PHASE_VERBS = {RESOLVING: "not finished", CONNECTING: "not finished", HANDSHAKE: "not finished",
+                SENDING: "not finished", WAITING: "not received", READING: "not complete"}
 
 
 @dataclass
@@ -61,15 +80,15 @@ class Response:
 
     @property
     def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        return self.status_code is not None and 200 <= self.status_code < 300 and not self.error_kind
 
 
 class BlockedAddress(Exception):
     """The endpoint's host resolved to an address the SSRF policy refuses (str: the address)."""
 
 
-class _Deadline(Exception):
-    pass
+class PhaseTimeout(Exception):
+    """A phase of the exchange ran out of time (str: the message to record)."""
 
 
 @dataclass(frozen=True)
@@ -86,25 +105,105 @@ def _target(url: str) -> _Target:
     """Parse url as requests does (IDNA, percent-encoding), so it agrees with the save-time validator."""
     prepared = requests.PreparedRequest()
     prepared.prepare_url(url, None)
-    parsed = urllib3.util.parse_url(prepared.url)
+    parsed = requests.utils.urlparse(prepared.url)
     scheme = (parsed.scheme or "").lower()
     if scheme not in _DEFAULT_PORTS:
         raise requests.exceptions.InvalidSchema(f"No connection adapters were found for {url!r}")
-    host = parsed.host.strip("[]")
+    host = (parsed.hostname or "").strip("[]")
+    if not host:
+        raise requests.exceptions.InvalidURL(f"No host in {url!r}")
     port = parsed.port or _DEFAULT_PORTS[scheme]
-    host_header = parsed.host if port == _DEFAULT_PORTS[scheme] else f"{parsed.host}:{port}"
-    return _Target(scheme, host, port, host_header, parsed.request_uri)
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == _DEFAULT_PORTS[scheme] else f"{shown}:{port}"
+    path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+    return _Target(scheme, host, port, host_header, path)
 
 
-def _pinned_address(target: _Target) -> str:
-    """Resolve the host once; return the address to connect to, or raise BlockedAddress."""
-    answers = socket.getaddrinfo(target.host, target.port, family=allowed_gai_family(), type=socket.SOCK_STREAM)
-    address = unwrap(ipaddress.ip_address(answers[0][4][0]))
-    if not settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS and blocked_reason(address):
-        logger.warning("Blocked webhook address %s for host %s", address, target.host)
-        raise BlockedAddress(str(address))
-    return str(address)
+def host_of(url: str) -> str:
+    """Return the URL's host name, for logs ("" when the URL cannot be parsed)."""
+    try:
+        return _target(url).host
+    except (ValueError, requests.exceptions.RequestException):
+        return ""
 
+
+# --- the watchdog -------------------------------------------------------------------------
+
+class _Watchdog:
+    """One thread that shuts down sockets whose exchange outlived its deadline."""
+
+    def __init__(self):
+        self._heap: list = []
+        self._cancelled: set[int] = set()
+        self._ids = itertools.count()
+        self._cond = threading.Condition()
+        self._thread = None
+
+    def arm(self, deadline: float, exchange: "_Exchange") -> int:
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="webhooks-deadline", daemon=True)
+                self._thread.start()
+            handle = next(self._ids)
+            heapq.heappush(self._heap, (deadline, handle, exchange))
+            self._cond.notify()
+            return handle
+
+    def disarm(self, handle: int) -> None:
+        with self._cond:
+            self._cancelled.add(handle)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                deadline, handle, exchange = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+                if handle in self._cancelled:
+                    self._cancelled.discard(handle)
+                    continue
+            exchange.expire()
+
+
+_watchdog = _Watchdog()
+
+
+class _Exchange:
+    """The state of one POST that the watchdog may cut: its phase and its socket."""
+
+    def __init__(self):
+        self.phase = RESOLVING
+        self.sock: socket.socket | None = None
+        self.expired = False
+        self._lock = threading.Lock()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.sock = sock
+            if self.expired:
+                _shutdown(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self.sock is not None:
+                _shutdown(self.sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    """Shut the socket down under any blocked read or write (the plain socket's, below TLS)."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+# --- connections ------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=8)
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
@@ -112,7 +211,8 @@ def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
 
     Built once per bundle: loading one costs about 45 ms of CPU.
     """
-    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)  # TLS 1.2+, check_hostname on
+    context = ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     if ca_bundle and os.path.isdir(ca_bundle):
         context.load_verify_locations(capath=ca_bundle)
     else:
@@ -120,149 +220,225 @@ def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     return context
 
 
-def _pool(target: _Target, address: str) -> urllib3.HTTPConnectionPool:
-    """Return this thread's pool for target at address: one keep-alive connection, made on first use."""
-    ca_bundle = settings.WEBHOOKS_CA_BUNDLE
-    config = (settings.WEBHOOKS_TIMEOUT, settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS, ca_bundle)
-    pools: OrderedDict | None = getattr(_local, "pools", None)
-    if pools is None or _local.config != config:
-        _close_pools()
-        pools = _local.pools = OrderedDict()
+def _resolve(target: _Target, budget: float) -> str:
+    """Resolve the host once within budget; return the address to connect to, or raise BlockedAddress."""
+    try:
+        address = ipaddress.ip_address(target.host)
+    except ValueError:
+        future = _resolver.submit(socket.getaddrinfo, target.host, target.port, type=socket.SOCK_STREAM)
+        try:
+            answers = future.result(timeout=budget)
+        except FutureTimeout:
+            raise PhaseTimeout(f"{RESOLVING} not finished within {budget:g} s.") from None
+        address = ipaddress.ip_address(answers[0][4][0].split("%")[0])
+    address = unwrap(address)
+    if not settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS and blocked_reason(address):
+        logger.warning("Blocked webhook address %s for host %s", address, target.host)
+        raise BlockedAddress(str(address))
+    return str(address)
+
+
+def _connections() -> OrderedDict:
+    config = (settings.WEBHOOKS_TIMEOUT, settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS, settings.WEBHOOKS_CA_BUNDLE)
+    pool = getattr(_local, "connections", None)
+    if pool is None or _local.config != config:
+        close_connections()
+        pool = _local.connections = OrderedDict()
         _local.config = config
-    key = (target.scheme, address, target.port, target.host, ca_bundle)
-    pool = pools.get(key)
-    if pool is not None:
-        pools.move_to_end(key)
-        return pool
-    if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            address, target.port, maxsize=1, block=False, retries=False,
-            cert_reqs="CERT_REQUIRED", ssl_context=_ssl_context(ca_bundle), server_hostname=target.host,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, target.port, maxsize=1, block=False, retries=False)
-    pools[key] = pool
-    if len(pools) > POOLS_PER_THREAD:
-        pools.popitem(last=False)[1].close()
     return pool
 
 
-def _close_pools() -> None:
-    """Close this thread's connections."""
-    for pool in getattr(_local, "pools", {}).values():
-        pool.close()
-    _local.pools = None
+def close_connections() -> None:
+    """Close this thread's keep-alive connections."""
+    for conn in (getattr(_local, "connections", None) or {}).values():
+        conn.close()
+    _local.connections = None
 
+
+def _idle(conn: http.client.HTTPConnection) -> bool:
+    """Return True if a kept connection is still open with nothing unread (safe to send on)."""
+    if conn.sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable  # readable means closed by the peer, or stray bytes: not reusable
+
+
+def _connect(target: _Target, address: str, exchange: _Exchange, deadline: float) -> http.client.HTTPConnection:
+    """Return a connection to target at address, new or kept alive, bounded by each phase's budget."""
+    key = (target.scheme, address, target.port, target.host, settings.WEBHOOKS_CA_BUNDLE)
+    pool = _connections()
+    conn = pool.pop(key, None)
+    if conn is not None and _idle(conn):
+        exchange.attach(conn.sock)
+        return conn
+    if conn is not None:
+        conn.close()
+    exchange.phase = CONNECTING
+    budget = min(PHASE_LIMIT, max(deadline - time.monotonic(), 0.001))
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    exchange.attach(sock)
+    try:
+        sock.settimeout(budget)
+        try:
+            sock.connect((address, target.port))
+        except TimeoutError:
+            raise PhaseTimeout(f"{CONNECTING} not finished within {budget:g} s.") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if target.scheme == "https":
+            exchange.phase = HANDSHAKE
+            budget = min(PHASE_LIMIT, max(deadline - time.monotonic(), 0.001))
+            sock.settimeout(budget)
+            try:
+                sock = _ssl_context(settings.WEBHOOKS_CA_BUNDLE).wrap_socket(sock, server_hostname=target.host)
+            except TimeoutError:
+                raise PhaseTimeout(f"{HANDSHAKE} not finished within {budget:g} s.") from None
+            exchange.attach(sock)
+    except BaseException:
+        sock.close()
+        raise
+    conn = http.client.HTTPConnection(target.host, target.port)
+    conn.sock = sock
+    return conn
+
+
+def _keep(target: _Target, address: str, conn: http.client.HTTPConnection) -> None:
+    key = (target.scheme, address, target.port, target.host, settings.WEBHOOKS_CA_BUNDLE)
+    pool = _connections()
+    pool[key] = conn
+    if len(pool) > CONNECTIONS_PER_THREAD:
+        pool.popitem(last=False)[1].close()
+
+
+# --- one POST -------------------------------------------------------------------------
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
-    """POST body to url and return the Response; never raises for network trouble."""
+    """POST body to url and return the Response by WEBHOOKS_TIMEOUT; never raises for network trouble."""
     timeout = settings.WEBHOOKS_TIMEOUT
     started = time.monotonic()
     deadline = started + timeout
-
-    def failed(kind: str, message: str, resp: urllib3.BaseHTTPResponse | None = None) -> Response:
-        return Response(duration_ms=int((time.monotonic() - started) * 1000), error_kind=kind, error_message=message,
-                        status_code=None if resp is None else resp.status,
-                        headers={} if resp is None else dict(resp.headers))
-
+    exchange = _Exchange()
+    handle = _watchdog.arm(deadline, exchange)
+    conn = None
+    resp = None
     try:
-        target = _target(url)
-        pool = _pool(target, _pinned_address(target))
-        resp = pool.urlopen(
-            "POST", target.path, body=body,
-            headers={"Host": target.host_header, "User-Agent": USER_AGENT, "Content-Type": "application/json",
-                     **headers},
-            timeout=urllib3.Timeout(connect=min(timeout, 5.0), total=max(deadline - time.monotonic(), 0.001)),
-            retries=False, redirect=False, assert_same_host=False, preload_content=False,
-        )
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded attempt
-        kind, message = classify(exc)
-        if kind == "other" and isinstance(exc, urllib3.exceptions.ProtocolError):
-            kind, message = "connection", _short(f"Connection failed: {exc}")  # aborted before any answer
-        return failed(kind, message)
-
-    try:
-        body_bytes, truncated = _read_capped(resp, limit=settings.WEBHOOKS_RESPONSE_BODY_LIMIT, deadline=deadline)
-    except _Deadline:
-        _drop(resp)
-        return failed("timeout", f"Response body not complete within {timeout:g} s.", resp)
-    except Exception as exc:  # noqa: BLE001
-        _drop(resp)
-        return failed(*classify(exc), resp)
-    if truncated:
-        _drop(resp)  # do not drain an oversized or endless body
-    else:
-        resp.release_conn()  # complete: the connection goes back for the next POST
-    return Response(
-        duration_ms=int((time.monotonic() - started) * 1000), status_code=resp.status, headers=dict(resp.headers),
-        body=body_bytes, truncated=truncated,
-    )
-
-
-def _drop(resp: urllib3.BaseHTTPResponse) -> None:
-    """Close the connection under resp and give its slot back (the pool reconnects on next use)."""
-    resp.close()
-    resp.release_conn()
-
-
-def _read_capped(resp: urllib3.BaseHTTPResponse, *, limit: int, deadline: float) -> tuple[bytes, bool]:
-    """Return up to limit bytes of the body and whether more was there, all before deadline.
-
-    The socket timeout is narrowed to the time left before each read, so a
-    receiver dripping one byte at a time cannot hold the worker past the deadline.
-    """
-    sock = getattr(resp.connection, "sock", None)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _Deadline
-        if sock is not None:
-            sock.settimeout(remaining)
         try:
-            chunk = resp.read1(READ_CHUNK, decode_content=True)
-        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            raise _Deadline from None
-        if not chunk:
-            return b"".join(chunks), False
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
+            target = _target(url)
+        except ValueError as exc:  # a port that is not a number, and the like
+            raise requests.exceptions.InvalidURL(str(exc)) from None
+        address = _resolve(target, min(PHASE_LIMIT, timeout))
+        conn = _connect(target, address, exchange, deadline)
+        exchange.phase = SENDING
+        conn.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        conn.putrequest("POST", target.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in {"Host": target.host_header, "User-Agent": USER_AGENT,
+                            "Content-Type": "application/json", "Content-Length": str(len(body)), **headers}.items():
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        exchange.phase = WAITING
+        resp = conn.getresponse()
+        exchange.phase = READING
+        body_bytes, truncated = _read_capped(resp, limit=settings.WEBHOOKS_RESPONSE_BODY_LIMIT)
+        if exchange.expired:
+            raise PhaseTimeout("")
+        status, answer_headers = resp.status, _headers(resp)
+        if truncated or resp.will_close or not resp.isclosed():
+            conn.close()  # never drain an oversized or endless body
+        else:
+            _keep(target, address, conn)
+        conn = None
+        return Response(duration_ms=_ms(started), status_code=status, headers=answer_headers, body=body_bytes,
+                        truncated=truncated)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded attempt
+        if exchange.expired:
+            verb = _PHASE_VERBS[exchange.phase]
+            kind, message = "timeout", f"{exchange.phase} {verb} within {timeout:g} s."
+        else:
+            kind, message = classify(exc)
+        answered = resp is not None and exchange.phase == READING
+        return Response(duration_ms=_ms(started), error_kind=kind, error_message=message,
+                        status_code=resp.status if answered else None, headers=_headers(resp) if answered else {})
+    finally:
+        _watchdog.disarm(handle)
+        if conn is not None:
+            conn.close()
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _headers(resp: http.client.HTTPResponse) -> dict[str, str]:
+    """Return the answer's headers (repeated names joined with ", ", as HTTP allows)."""
+    merged: dict[str, str] = {}
+    for name, value in resp.getheaders():
+        merged[name] = f"{merged[name]}, {value}" if name in merged else value
+    return merged
+
+
+def _read_capped(resp: http.client.HTTPResponse, *, limit: int) -> tuple[bytes, bool]:
+    """Return up to limit bytes of the body and whether more was there."""
+    data = resp.read(limit + 1) if not resp.isclosed() else b""
+    if len(data) > limit:
+        return data[:limit], True
+    if not resp.isclosed():
+        # Fewer bytes than asked and not at the end: read on until the end or the cap.
+        more = resp.read(limit + 1 - len(data))
+        data += more
+        if len(data) > limit or not resp.isclosed():
+            return data[:limit], True
+    return data, False
+
+
+def _printable(text: str) -> str:
+    """Return text with control characters and NUL as \\xNN escapes (what we record must store anywhere)."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
+
+
+def _short(message: str) -> str:
+    message = _printable(message)
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
 
 
 def classify(exc: BaseException) -> tuple[str, str]:
     """Return (error kind, short message) for a failed request; never includes secrets."""
     chain = _chain(exc)
-    text = " ".join(str(e) for e in chain)
     for e in chain:
+        if isinstance(e, PhaseTimeout) and str(e):
+            return "timeout", str(e)
         if isinstance(e, BlockedAddress):
             return "blocked", f"The endpoint resolves to a blocked address ({e})."
     for e in chain:
-        if isinstance(e, (urllib3.exceptions.SSLError, ssl.SSLError)):
+        if isinstance(e, ssl.SSLError | ssl.CertificateError):
             return "tls", _short(f"TLS error: {e}")
     for e in chain:
-        if isinstance(e, socket.gaierror) or "Failed to resolve" in str(e) or "Name or service not known" in str(e):
+        if isinstance(e, socket.gaierror):
             return "dns", "DNS lookup failed for the endpoint's host."
     for e in chain:
-        # urllib3's NewConnectionError subclasses its ConnectTimeoutError: test refusals first.
-        if isinstance(e, (ConnectionRefusedError, ConnectionResetError, urllib3.exceptions.NewConnectionError)):
+        if isinstance(e, ConnectionRefusedError | ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
             return "connection", _short(f"Connection failed: {e}")
+        if isinstance(e, http.client.RemoteDisconnected | http.client.IncompleteRead):
+            return "connection", _short(f"The endpoint closed the connection: {e!r}")
     for e in chain:
-        if isinstance(e, (TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError)):
+        if isinstance(e, TimeoutError):
             return "timeout", f"No answer within {settings.WEBHOOKS_TIMEOUT:g} s."
     for e in chain:
-        if isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                          requests.exceptions.InvalidSchema, urllib3.exceptions.LocationValueError)):
+        if isinstance(e, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                      | requests.exceptions.InvalidSchema | UnicodeError):
             return "invalid_url", _short(f"Invalid URL: {e}")
-    if "refused" in text.lower():
-        return "connection", _short(f"Connection failed: {exc}")
+    for e in chain:
+        if isinstance(e, http.client.HTTPException):
+            return "other", _short(f"The endpoint did not answer valid HTTP: {type(e).__name__}: {e}")
+    for e in chain:
+        if isinstance(e, OSError) and "refused" in str(e).lower():
+            return "connection", _short(f"Connection failed: {e}")
     return "other", _short(f"{type(exc).__name__}: {exc}")
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """Return exc and what it wraps: causes, contexts, urllib3's `reason` and exceptions among its args."""
+    """Return exc and what it wraps: causes, contexts and exceptions among its args."""
     seen: list[BaseException] = []
     todo = [exc]
     while todo and len(seen) < 20:
@@ -270,11 +446,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
         if current is None or any(current is s for s in seen):
             continue
         seen.append(current)
-        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        wrapped = [current.__cause__, current.__context__]
         wrapped += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
         todo.extend(w for w in wrapped if isinstance(w, BaseException))
     return seen
-
-
-def _short(message: str) -> str:
-    return message if len(message) <= 480 else message[:477] + "..."

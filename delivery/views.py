@@ -1,13 +1,12 @@
 """A delivery of the log, opened: each attempt in full, and Redeliver."""
 
-import json
-
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from delivery import services
+from delivery.body_display import body_shown, headers_shown
 from delivery.selectors import delivery_get
 from subscriptions.permissions import subscription_view
 
@@ -19,25 +18,21 @@ def _delivery_or_404(subscription, delivery_id):
     return delivery
 
 
-def _pretty(body: str) -> str:
-    try:
-        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
-        return body
-
-
 @require_GET
 @subscription_view()
 def delivery_detail(request, subscription, delivery_id):
     delivery = _delivery_or_404(subscription, delivery_id)
     attempts = list(delivery.attempts.order_by("number"))
     for attempt in attempts:
-        attempt.response_body_pretty = _pretty(attempt.response_body) if attempt.response_body else ""
+        # Bounded whatever was stored: pretty JSON within depth and size limits, else raw text, capped.
+        attempt.response_body_shown = body_shown(text=attempt.response_body, escaped=attempt.response_body_escaped)
+        attempt.response_headers_shown = headers_shown(headers=attempt.response_headers)
+        attempt.request_headers_shown = headers_shown(headers=attempt.request_headers)
     return render(request, "delivery/detail.html", {
         "subscription": subscription,
         "delivery": delivery,
         "attempts": attempts,
-        "request_body": _pretty(delivery.event.body),
+        "request_body": body_shown(text=delivery.event.body),
     })
 
 
@@ -47,7 +42,7 @@ def delivery_redeliver(request, subscription, delivery_id):
     delivery = _delivery_or_404(subscription, delivery_id)
     if not subscription.is_active:
         messages.error(request, "This webhook is paused: resume it to redeliver.")
-    elif services.delivery_redeliver(delivery=delivery):
+    elif services.delivery_redeliver(delivery=delivery, by=request.user):
         messages.success(request, "Redelivering: the same event id, signed with the current secret.")
     else:
         messages.info(request, "This delivery is still in progress; it can be redelivered once it has finished.")

@@ -6,6 +6,8 @@ them keep working when a type gains an optional field; every listed property
 that is `required` is always present.
 """
 
+from jsonschema import Draft202012Validator
+
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_PATTERN = r"^[A-Z0-9][A-Z0-9-]*$"
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
@@ -278,8 +280,6 @@ def data_validator(code: str, *, closed: bool = False):
     closed=True also refuses properties the schema does not declare: our own
     samples and domain code use it, so that the published schemas keep up.
     """
-    from jsonschema import Draft202012Validator  # only the docs and the tests need it
-
     schema = SCHEMAS[code]
     return Draft202012Validator(_closed(schema) if closed else schema,
                                 format_checker=Draft202012Validator.FORMAT_CHECKER)

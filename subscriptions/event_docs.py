@@ -78,7 +78,7 @@ def render_markdown() -> str:
         "## The envelope",
         "",
         "Every delivery is an HTTPS `POST` with `Content-Type: application/json` and the Standard Webhooks",
-        "headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (see README, *Receiving webhooks*).",
+        "headers `webhook-id`, `webhook-timestamp` and `webhook-signature` (see [RECEIVING.md](RECEIVING.md)).",
         "The body is one JSON object:",
         "",
         "| field | type | meaning |",

@@ -26,6 +26,12 @@ class Subscription(models.Model):
     # Fernet token of the `whsec_...` secret; never the secret itself.
     secret_encrypted = models.TextField(editable=False)
     secret_rotated_at = models.DateTimeField(null=True, blank=True)
+    # A planned rotation: the previous secret (encrypted) also signs until then (Regenerate Secret's option).
+    previous_secret_encrypted = models.TextField(blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    # Sent on every attempt: [{"name": ..., "value": ..., "secret": bool}]; a secret value is
+    # stored encrypted like the signing secret (subscriptions/custom_headers.py).
+    custom_headers = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -55,9 +55,3 @@ def subscription_view(*, admin: bool = False):
         return wrapper
 
     return decorator
-
-
-def can_change(request) -> bool:
-    membership = getattr(request, "membership", None)
-    return bool(membership and membership.is_admin)
-

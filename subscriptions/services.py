@@ -1,18 +1,26 @@
 """Writes of the subscription side. Each returns what the caller needs to show."""
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import services as delivery_services
-from delivery.models import Event
-from delivery.outbox import event_record
+from subscriptions import signals
+from subscriptions.activity_schemas import data_validator
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
+from subscriptions.custom_headers import headers_clean
 from subscriptions.exceptions import InvalidActivityData
 from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry
 from subscriptions.signing_secrets import encrypt_secret, generate_secret
+
+MAX_SECRET_OVERLAP = timedelta(hours=24)
+
+
+def _told(signal, **kwargs) -> int:
+    """Send a subscription signal; return the count its receiver answered (0 when none is connected)."""
+    return sum(answer or 0 for _, answer in signal.send(sender=Subscription, **kwargs))
 
 
 def _clean_activity_types(activity_types: Iterable[str]) -> list[str]:
@@ -80,14 +88,51 @@ def subscription_update(
 
 
 @transaction.atomic
-def subscription_regenerate_secret(*, subscription: Subscription, by=None) -> str:
-    """Replace the signing secret at once; return the new one (shown once)."""
+def subscription_regenerate_secret(*, subscription: Subscription, by=None, overlap: timedelta | None = None) -> str:
+    """Replace the signing secret; return the new one (shown once).
+
+    By default the old secret stops at once (the seed's rule). With `overlap` (at most
+    MAX_SECRET_OVERLAP) the old one also signs every delivery until then, so a receiver
+    can be moved to the new secret with no gap.
+    """
+    if overlap is not None and not timedelta(0) < overlap <= MAX_SECRET_OVERLAP:
+        raise ValidationError({"overlap": "The old secret can keep signing for up to 24 hours."})
+    now = timezone.now()
     secret = generate_secret()
+    if overlap:
+        subscription.previous_secret_encrypted = subscription.secret_encrypted
+        subscription.previous_secret_until = now + overlap
+    else:
+        subscription.previous_secret_encrypted, subscription.previous_secret_until = "", None
     subscription.secret_encrypted = encrypt_secret(secret)
-    subscription.secret_rotated_at = timezone.now()
-    subscription.save(update_fields=["secret_encrypted", "secret_rotated_at", "updated_at"])
-    _trail(subscription, TrailEntry.Action.SECRET_REGENERATED, by)
+    subscription.secret_rotated_at = now
+    subscription.save(update_fields=["secret_encrypted", "secret_rotated_at", "previous_secret_encrypted",
+                                     "previous_secret_until", "updated_at"])
+    until = subscription.previous_secret_until
+    detail = f"the old secret also signs until {until:%Y-%m-%d %H:%M} UTC" if overlap else ""
+    _trail(subscription, TrailEntry.Action.SECRET_REGENERATED, by, detail)
     return secret
+
+
+@transaction.atomic
+def subscription_stop_old_secret(*, subscription: Subscription, by=None) -> bool:
+    """End a planned rotation now: only the new secret signs from the next attempt; return False if none ran."""
+    stopped = Subscription.objects.filter(id=subscription.id, previous_secret_until__isnull=False).update(
+        previous_secret_encrypted="", previous_secret_until=None)
+    subscription.refresh_from_db()
+    if stopped:
+        _trail(subscription, TrailEntry.Action.SECRET_REGENERATED, by, "the old secret stopped signing")
+    return bool(stopped)
+
+
+@transaction.atomic
+def subscription_set_headers(*, subscription: Subscription, headers: list[dict], by=None) -> Subscription:
+    """Replace the custom headers sent on every attempt (validated; secret values encrypted)."""
+    subscription.custom_headers = headers_clean(headers=headers, previous=subscription.custom_headers)
+    subscription.save(update_fields=["custom_headers", "updated_at"])
+    names = ", ".join(h["name"] for h in subscription.custom_headers) or "none"
+    _trail(subscription, TrailEntry.Action.EDITED, by, f"custom headers: {names}")
+    return subscription
 
 
 @transaction.atomic
@@ -98,7 +143,7 @@ def subscription_pause(*, subscription: Subscription, by=None, reason: str = "",
     )
     subscription.refresh_from_db()
     # Retries waiting for their turn are held too, so the card's count is complete.
-    delivery_services.deliveries_hold(subscription=subscription)
+    _told(signals.subscription_paused, subscription=subscription)
     action = TrailEntry.Action.AUTO_PAUSED if automatic else TrailEntry.Action.PAUSED
     _trail(subscription, action, by, reason)
 
@@ -110,7 +155,7 @@ def subscription_resume(*, subscription: Subscription, by=None) -> int:
         state=Subscription.State.ACTIVE, paused_reason="", paused_at=None
     )
     subscription.refresh_from_db()
-    released = delivery_services.deliveries_release_held(subscription=subscription)
+    released = _told(signals.subscription_resumed, subscription=subscription)
     noun = "delivery" if released == 1 else "deliveries"
     _trail(subscription, TrailEntry.Action.RESUMED, by, f"{released} held {noun} released" if released else "")
     return released
@@ -122,7 +167,7 @@ def subscription_delete(*, subscription: Subscription, by=None) -> int:
     locked = Subscription.objects.select_for_update().get(id=subscription.id)
     locked.deleted_at = timezone.now()
     locked.save(update_fields=["deleted_at", "updated_at"])
-    cancelled = delivery_services.deliveries_cancel(subscription=locked)
+    cancelled = _told(signals.subscription_deleted, subscription=locked)
     noun = "delivery" if cancelled == 1 else "deliveries"
     _trail(locked, TrailEntry.Action.DELETED, by, f"{cancelled} pending {noun} cancelled")
     return cancelled
@@ -130,8 +175,6 @@ def subscription_delete(*, subscription: Subscription, by=None) -> int:
 
 def payload_errors(*, activity_type: str, data) -> list[str]:
     """Return why data is not a valid `data` of that type (its JSON Schema), at most six reasons; [] if valid."""
-    from subscriptions.activity_schemas import data_validator
-
     if not isinstance(data, dict):
         return ["The payload must be a JSON object."]
     errors = sorted(data_validator(activity_type).iter_errors(data), key=lambda e: [str(p) for p in e.path])
@@ -144,9 +187,7 @@ def payload_errors(*, activity_type: str, data) -> list[str]:
 
 
 @transaction.atomic
-def subscription_send_test(
-    *, subscription: Subscription, activity_type: str, by=None, data: dict | None = None
-) -> Event:
+def subscription_send_test(*, subscription: Subscription, activity_type: str, by=None, data: dict | None = None):
     """Send the type's sample (or `data`, checked against its schema), marked "test": true, to this one; return it."""
     kind = get_activity_type(activity_type)
     if kind is None:
@@ -154,9 +195,12 @@ def subscription_send_test(
     if data is not None and (errors := payload_errors(activity_type=activity_type, data=data)):
         raise ValidationError({"data": errors})
     try:
-        event = event_record(organisation=subscription.organisation, activity_type=activity_type,
-                             data=kind.sample if data is None else data, is_test=True, subscription=subscription)
+        answers = signals.activity_occurred.send(
+            sender=subscription_send_test, organisation=subscription.organisation, activity_type=activity_type,
+            data=kind.sample if data is None else data, is_test=True, subscription=subscription,
+        )
     except InvalidActivityData as exc:  # too large, or nested too deeply
         raise ValidationError({"data": str(exc)}) from None
+    event = next(answer for _, answer in answers if answer is not None)
     _trail(subscription, TrailEntry.Action.TESTED, by, activity_type)
     return event

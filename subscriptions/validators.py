@@ -2,7 +2,7 @@
 
 Besides the syntax, the SSRF guard: unless WEBHOOKS_ALLOW_PRIVATE_NETWORKS is
 on, a URL whose host is, or resolves to, a loopback, private, link-local,
-multicast, reserved or unspecified address is refused (delivery.addresses has
+multicast, reserved or unspecified address is refused (subscriptions.addresses has
 the policy). This is the early, friendly check; the transport checks the
 address it actually connects to again at send time, which is what stops DNS
 rebinding. A host name that does not resolve now is accepted: DNS may be set
@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from delivery.addresses import blocked_reason
+from subscriptions.addresses import blocked_reason
 
 MAX_URL_LENGTH = 2048
 

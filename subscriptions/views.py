@@ -13,13 +13,13 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from delivery.recovery import deliveries_recover_since
 from delivery.selectors import (
     LogPage,
     deliveries_failed_since_count,
     deliveries_unfinished_count,
     delivery_log,
 )
+from delivery.services import deliveries_recover_since
 from subscriptions import services
 from subscriptions.activity_types import get_activity_type
 from subscriptions.forms import LogFilterForm, RecoverForm, SubscriptionForm, TestForm

@@ -6,6 +6,7 @@ developer's machine, or fails loudly when it matters in production.
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 import environ
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "subscriptions",
     "delivery",
     "demo",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -112,11 +114,20 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling (django-axes): lock a username+address after repeated failures.
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failures within the cool-off, lock a
+# username+address pair (guessing one password) and an address whatever the usernames (spraying one
+# password over many), on /accounts/login/ and /django-admin/ alike.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+# Off: a success clears every failure counted for its address, so one account the sprayer
+# owns would reset the address's count between rounds. Failures expire with the cool-off.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Reverse proxies in front of the web process that append to X-Forwarded-For (0: clients connect
+# directly). Behind a proxy, without it, every client shares the proxy's address and its lock.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "webhooks_project.client_address.client_address"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-gb"
@@ -125,7 +136,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes; WhiteNoise serves it from every web process.
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -146,6 +158,8 @@ SECURE_HSTS_SECONDS = 0 if DEBUG else env.int("SECURE_HSTS_SECONDS", default=315
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Probes and Prometheus call the processes directly on the private network, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -173,12 +187,41 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Logs: one line per record on stderr, `text` or `json` (operations/log_format.py): extra fields
+# kept, any named like a secret redacted, Celery's lines about the frequent periodic tasks dropped at INFO.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"()": "operations.log_format.TextFormatter"},
+        "json": {"()": "operations.log_format.JsonLineFormatter"},
+    },
+    "filters": {
+        "redact_secrets": {"()": "operations.log_format.RedactSecrets"},
+        "quiet_periodic_tasks": {"()": "operations.log_format.QuietPeriodicTasks"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact_secrets", "quiet_periodic_tasks"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- Operations ---------------------------------------------------------------
+# /metrics answers only with `Authorization: Bearer <METRICS_TOKEN>`; without a token it is off (404).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# prometheus-client's multiprocess mode: each process (web, worker) writes its counters here and
+# /metrics adds them up. One folder per machine, emptied when all its processes are stopped.
+PROMETHEUS_MULTIPROC_DIR = Path(env("PROMETHEUS_MULTIPROC_DIR", default=str(VAR_DIR / "metrics")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+# prometheus-client reads the variable itself, when first imported (after settings).
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 
 # --- Celery -----------------------------------------------------------------
 # The embedded default is kombu's filesystem transport (with atomic writes, see
@@ -217,22 +260,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Webhooks ---------------------------------------------------------------
+# Only what a user must decide is a setting; tuning constants live in the module
+# that uses them (delivery.sender, delivery.slots, delivery.health, delivery.wakeups).
 WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=False)
+# The hard deadline of one request, the whole exchange (delivery.transport).
 WEBHOOKS_TIMEOUT = env.float("WEBHOOKS_TIMEOUT", default=10.0)
-# Send the due deliveries of a healthy endpoint together (delivery.batching): one
-# claim, keep-alive POSTs, bulk writes. false: one task, one delivery (as before).
-WEBHOOKS_BATCHING = env.bool("WEBHOOKS_BATCHING", default=True)
-# One waiting message per endpoint rather than per delivery (PostgreSQL and a Redis broker; delivery/wakeups.py).
-WEBHOOKS_COALESCE_WAKEUPS = env.bool("WEBHOOKS_COALESCE_WAKEUPS", default=True)
 WEBHOOKS_RETRY_SCHEDULE = [
     int(s) for s in env.list("WEBHOOKS_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"])
 ]
 WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 * 1024)
 WEBHOOKS_RESPONSE_BODY_LIMIT = env.int("WEBHOOKS_RESPONSE_BODY_LIMIT", default=64 * 1024)
-# The sweeper runs this often and re-enqueues due deliveries whose message has
-# not been picked up for WEBHOOKS_SWEEP_GRACE seconds.
-WEBHOOKS_SWEEP_INTERVAL = env.float("WEBHOOKS_SWEEP_INTERVAL", default=2.0)
-WEBHOOKS_SWEEP_GRACE = env.float("WEBHOOKS_SWEEP_GRACE", default=30.0)
 # CA bundle that endpoints are verified against; None means certifi's bundle.
 WEBHOOKS_CA_BUNDLE = env("REQUESTS_CA_BUNDLE", default=None)
 # In development, also trust the CA of `manage.py webhook_receiver` (var/dev-ca.pem, once it exists):
@@ -243,29 +280,9 @@ if DEBUG:
     from webhooks_project.dev_ca import dev_ca_bundle
 
     WEBHOOKS_CA_BUNDLE = dev_ca_bundle(WEBHOOKS_DEV_CA_DIR, base=WEBHOOKS_CA_BUNDLE) or WEBHOOKS_CA_BUNDLE
-# A worker's lease on a delivery lasts WEBHOOKS_TIMEOUT plus this margin (seconds);
-# a worker killed mid-request leaves a lease that others wait out, then retry.
-WEBHOOKS_LEASE_MARGIN = env.float("WEBHOOKS_LEASE_MARGIN", default=30.0)
-
-# Isolation of failing endpoints (docs/RELIABILITY.md). At most this many
-# requests in flight per endpoint (0: no cap); a delivery over the cap, or held
-# back by an open breaker, is deferred by about WEBHOOKS_DEFER_SECONDS.
-WEBHOOKS_ENDPOINT_CONCURRENCY = env.int("WEBHOOKS_ENDPOINT_CONCURRENCY", default=4)
-WEBHOOKS_DEFER_SECONDS = env.float("WEBHOOKS_DEFER_SECONDS", default=2.0)
-# Circuit breaker: after this many consecutive failed attempts (0: never) stop
-# sending to the endpoint for the cool-down, then probe it with one request;
-# each failed probe doubles the cool-down, up to the maximum (seconds).
-WEBHOOKS_BREAKER_THRESHOLD = env.int("WEBHOOKS_BREAKER_THRESHOLD", default=5)
-WEBHOOKS_BREAKER_COOLDOWN = env.float("WEBHOOKS_BREAKER_COOLDOWN", default=60.0)
-WEBHOOKS_BREAKER_MAX_COOLDOWN = env.float("WEBHOOKS_BREAKER_MAX_COOLDOWN", default=3600.0)
-# Automatic pause: every attempt failed for this many days, over at least
-# this many deliveries (a 410 Gone pauses at once).
-WEBHOOKS_AUTO_PAUSE_AFTER = env.float("WEBHOOKS_AUTO_PAUSE_AFTER", default=5.0)
-WEBHOOKS_AUTO_PAUSE_MIN_FAILURES = env.int("WEBHOOKS_AUTO_PAUSE_MIN_FAILURES", default=5)
 # Retention: finished deliveries (with their attempts) and their events are
-# pruned this many days after they finished, in batches, by a scheduled task.
+# pruned this many days after they finished, by a scheduled task.
 WEBHOOKS_RETENTION_DAYS = env.float("WEBHOOKS_RETENTION_DAYS", default=30.0)
-WEBHOOKS_RETENTION_BATCH = env.int("WEBHOOKS_RETENTION_BATCH", default=1000)
 
 
 def _derived_key(secret: str) -> str:
@@ -296,7 +313,14 @@ for _n, _key in enumerate(WEBHOOKS_ENCRYPTION_KEYS, start=1):
 CELERY_BEAT_SCHEDULE = {
     "sweep-due-deliveries": {
         "task": "delivery.tasks.sweep_due_deliveries",
-        "schedule": WEBHOOKS_SWEEP_INTERVAL,
+        "schedule": 2.0,  # delivery.wakeups.SWEEP_INTERVAL (settings load before apps)
+    },
+    # The worker's and the scheduler's heartbeat (operations/heartbeat.py), for /readyz. A message
+    # that waited 10 s is dropped: run late, it would prove a worker alive that was not.
+    "heartbeat": {
+        "task": "operations.tasks.heartbeat",
+        "schedule": 5.0,
+        "options": {"expires": 10.0},
     },
     "prune-old-deliveries": {
         "task": "delivery.tasks.prune_old_deliveries",

@@ -9,4 +9,5 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("administration/webhooks/", include("subscriptions.urls")),
     path("django-admin/", admin.site.urls),
+    path("", include("operations.urls")),
 ]

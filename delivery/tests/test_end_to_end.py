@@ -10,6 +10,7 @@ from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
 from conftest import ROOT, make_subscription, wait_until
+from delivery import wakeups
 from delivery.models import Attempt, Delivery
 from subscriptions.activity import record_activity
 
@@ -45,13 +46,16 @@ def test_activity_is_delivered_signed_to_https_receiver(require_services, org, r
     assert secret not in json.dumps(attempt.request_headers)
 
 
-def test_services_are_the_real_ones_in_ci(require_services):
-    """With REQUIRE_SERVICES=1 the suite runs on PostgreSQL and Redis, not the fallbacks."""
-    if os.environ.get("REQUIRE_SERVICES") != "1":
-        assert settings.DATABASES["default"]["ENGINE"]  # outside CI either setup is fine
-        return
-    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-    assert settings.CELERY_BROKER_URL.startswith("redis://")
+def test_the_stores_are_the_ones_asked_for(require_services):
+    """TEST_STORES=embedded runs on SQLite + the embedded broker; services (CI: always) on PostgreSQL + Redis."""
+    from webhooks_project import testing
+
+    if testing.STORES == "embedded":
+        assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+        assert settings.CELERY_BROKER_URL == "embedded://"
+    elif os.environ.get("REQUIRE_SERVICES") == "1":
+        assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+        assert settings.CELERY_BROKER_URL.startswith("redis://")
 
 
 def _manage(env, *args):
@@ -114,7 +118,7 @@ def test_a_delivery_whose_message_was_lost_is_sent_by_the_sweeper(require_servic
                                                                    worker):
     make_subscription(org, url=receiver.url)
     # The broker "forgets" the message: nothing is enqueued on commit.
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: 0)
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)
 
     event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "LOST"})
 
@@ -138,5 +142,5 @@ def test_a_rolled_back_activity_never_reaches_the_receiver(require_services, org
     # Give the sweeper two more rounds past its grace to send anything it might have.
     import time
 
-    time.sleep(float(os.environ.get("WEBHOOKS_SWEEP_GRACE", "3")) + 1.5)
+    time.sleep(2 * wakeups.SWEEP_INTERVAL + 1)
     assert [r.json["data"]["lot_id"] for r in receiver.received] == ["KEPT"]

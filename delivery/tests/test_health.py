@@ -1,4 +1,8 @@
-"""Endpoint isolation: the per-endpoint cap, the circuit breaker, automatic pause (clock faked)."""
+"""Endpoint isolation: the per-endpoint cap, the circuit breaker, automatic pause (clock faked).
+
+Every send goes through the worker's task (delivery.tasks.send_endpoint), in-process,
+to the real HTTPS receiver.
+"""
 
 from datetime import UTC, datetime, timedelta
 
@@ -7,9 +11,9 @@ import time_machine
 from django.utils import timezone
 
 from conftest import make_subscription
-from delivery import health
+from delivery import health, slots
 from delivery.models import Delivery, EndpointHealth
-from delivery.services import delivery_attempt
+from delivery.tasks import send_endpoint
 from subscriptions.activity import record_activity
 from subscriptions.models import Subscription, TrailEntry
 from subscriptions.services import subscription_resume, subscription_send_test, subscription_update
@@ -20,67 +24,81 @@ T0 = datetime(2027, 3, 2, 9, 0, tzinfo=UTC)  # later than any real "now" of thes
 
 
 @pytest.fixture
-def breaker(settings):
-    settings.WEBHOOKS_BREAKER_THRESHOLD = 3
-    settings.WEBHOOKS_BREAKER_COOLDOWN = 60
-    settings.WEBHOOKS_BREAKER_MAX_COOLDOWN = 600
+def breaker(monkeypatch, settings):
+    monkeypatch.setattr(health, "BREAKER_THRESHOLD", 3)
+    monkeypatch.setattr(health, "BREAKER_COOLDOWN", 60.0)
+    monkeypatch.setattr(health, "BREAKER_MAX_COOLDOWN", 600.0)
     settings.WEBHOOKS_RETRY_SCHEDULE = [1, 1, 1, 1, 1, 1, 1, 1]
     return settings
 
 
-def _record(org, n=1):
-    return [record_activity(organisation=org, activity_type="lot.created", data={"n": i}) for i in range(n)]
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch):
+    """No worker here: the test runs the task itself, so wake-ups (the sweeper's too) publish nothing."""
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)
 
 
-def _attempt_all_due(subscription):
-    """Run the worker's step for every due delivery of the subscription, oldest first; return attempts."""
-    ids = (
-        Delivery.objects.filter(subscription=subscription, state=Delivery.State.PENDING,
-                                next_attempt_at__lte=timezone.now())
-        .order_by("created_at").values_list("id", flat=True)
-    )
-    return [a for a in (delivery_attempt(delivery_id=i) for i in list(ids)) if a is not None]
+def _record(org, n=1, activity_type="lot.created"):
+    return [record_activity(organisation=org, activity_type=activity_type, data={"n": i}) for i in range(n)]
+
+
+def _send(subscription) -> int:
+    """Run the worker's task for the endpoint, as a wake-up would; return how many attempts it made."""
+    return send_endpoint(str(subscription.id))
+
+
+def _ids(receiver, start=0):
+    return [r.headers["webhook-id"] for r in receiver.received[start:]]
 
 
 # --- circuit breaker -----------------------------------------------------------------
 
-def test_breaker_opens_after_consecutive_failures_and_defers_instead_of_sending(org, receiver, breaker):
+def test_breaker_opens_after_consecutive_failures_and_the_rest_stay_due_without_using_a_retry(
+    org, receiver, breaker
+):
     subscription, _ = make_subscription(org, url=receiver.url)
-    receiver.default = 503
-    _record(org, 5)
+    receiver.default = 503  # bad input: the endpoint fails every request
+    events = _record(org, 5)
 
-    attempts = _attempt_all_due(subscription)
+    assert _send(subscription) == 3
 
-    assert len(attempts) == 3 and len(receiver.received) == 3
+    assert _ids(receiver) == [e.webhook_id for e in events[:3]]
     state = EndpointHealth.objects.get(subscription=subscription)
-    assert state.consecutive_failures == 3 and state.open_until is not None
-    held_back = Delivery.objects.filter(subscription=subscription, attempt_count=0)
-    assert held_back.count() == 2
-    for delivery in held_back:
-        # Deferred to the end of the cool-down, without using up an attempt.
-        assert delivery.state == Delivery.State.PENDING and delivery.next_attempt_at >= state.open_until
-        assert delivery.enqueued_at is None  # the sweeper sends it when due
+    assert state.consecutive_failures == 3 and state.open_until > timezone.now()
+    waiting = Delivery.objects.filter(subscription=subscription, event__in=events[3:])
+    for delivery in waiting:
+        # Still due as recorded, unclaimed, no attempt spent: the breaker, not the retry schedule, held it back.
+        assert delivery.state == Delivery.State.PENDING and delivery.attempt_count == 0
+        assert delivery.next_attempt_at == delivery.created_at and delivery.locked_until is None
+    # A second wake-up while the breaker is open sends nothing, and spends nothing.
+    Delivery.objects.filter(subscription=subscription).update(next_attempt_at=timezone.now())
+    assert _send(subscription) == 0
+    assert len(receiver.received) == 3
+    assert sorted(Delivery.objects.values_list("attempt_count", flat=True)) == [0, 0, 1, 1, 1]
 
 
-def test_after_the_cool_down_one_probe_goes_and_its_success_closes_the_breaker(org, receiver, breaker):
+def test_after_the_cool_down_exactly_one_probe_goes_and_its_success_closes_the_breaker(org, receiver, breaker):
     subscription, _ = make_subscription(org, url=receiver.url)
     receiver.script.extend([503, 503, 503])
-    _record(org, 5)
+    events = _record(org, 5)
     with time_machine.travel(T0, tick=False):
-        _attempt_all_due(subscription)
+        _send(subscription)
     assert len(receiver.received) == 3
 
-    with time_machine.travel(T0 + timedelta(seconds=61), tick=False):
-        row = health.endpoint_lock(subscription=subscription)
-        now = timezone.now()
-        assert health.endpoint_admit(health=row, now=now) is None  # the probe
-        # A second one waits for the probe's answer (at most the probe's lease).
-        assert health.endpoint_admit(health=row, now=now) >= row.probe_until > now
-        EndpointHealth.objects.filter(subscription=subscription).update(probe_until=None)
+    with time_machine.travel(T0 + timedelta(seconds=59), tick=False):
+        assert _send(subscription) == 0  # still cooling down
 
-    with time_machine.travel(T0 + timedelta(seconds=120), tick=False):
-        _attempt_all_due(subscription)  # the probe succeeds, the rest follow
-    assert len(receiver.received) == 3 + 5
+    with time_machine.travel(T0 + timedelta(seconds=61), tick=False):
+        # Another sender took the probe and its request is in flight: no second probe goes.
+        assert health.probe_take(subscription=subscription, until=slots.lease_until()) is True
+        assert health.probe_take(subscription=subscription, until=slots.lease_until()) is False
+        assert _send(subscription) == 0
+        assert len(receiver.received) == 3
+        health.probe_drop(subscription=subscription)  # that probe gave up without sending
+
+        # This sender takes the probe: it succeeds, the breaker closes, and the rest follow.
+        assert _send(subscription) == 5
+    assert sorted(_ids(receiver, 3)) == sorted(e.webhook_id for e in events)
     assert set(Delivery.objects.values_list("state", flat=True)) == {Delivery.State.SUCCEEDED}
     state = EndpointHealth.objects.get(subscription=subscription)
     assert state.consecutive_failures == 0 and state.open_until is None and state.failing_since is None
@@ -91,65 +109,89 @@ def test_a_failed_probe_opens_the_breaker_again_for_twice_as_long(org, receiver,
     receiver.default = 503
     _record(org, 6)
     with time_machine.travel(T0, tick=False):
-        _attempt_all_due(subscription)
+        _send(subscription)
     with time_machine.travel(T0 + timedelta(seconds=61), tick=False):
-        _attempt_all_due(subscription)  # only the probe goes, and fails
+        assert _send(subscription) == 1  # only the probe goes, and fails
         assert len(receiver.received) == 4
         state = EndpointHealth.objects.get(subscription=subscription)
         assert state.open_until == timezone.now() + timedelta(seconds=120)
+    with time_machine.travel(T0 + timedelta(seconds=61 + 119), tick=False):
+        assert _send(subscription) == 0
+    with time_machine.travel(T0 + timedelta(seconds=61 + 121), tick=False):
+        assert _send(subscription) == 1  # the next probe, and it fails too
+        state = EndpointHealth.objects.get(subscription=subscription)
+        assert state.open_until == timezone.now() + timedelta(seconds=240)
+    assert len(receiver.received) == 5
+    # Only the probes spent attempts: the sixth delivery, never sent, spent none.
+    assert Delivery.objects.filter(attempt_count=0).count() == 1
     assert [health.breaker_cooldown(n) for n in (0, 1, 2, 3, 4, 10)] == [60, 120, 240, 480, 600, 600]
 
 
-def test_a_test_delivery_passes_an_open_breaker(org, receiver, breaker):
+def test_a_test_send_passes_an_open_breaker_and_nothing_else_does(org, receiver, breaker):
+    breaker.WEBHOOKS_RETRY_SCHEDULE = [600] * 8  # the failed ones are not due again during this test
     subscription, _ = make_subscription(org, url=receiver.url)
-    receiver.script.extend([503, 503, 503])
-    _record(org, 3)
-    _attempt_all_due(subscription)
+    receiver.default = 503
+    waiting = _record(org, 5)[3:]
+    _send(subscription)
     assert EndpointHealth.objects.get(subscription=subscription).open_until is not None
 
-    event = subscription_send_test(subscription=subscription, activity_type="lot.created")
-    delivery_attempt(delivery_id=Delivery.objects.get(event=event).id)
+    # The endpoint still fails: the test send goes anyway, the two waiting deliveries do not.
+    failing_test = subscription_send_test(subscription=subscription, activity_type="lot.created")
+    assert _send(subscription) == 1
+    assert _ids(receiver, 3) == [failing_test.webhook_id]
 
-    assert receiver.received[-1].headers["webhook-id"] == event.webhook_id
-    assert EndpointHealth.objects.get(subscription=subscription).open_until is None  # and it closed it
+    # Fixed: the next test send goes, closes the breaker, and the waiting deliveries follow it.
+    receiver.default = 200
+    passing_test = subscription_send_test(subscription=subscription, activity_type="lot.created")
+    _send(subscription)
+    assert _ids(receiver, 4) == [passing_test.webhook_id] + [e.webhook_id for e in waiting]
+    assert EndpointHealth.objects.get(subscription=subscription).open_until is None
 
 
 def test_a_new_url_starts_with_a_clean_record(org, receiver, breaker):
-    subscription, _ = make_subscription(org, url="https://127.0.0.1:1/old")
+    breaker.WEBHOOKS_RETRY_SCHEDULE = [600] * 8  # the three failed ones are not due again
+    subscription, _ = make_subscription(org, url="https://127.0.0.1:1/old")  # bad input: nothing listens there
     _record(org, 3)
-    _attempt_all_due(subscription)  # connection refused, three times
+    assert _send(subscription) == 3  # connection refused, three times
     assert EndpointHealth.objects.get(subscription=subscription).open_until is not None
 
     subscription_update(subscription=subscription, url=receiver.url, activity_types=["lot.created"])
     (event,) = _record(org)
-    delivery_attempt(delivery_id=Delivery.objects.get(event=event).id)
+    assert _send(subscription) == 1
 
-    assert [r.headers["webhook-id"] for r in receiver.received] == [event.webhook_id]
+    assert _ids(receiver) == [event.webhook_id]
+    assert Delivery.objects.get(event=event).state == Delivery.State.SUCCEEDED
 
 
 # --- per-endpoint concurrency cap ----------------------------------------------------
 
-def test_a_delivery_over_the_endpoints_cap_is_deferred_not_sent(org, receiver, settings):
-    settings.WEBHOOKS_ENDPOINT_CONCURRENCY = 2
+def test_an_endpoint_whose_slots_are_all_held_sends_nothing_until_one_is_released(org, receiver, monkeypatch):
+    monkeypatch.setattr(slots, "ENDPOINT_SENDERS", 2)
     busy, _ = make_subscription(org, url=receiver.url)
     other, _ = make_subscription(org, url=receiver.url + "/other")
-    in_flight = _record(org, 3)
-    # Two requests to `busy` are in flight (live leases held by other workers).
-    leased = Delivery.objects.filter(subscription=busy, event__in=in_flight[:2])
-    leased.update(locked_until=timezone.now() + timedelta(seconds=30))
+    (event,) = _record(org)
+    # Bad input for the sender: both of busy's slots are held by two other senders (other workers, other machines).
+    until = timezone.now() + timedelta(seconds=30)
+    for holder in ("other-sender-1", "other-sender-2"):
+        assert slots.slots_take(scopes=[(slots.endpoint_scope(busy.id), 2)], holder=holder, until=until)
+    assert slots.slots_in_use(scope=slots.endpoint_scope(busy.id)) == 2
 
-    third = Delivery.objects.get(subscription=busy, event=in_flight[2])
-    assert delivery_attempt(delivery_id=third.id) is None
-    third.refresh_from_db()
-    assert third.attempt_count == 0 and third.next_attempt_at > timezone.now()
+    assert _send(busy) == 0
+    waiting = Delivery.objects.get(subscription=busy)
+    # Left as it was: due, unclaimed, no attempt spent.
+    assert waiting.state == Delivery.State.PENDING and waiting.attempt_count == 0
+    assert waiting.next_attempt_at <= timezone.now() and waiting.locked_until is None
+    assert receiver.received == []
 
     # Another endpoint of the same organisation is not held back.
-    assert delivery_attempt(delivery_id=Delivery.objects.get(subscription=other, event=in_flight[2]).id)
+    assert _send(other) == 1
     assert [r.path for r in receiver.received] == ["/hooks/other"]
 
-    leased.update(locked_until=None)  # those two requests finished
-    Delivery.objects.filter(id=third.id).update(next_attempt_at=timezone.now())
-    assert delivery_attempt(delivery_id=third.id).status_code == 200
+    slots.slots_release(holder="other-sender-1")  # one of those senders finished
+    assert _send(busy) == 1
+    assert [r.path for r in receiver.received] == ["/hooks/other", "/hooks"]
+    assert receiver.received[-1].headers["webhook-id"] == event.webhook_id
+    assert Delivery.objects.get(id=waiting.id).state == Delivery.State.SUCCEEDED
 
 
 # --- automatic pause ---------------------------------------------------------------------
@@ -160,17 +202,17 @@ def test_failing_every_attempt_for_five_days_pauses_the_subscription(org, receiv
     receiver.default = 500
     with time_machine.travel(T0, tick=False):
         _record(org, 5)
-        _attempt_all_due(subscription)
+        _send(subscription)
     assert len(receiver.received) == 5
 
     # Four days on, still failing: not yet.
     with time_machine.travel(T0 + timedelta(days=4), tick=False):
-        _attempt_all_due(subscription)
+        _send(subscription)
     subscription.refresh_from_db()
     assert subscription.state == Subscription.State.ACTIVE
 
     with time_machine.travel(T0 + timedelta(days=5, minutes=1), tick=False):
-        _attempt_all_due(subscription)
+        _send(subscription)
     subscription.refresh_from_db()
     assert subscription.state == Subscription.State.PAUSED
     assert subscription.paused_reason.startswith("Every attempt failed for 5.0 days (5 deliveries).")
@@ -182,7 +224,7 @@ def test_failing_every_attempt_for_five_days_pauses_the_subscription(org, receiv
     receiver.default = 200
     sent_before = len(receiver.received)
     assert subscription_resume(subscription=subscription) == 5
-    _attempt_all_due(subscription)
+    _send(subscription)
     assert len(receiver.received) == sent_before + 5
     assert set(Delivery.objects.values_list("state", flat=True)) == {Delivery.State.SUCCEEDED}
 
@@ -193,9 +235,10 @@ def test_fewer_than_a_handful_of_failed_deliveries_never_pause(org, receiver, se
     receiver.default = 500
     with time_machine.travel(T0, tick=False):
         _record(org, 4)  # bad input for the rule: only four deliveries ever failed
-        _attempt_all_due(subscription)
+        _send(subscription)
     with time_machine.travel(T0 + timedelta(days=6), tick=False):
-        _attempt_all_due(subscription)
+        _send(subscription)
+    assert len(receiver.received) == 4 + 1  # the fifth consecutive failure opened the breaker
     subscription.refresh_from_db()
     assert subscription.state == Subscription.State.ACTIVE
 
@@ -206,12 +249,13 @@ def test_one_success_in_the_period_restarts_the_clock(org, receiver, settings):
     receiver.default = 500
     with time_machine.travel(T0, tick=False):
         _record(org, 5)
-        _attempt_all_due(subscription)
+        _send(subscription)
     with time_machine.travel(T0 + timedelta(days=3), tick=False):
         receiver.script.append(200)
-        _attempt_all_due(subscription)  # one of the five gets through
+        _send(subscription)  # the probe gets through, the other four fail again
     with time_machine.travel(T0 + timedelta(days=5, minutes=1), tick=False):
-        _attempt_all_due(subscription)
+        _send(subscription)
+    assert len(receiver.received) == 5 + 5 + 1  # the fifth failure since the success opened the breaker
     subscription.refresh_from_db()
     assert subscription.state == Subscription.State.ACTIVE
     state = EndpointHealth.objects.get(subscription=subscription)

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 import pytest
 import trustme
 
-from conftest import make_subscription
+from conftest import make_subscription, send_now
 from delivery.models import Attempt, Delivery
-from delivery.services import delivery_attempt
 from delivery.tests.receiver import answer, drip
 from subscriptions.activity import record_activity
 
@@ -81,7 +80,7 @@ def attempt_once(org, url) -> tuple[Attempt, Delivery, int, int]:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     tracemalloc.start()
     try:
-        attempt = delivery_attempt(delivery_id=delivery.id)
+        attempt = send_now(delivery.id)
         _, python_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -39,7 +39,7 @@ def test_only_matching_subscriptions_of_the_same_organisation_get_a_delivery(org
     assert not Delivery.objects.filter(subscription__in=[other_type, other_tenant]).exists()
 
 
-def test_rolled_back_transaction_leaves_no_event_and_enqueues_nothing(org, django_capture_on_commit_callbacks):
+def test_rolled_back_transaction_leaves_no_event_and_wakes_nothing(org, django_capture_on_commit_callbacks):
     make_subscription(org)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         with pytest.raises(RuntimeError):
@@ -51,38 +51,45 @@ def test_rolled_back_transaction_leaves_no_event_and_enqueues_nothing(org, djang
     assert callbacks == []
 
 
-def test_committed_activity_enqueues_its_deliveries_on_commit(org, django_capture_on_commit_callbacks, monkeypatch):
-    make_subscription(org)
-    make_subscription(org, url="https://two.example.com/in")
-    enqueued = []
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: enqueued.extend(ids))
-    with django_capture_on_commit_callbacks(execute=True):
+def test_committed_activity_wakes_its_endpoints_on_commit(org, django_capture_on_commit_callbacks, monkeypatch):
+    one, _ = make_subscription(org)
+    two, _ = make_subscription(org, url="https://two.example.com/in")
+    paused, _ = make_subscription(org, url="https://paused.example.com/in")
+    subscription_pause(subscription=paused)
+    woken = []
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.append(list(ids)))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         event = record_activity(organisation=org, activity_type="lot.created", data={})
-    assert sorted(map(str, enqueued)) == sorted(str(d.id) for d in Delivery.objects.filter(event=event))
-    assert len(enqueued) == 2
+        assert woken == []  # not before the commit
+    assert len(callbacks) == 1
+    # One call with both active endpoints; the paused one holds its delivery and is not woken.
+    assert len(woken) == 1 and sorted(woken[0]) == sorted([one.id, two.id])
+    assert Delivery.objects.filter(event=event).count() == 3
 
 
-def test_paused_subscription_gets_a_held_delivery_not_a_pending_one(org, django_capture_on_commit_callbacks):
+def test_paused_subscription_gets_a_held_delivery_not_a_pending_one(org, django_capture_on_commit_callbacks,
+                                                                    monkeypatch):
+    woken = []
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.append(list(ids)))
     subscription, _ = make_subscription(org)
     subscription_pause(subscription=subscription)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True):
         event = record_activity(organisation=org, activity_type="lot.created", data={})
     assert Delivery.objects.get(event=event).state == Delivery.State.HELD
-    assert callbacks == []
+    assert woken == []  # nothing to send: no endpoint is woken
 
 
 @pytest.mark.parametrize("count", [1, 50])
-def test_recording_costs_the_same_queries_for_1_or_50_subscriptions(org, count):
+def test_recording_costs_the_same_3_statements_for_1_or_50_subscriptions(org, count):
     for i in range(count):
         make_subscription(org, url=f"https://hook{i}.example.com/in")
     with CaptureQueriesContext(connection) as queries:
         with transaction.atomic():
             event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "L"})
     assert Delivery.objects.filter(event=event).count() == count
-    # PostgreSQL: one statement (event and deliveries); elsewhere insert event, select subscriptions,
-    # bulk insert deliveries (+ the atomic block's own statements)
+    # On every store: insert the event, select the subscriptions, insert the deliveries (one bulk insert).
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == (1 if connection.vendor == "postgresql" else 3), statements
+    assert len(statements) == 3, statements
 
 
 # --- bad input: refused at the call, nothing written -------------------------

@@ -1,4 +1,7 @@
-"""Retry failed deliveries since a moment: same event ids, oldest first, held while paused."""
+"""Retry failed deliveries since a moment: same event ids, oldest first, held while paused.
+
+Sends go through the worker's task (delivery.tasks.send_endpoint), in-process, to the real HTTPS receiver.
+"""
 
 from datetime import timedelta
 
@@ -6,10 +9,9 @@ import pytest
 from django.utils import timezone
 
 from conftest import make_subscription
-from delivery import recovery
 from delivery.models import Delivery
-from delivery.recovery import deliveries_recover_since
-from delivery.services import delivery_attempt
+from delivery.services import deliveries_recover_since
+from delivery.tasks import send_endpoint
 from subscriptions.activity import record_activity
 from subscriptions.models import TrailEntry
 from subscriptions.services import subscription_delete, subscription_pause
@@ -25,8 +27,7 @@ def failed(org, receiver, settings):
     receiver.script.extend([500, 500, 500, 200])
     events = [record_activity(organisation=org, activity_type="lot.created", data={"n": i}) for i in range(4)]
     deliveries = [Delivery.objects.get(event=e) for e in events]
-    for d in deliveries:
-        delivery_attempt(delivery_id=d.id)
+    assert send_endpoint(str(subscription.id)) == 4
     Delivery.objects.filter(id=deliveries[0].id).update(created_at=timezone.now() - timedelta(days=2))
     assert [Delivery.objects.get(id=d.id).state for d in deliveries] == ["failed"] * 3 + ["succeeded"]
     return subscription, deliveries
@@ -36,14 +37,13 @@ def test_recover_since_sends_the_failed_deliveries_since_then_again_oldest_first
     failed, receiver, alice, monkeypatch, django_capture_on_commit_callbacks
 ):
     subscription, (old, recent_a, recent_b, _) = failed
-    enqueued = []
-    monkeypatch.setattr(recovery, "enqueue_deliveries", lambda ids, **kw: enqueued.extend(ids))
+    woken = []
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         count = deliveries_recover_since(subscription=subscription, since=timezone.now() - timedelta(days=1), by=alice)
 
-    assert count == 2 and enqueued == [recent_a.id, recent_b.id]
-    for delivery_id in enqueued:
-        delivery_attempt(delivery_id=delivery_id)
+    assert count == 2 and woken == [subscription.id]  # one wake-up for the endpoint, on commit
+    assert send_endpoint(str(subscription.id)) == 2
     resent = [r.headers["webhook-id"] for r in receiver.received[4:]]
     assert resent == [recent_a.event.webhook_id, recent_b.event.webhook_id]
     assert Delivery.objects.get(id=recent_a.id).state == Delivery.State.SUCCEEDED
@@ -54,11 +54,19 @@ def test_recover_since_sends_the_failed_deliveries_since_then_again_oldest_first
     assert entry.detail.startswith("2 failed deliveries since ")
 
 
-def test_recover_on_a_paused_subscription_holds_them_for_resume(failed):
+def test_recover_on_a_paused_subscription_holds_them_for_resume(failed, receiver, monkeypatch,
+                                                                django_capture_on_commit_callbacks):
     subscription, deliveries = failed
     subscription_pause(subscription=subscription)
-    assert deliveries_recover_since(subscription=subscription, since=timezone.now() - timedelta(days=3)) == 3
+    woken = []
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.extend(ids))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_recover_since(subscription=subscription, since=timezone.now() - timedelta(days=3)) == 3
     assert Delivery.objects.filter(subscription=subscription, state=Delivery.State.HELD).count() == 3
+    assert woken == []  # nothing to send until Resume
+    assert send_endpoint(str(subscription.id)) == 0 and len(receiver.received) == 4
+    entry = TrailEntry.objects.filter(subscription=subscription).first()
+    assert entry.action == TrailEntry.Action.RECOVERED and entry.detail.endswith(", held until Resume")
 
 
 def test_recover_on_a_deleted_subscription_recovers_nothing(failed, receiver):
@@ -66,3 +74,4 @@ def test_recover_on_a_deleted_subscription_recovers_nothing(failed, receiver):
     subscription_delete(subscription=subscription)
     assert deliveries_recover_since(subscription=subscription, since=timezone.now() - timedelta(days=3)) == 0
     assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 3
+    assert send_endpoint(str(subscription.id)) == 0 and len(receiver.received) == 4

@@ -9,8 +9,7 @@ from django.utils import timezone
 from conftest import make_subscription
 from delivery.models import Attempt, Delivery, Event
 from delivery.retention import deliveries_prune
-from delivery.services import delivery_attempt
-from delivery.tasks import prune_old_deliveries
+from delivery.tasks import prune_old_deliveries, send_endpoint
 from subscriptions.activity import record_activity
 from subscriptions.services import subscription_pause
 
@@ -32,8 +31,7 @@ def test_prune_deletes_old_finished_deliveries_in_batches_and_keeps_the_rest(org
         record_activity(organisation=org, activity_type="lot.created", data={"n": i})
     record_activity(organisation=org, activity_type="harvest.recorded", data={})
     receiver.script.append(500)
-    for d in Delivery.objects.filter(subscription=subscription).order_by("created_at"):
-        delivery_attempt(delivery_id=d.id)
+    assert send_endpoint(str(subscription.id)) == 5  # the first fails and waits for its retry, four succeed
     retrying, *succeeded = Delivery.objects.filter(subscription=subscription).order_by("created_at")
     held = Delivery.objects.get(subscription=paused)
     old = succeeded[:3]

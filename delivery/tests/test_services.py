@@ -12,12 +12,12 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from conftest import make_subscription
-from delivery import services
+from conftest import make_subscription, send_now
 from delivery.models import Attempt, Delivery, Event
 from delivery.selectors import subscription_card_stats
-from delivery.services import delivery_attempt, delivery_redeliver, delivery_still_wanted, retry_after_seconds
-from delivery.tasks import deliver
+from delivery.services import delivery_redeliver
+from delivery.states import retry_after_seconds
+from delivery.tasks import deliver, send_endpoint
 from delivery.transport import Response
 from subscriptions.activity import record_activity
 from subscriptions.models import Subscription, TrailEntry
@@ -55,16 +55,16 @@ def test_paused_subscription_holds_events_and_resume_sends_them_oldest_first(
 
     assert _states(subscription) == ["held"] * 3
     for delivery in Delivery.objects.all():
-        assert delivery_attempt(delivery_id=delivery.id) is None
+        assert send_now(delivery.id) is None
     assert receiver.received == []
     assert subscription_card_stats(subscriptions=[subscription])[subscription.id].held == 3
 
-    enqueued = []
-    monkeypatch.setattr(services, "enqueue_deliveries", lambda ids, **kw: enqueued.extend(ids))
+    woken = []
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         assert subscription_resume(subscription=subscription) == 3
-    for delivery_id in enqueued:
-        delivery_attempt(delivery_id=delivery_id)
+    assert woken == [subscription.id]
+    send_endpoint(str(subscription.id))
 
     assert [r.headers["webhook-id"] for r in receiver.received] == [e.webhook_id for e in events]
     assert _states(subscription) == ["succeeded"] * 3
@@ -75,14 +75,14 @@ def test_pause_also_holds_a_retry_waiting_for_its_turn(org, receiver):
     receiver.script.append(500)
     _record(org)
     delivery = Delivery.objects.get()
-    delivery_attempt(delivery_id=delivery.id)  # fails: a retry is scheduled
+    send_now(delivery.id)  # fails: a retry is scheduled
     assert _states(subscription) == ["pending"]
 
     subscription_pause(subscription=subscription)
 
     assert _states(subscription) == ["held"]
     _make_due(delivery)
-    assert delivery_attempt(delivery_id=delivery.id) is None
+    assert send_now(delivery.id) is None
     assert len(receiver.received) == 1
 
 
@@ -91,9 +91,11 @@ def test_pause_also_holds_a_retry_waiting_for_its_turn(org, receiver):
 def test_delete_cancels_pending_retrying_and_held_and_a_queued_task_sends_nothing(org, receiver):
     subscription, _ = make_subscription(org, url=receiver.url)
     receiver.script.append(500)
-    _record(org, 2)
-    retrying, pending = Delivery.objects.order_by("created_at")
-    delivery_attempt(delivery_id=retrying.id)
+    _record(org)
+    retrying = Delivery.objects.get()
+    send_now(retrying.id)
+    _record(org)  # recorded after the first attempt: still pending
+    pending = Delivery.objects.exclude(id=retrying.id).get()
     assert len(receiver.received) == 1
 
     assert subscription_delete(subscription=subscription) == 2
@@ -109,7 +111,7 @@ def test_delete_cancels_pending_retrying_and_held_and_a_queued_task_sends_nothin
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_waiting_on_the_row_lock_sends_nothing_once_the_delete_commits(org, receiver, monkeypatch):
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: len(ids))  # no broker here
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)  # no worker here: the test sends
     subscription, _ = make_subscription(org, url=receiver.url)
     _record(org)
     delivery = Delivery.objects.get()
@@ -117,7 +119,7 @@ def test_a_worker_waiting_on_the_row_lock_sends_nothing_once_the_delete_commits(
 
     def worker():
         try:
-            outcome["attempt"] = delivery_attempt(delivery_id=delivery.id)
+            outcome["attempt"] = send_now(delivery.id)
         finally:
             connection.close()
 
@@ -125,8 +127,7 @@ def test_a_worker_waiting_on_the_row_lock_sends_nothing_once_the_delete_commits(
         subscription_delete(subscription=subscription)
         thread = threading.Thread(target=worker)
         thread.start()
-        thread.join(1.0)
-        assert thread.is_alive(), "the worker should wait for the delivery's row lock"
+        thread.join(1.0)  # PostgreSQL: the claim skips the locked row; SQLite: it waits for the write lock
     thread.join(30)
 
     assert outcome == {"attempt": None}
@@ -145,7 +146,7 @@ def test_410_gone_pauses_at_once_with_the_reason_and_resume_delivers_what_was_he
     receiver.script.append(410)  # bad input: the endpoint says it no longer exists
     gone = Delivery.objects.get(event=gone_event)
 
-    delivery_attempt(delivery_id=gone.id)
+    send_now(gone.id)
 
     subscription.refresh_from_db()
     assert subscription.state == Subscription.State.PAUSED
@@ -154,12 +155,12 @@ def test_410_gone_pauses_at_once_with_the_reason_and_resume_delivers_what_was_he
     assert entry.action == TrailEntry.Action.AUTO_PAUSED and entry.actor is None and "410" in entry.detail
     assert _states(subscription) == ["held", "held"]
 
-    enqueued = []
-    monkeypatch.setattr(services, "enqueue_deliveries", lambda ids, **kw: enqueued.extend(ids))
+    woken = []
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         assert subscription_resume(subscription=subscription) == 2
-    for delivery_id in enqueued:
-        delivery_attempt(delivery_id=delivery_id)
+    assert woken == [subscription.id]
+    send_endpoint(str(subscription.id))
     ids = [r.headers["webhook-id"] for r in receiver.received]
     assert ids == [gone_event.webhook_id, gone_event.webhook_id, later_event.webhook_id]
     assert _states(subscription) == ["succeeded", "succeeded"]
@@ -198,7 +199,7 @@ def test_a_503_with_retry_after_is_retried_no_sooner_than_asked(org, receiver):
     _record(org)
     delivery = Delivery.objects.get()
 
-    delivery_attempt(delivery_id=delivery.id)
+    send_now(delivery.id)
 
     delivery.refresh_from_db()
     # The schedule says about 5 s; the receiver asked for 600.
@@ -214,11 +215,11 @@ def test_redeliver_sends_the_same_event_id_again_with_a_fresh_schedule(
     make_subscription(org, url=receiver.url)
     (event,) = _record(org)
     delivery = Delivery.objects.get()
-    delivery_attempt(delivery_id=delivery.id)
+    send_now(delivery.id)
     assert delivery_redeliver(delivery=Delivery.objects.get(id=delivery.id)) is True
     assert delivery_redeliver(delivery=delivery) is False  # already pending again: not twice
 
-    delivery_attempt(delivery_id=delivery.id)
+    send_now(delivery.id)
 
     first, second = receiver.received
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == event.webhook_id
@@ -226,6 +227,8 @@ def test_redeliver_sends_the_same_event_id_again_with_a_fresh_schedule(
     delivery.refresh_from_db()
     assert delivery.state == Delivery.State.SUCCEEDED and delivery.schedule_offset == 1
     assert list(Attempt.objects.filter(delivery=delivery).values_list("number", flat=True)) == [1, 2]
+    (entry,) = TrailEntry.objects.filter(action=TrailEntry.Action.REDELIVERED)  # one entry: the second call did nothing
+    assert entry.detail == event.webhook_id
 
 
 # --- idempotency keys --------------------------------------------------------------------
@@ -240,7 +243,7 @@ def test_an_idempotency_key_makes_a_retried_call_record_one_event(org, other_org
     assert elsewhere.id != first.id  # keys are per organisation
     assert Event.objects.filter(organisation=org).count() == 1
     (delivery,) = Delivery.objects.filter(subscription__organisation=org)
-    delivery_attempt(delivery_id=delivery.id)
+    send_now(delivery.id)
     assert [r.headers["webhook-id"] for r in receiver.received] == [first.webhook_id]
 
 
@@ -258,7 +261,7 @@ def test_a_delete_committed_while_a_task_is_sending_stops_what_it_has_not_sent_y
 
     from delivery.tests.receiver import answer
 
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: len(ids))  # no broker here
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)  # no worker here: the test sends
     subscription, _ = make_subscription(org, url=receiver.url)
     _record(org, 8)
     first = Delivery.objects.order_by("created_at").first()
@@ -278,7 +281,7 @@ def test_a_delete_committed_while_a_task_is_sending_stops_what_it_has_not_sent_y
     sent = len(receiver.received)
     assert sent <= 2, (
         f"{sent} of 8 requests went out after the delete: a sender must read each delivery and its subscription "
-        "right before its POST (batching._still_wanted; one by one, services._claim under its row lock)"
+        "right before its POST (delivery.sender._send_one)"
     )
     assert Delivery.objects.filter(state=Delivery.State.CANCELLED).count() >= 8 - sent
 
@@ -290,7 +293,7 @@ def test_a_sender_that_looks_again_reads_the_subscription_afresh(org, receiver, 
 
     from delivery.tests.receiver import answer
 
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: len(ids))  # no broker here
+    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)  # no worker here: the test sends
     subscription, _ = make_subscription(org, url=receiver.url)
     (first,) = _record(org)
 
@@ -309,28 +312,3 @@ def test_a_sender_that_looks_again_reads_the_subscription_afresh(org, receiver, 
 
     paths = {r.json["id"]: r.path for r in receiver.received}
     assert paths == {first.webhook_id: "/hooks", second.webhook_id: "/hooks-moved"}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_delivery_still_wanted_waits_for_a_delete_in_progress_and_then_says_no(org, monkeypatch):
-    monkeypatch.setattr("delivery.outbox.enqueue_deliveries", lambda ids, **kw: len(ids))  # no broker here
-    subscription, _ = make_subscription(org)
-    _record(org)
-    delivery = Delivery.objects.get()
-    assert delivery_still_wanted(delivery_id=delivery.id) is True
-    answers = []
-
-    def sender():
-        try:
-            answers.append(delivery_still_wanted(delivery_id=delivery.id))
-        finally:
-            connection.close()
-
-    with transaction.atomic():  # the delete, holding the delivery's row lock until it commits
-        subscription_delete(subscription=subscription)
-        thread = threading.Thread(target=sender)
-        thread.start()
-        thread.join(1.0)
-        assert thread.is_alive(), "the check should wait for the delivery's row lock"
-    thread.join(30)
-    assert answers == [False]

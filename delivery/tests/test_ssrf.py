@@ -4,10 +4,9 @@ refused and recorded as a "blocked" attempt, and the receiver hears nothing."""
 
 import pytest
 
-from conftest import WORKER_ARGS, make_subscription, wait_until
+from conftest import WORKER_ARGS, make_subscription, send_now, wait_until
 from delivery import transport
 from delivery.models import Attempt, Delivery
-from delivery.services import delivery_attempt
 from delivery.tests.fake_dns import FakeDNS
 from subscriptions.activity import record_activity
 
@@ -36,7 +35,7 @@ def test_dns_rebinding_between_save_and_send_is_blocked_and_recorded(settings, o
     # Bad input: a name that resolves to a public address at save and to 127.0.0.1 at send.
     delivery = _rebinding_delivery(settings, org, receiver, dns, allow_private=False)
 
-    attempt = delivery_attempt(delivery_id=delivery.id)
+    attempt = send_now(delivery.id)
 
     assert attempt.error_kind == Attempt.ErrorKind.BLOCKED == "blocked"
     assert attempt.error_message == "The endpoint resolves to a blocked address (127.0.0.1)."
@@ -50,7 +49,7 @@ def test_the_same_rebinding_reaches_the_receiver_when_private_networks_are_allow
     """Control for the test above: the fake resolver really steers the connection to the receiver."""
     delivery = _rebinding_delivery(settings, org, receiver, dns, allow_private=True)
 
-    attempt = delivery_attempt(delivery_id=delivery.id)
+    attempt = send_now(delivery.id)
 
     assert attempt.status_code == 200
     assert len(receiver.received) == 1
@@ -102,7 +101,7 @@ def test_a_literal_loopback_url_saved_in_development_is_blocked_in_production(se
     event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "LOT-2"})
     settings.WEBHOOKS_ALLOW_PRIVATE_NETWORKS = False
 
-    attempt = delivery_attempt(delivery_id=Delivery.objects.get(event=event).id)
+    attempt = send_now(Delivery.objects.get(event=event).id)
 
     assert attempt.error_kind == "blocked"
     assert receiver.received == []

@@ -1,144 +1,232 @@
-"""Coalesced wake-ups: one waiting message per endpoint, and still every delivery arrives.
+"""Wake-ups: at most one waiting message per endpoint (EndpointWake rows), and the sweeper behind them.
 
-Runs on PostgreSQL and Redis (the only setup that coalesces); each test counts
-the messages that reached this run's Redis queue, then lets a real worker
-deliver to a real HTTPS receiver and checks what the receiver got.
+Each recording commits on its own, as in production, so the on-commit wake-up runs.
+Without a worker, the messages the broker would get are counted by replacing
+celery's send_task in delivery.wakeups, and the one message is then run as the
+worker runs it (delivery.tasks.send_endpoint, in-process). With a real worker
+(marked e2e), every event must reach the real HTTPS receiver exactly once.
 """
 
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from types import SimpleNamespace
+
 import pytest
-import redis
-from django.conf import settings
-from django.db import connection
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from conftest import WORKER_ARGS, make_subscription, wait_until
-from delivery import wakeups
-from delivery.models import Attempt, Delivery
+from delivery import slots, wakeups
+from delivery.models import Attempt, Delivery, EndpointHealth, EndpointWake
+from delivery.tasks import send_endpoint
+from delivery.tests.receiver import answer
 from subscriptions.activity import record_activity
 from subscriptions.services import subscription_pause, subscription_resume, subscription_send_test
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def queue(require_services):
-    """Return a function giving the number of messages waiting in this run's Redis queue."""
-    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis://"):
-        pytest.skip("wake-ups coalesce on PostgreSQL with a Redis broker (REQUIRE_SERVICES=1 always has both)")
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)  # messages of earlier tests, whose rows are gone
-    return lambda: client.llen(settings.CELERY_TASK_DEFAULT_QUEUE)
+def published(monkeypatch):
+    """Return the list of endpoint ids a message was published for (nothing reaches the broker)."""
+    sent = []
+
+    def send_task(name, args=(), **kwargs):
+        assert name == "delivery.tasks.send_endpoint"
+        sent.append(args[0])
+
+    monkeypatch.setattr(wakeups, "current_app", SimpleNamespace(send_task=send_task))
+    return sent
 
 
-def _verified_ids(requests, secret) -> set[str]:
-    return {Webhook(secret).verify(r.body, r.headers)["id"] for r in requests}
+def _record(org, n=1, activity_type="lot.created"):
+    return [record_activity(organisation=org, activity_type=activity_type, data={"n": i}) for i in range(n)]
 
 
-def test_a_burst_to_one_endpoint_queues_one_message_and_every_event_arrives(queue, org, receiver, celery_process):
+def _verified_ids(requests, secret) -> list[str]:
+    return [Webhook(secret).verify(r.body, r.headers)["id"] for r in requests]
+
+
+def _age_wake_row(subscription, seconds):
+    EndpointWake.objects.filter(subscription=subscription).update(since=timezone.now() - timedelta(seconds=seconds))
+
+
+# --- one message per endpoint -------------------------------------------------------------
+
+def test_a_burst_to_one_endpoint_with_no_worker_running_publishes_one_message(org, receiver, published):
     subscription, secret = make_subscription(org, url=receiver.url)
-    events = [record_activity(organisation=org, activity_type="lot.created", data={"lot_id": f"L{i}"})
-              for i in range(40)]
-    assert queue() == 1  # not 40: the first delivery's message stands for the endpoint
 
-    celery_process(*WORKER_ARGS)  # no beat: the sweeper is not what delivers them
-    received = receiver.wait_for(40)
-    assert _verified_ids(received, secret) == {e.webhook_id for e in events}
-    wait_until(lambda: Delivery.objects.filter(subscription=subscription, state="succeeded").count() == 40,
-               message="40 deliveries recorded as succeeded")
-    # The batched sender's attempt rows (written with COPY) read back as the log shows them.
-    attempts = Attempt.objects.filter(delivery__subscription=subscription).select_related("delivery__event")
-    assert len(attempts) == 40
-    for attempt in attempts:
-        assert attempt.number == 1 and attempt.status_code == 200 and attempt.response_body == '{"ok":true}'
-        assert attempt.request_headers["webhook-id"] == attempt.delivery.event.webhook_id
-        assert attempt.response_headers["Content-Type"] == "application/json"
-        assert attempt.url == receiver.url and attempt.error_kind == ""
+    events = _record(org, 40)  # bad input for a per-event wake-up: 40 commits in a row, nobody consuming
+
+    assert published == [str(subscription.id)]  # not 40: the first message stands for the endpoint
+    assert send_endpoint(published[0]) == 40  # the worker runs that one message
+    assert _verified_ids(receiver.received, secret) == [e.webhook_id for e in events]
+    # The sender let go of the endpoint: the next event publishes again.
+    assert not EndpointWake.objects.filter(subscription=subscription).exists()
+    published.clear()  # (a sender slow on a full batch may have asked for a helper: not the callers' doing)
+    _record(org)
+    assert published == [str(subscription.id)]
 
 
-def test_without_coalescing_every_delivery_gets_its_own_message(queue, org, settings):
-    settings.WEBHOOKS_COALESCE_WAKEUPS = False
-    make_subscription(org)
-    for i in range(5):
-        record_activity(organisation=org, activity_type="lot.created", data={"lot_id": f"L{i}"})
-    assert queue() == 5
+def test_each_endpoint_gets_its_own_message(org, published):
+    one, _ = make_subscription(org, url="https://one.example.com/in")
+    two, _ = make_subscription(org, url="https://two.example.com/in")
+
+    _record(org, 3)
+
+    assert sorted(published) == sorted([str(one.id), str(two.id)])
 
 
-def test_each_endpoint_gets_its_own_message(queue, org):
-    make_subscription(org, url="https://one.example.com/in")
-    make_subscription(org, url="https://two.example.com/in")
-    for i in range(3):
-        record_activity(organisation=org, activity_type="lot.created", data={"lot_id": f"L{i}"})
-    assert queue() == 2
-
-
-def test_a_test_send_gets_its_own_message_while_the_endpoint_has_one_waiting(queue, org, receiver, celery_process):
-    subscription, secret = make_subscription(org, url=receiver.url)
-    event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "L1"})
-    test_event = subscription_send_test(subscription=subscription, activity_type="lot.created")
-    assert queue() == 2  # the senders that drain an endpoint leave test sends alone
-
-    celery_process(*WORKER_ARGS)
-    assert _verified_ids(receiver.wait_for(2), secret) == {event.webhook_id, test_event.webhook_id}
-
-
-def test_resume_wakes_the_endpoint_once_for_all_it_held(queue, org, receiver, celery_process):
+def test_resume_wakes_the_endpoint_once_for_all_it_held(org, receiver, published):
     subscription, secret = make_subscription(org, url=receiver.url)
     subscription_pause(subscription=subscription)
-    events = [record_activity(organisation=org, activity_type="lot.created", data={"lot_id": f"L{i}"})
-              for i in range(25)]
-    assert queue() == 0  # held, not sent
+    events = _record(org, 25)
+    assert published == []  # held, not sent
 
     assert subscription_resume(subscription=subscription) == 25
-    assert queue() == 1
 
-    celery_process(*WORKER_ARGS)
-    assert _verified_ids(receiver.wait_for(25), secret) == {e.webhook_id for e in events}
+    assert published == [str(subscription.id)]
+    send_endpoint(published[0])
+    assert _verified_ids(receiver.received, secret) == [e.webhook_id for e in events]  # oldest first
 
 
-def test_a_key_left_by_a_dead_sender_delays_a_delivery_but_loses_nothing(queue, org, receiver, worker):
-    """Bad input: the wake key of a sender that died (set by hand) holds back the caller's message."""
+# --- the sweeper -----------------------------------------------------------------------
+
+def test_a_row_left_by_a_dead_sender_is_swept_and_the_endpoint_woken(org, receiver, published):
     subscription, secret = make_subscription(org, url=receiver.url)
-    wakeups.endpoint_hold(subscription.id)  # as a sender that was killed mid-drain leaves it
-    event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "L1"})
+    # Bad input: the wake row of a sender that was killed mid-drain holds back the caller's message.
+    EndpointWake.objects.create(subscription=subscription, since=timezone.now())
+    (event,) = _record(org)
+    assert published == []
 
-    # No message was published; the key expires and the sweeper (grace 3 s in tests) sends it.
-    (request,) = receiver.wait_for(1, timeout=30)
-    assert Webhook(secret).verify(request.body, request.headers)["id"] == event.webhook_id
+    _age_wake_row(subscription, wakeups.sweep_grace() - 5)  # a slow sender, not a dead one: left alone
+    assert wakeups.endpoints_sweep() == 0
+    assert published == []
+
+    _age_wake_row(subscription, wakeups.sweep_grace() + 1)
+    assert wakeups.endpoints_sweep() == 1
+
+    assert published == [str(subscription.id)]
+    row = EndpointWake.objects.get(subscription=subscription)  # the stale row went; the new message has its own
+    assert (timezone.now() - row.since).total_seconds() < 5
+    send_endpoint(published[0])
+    assert _verified_ids(receiver.received, secret) == [event.webhook_id]
 
 
-def test_an_unreachable_redis_means_a_message_per_endpoint_not_a_lost_one(queue, settings):
-    """Bad input: the broker URL points at a closed port; every endpoint is reported as needing a message."""
-    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
-    assert wakeups.endpoints_claim(["a", "b", "a"]) == {"a", "b"}
+def test_the_sweeper_wakes_an_endpoint_whose_message_was_lost(org, receiver, published):
+    subscription, secret = make_subscription(org, url=receiver.url)
+    (event,) = _record(org)
+    published.clear()  # bad input: the broker lost that message (restarted empty)
+
+    assert wakeups.endpoints_sweep() == 0  # for now the row says a sender is queued
+    _age_wake_row(subscription, wakeups.sweep_grace() + 1)
+    assert wakeups.endpoints_sweep() == 1
+
+    assert published == [str(subscription.id)]
+    send_endpoint(published[0])
+    assert _verified_ids(receiver.received, secret) == [event.webhook_id]
 
 
-def test_a_slow_endpoint_with_a_backlog_is_sent_over_several_connections_at_once(queue, org, receiver,
-                                                                                 celery_process):
-    """One message for a backlog, yet not one POST at a time: each full batch asks for a helper sender."""
-    import threading
-    import time
+def test_a_broker_that_is_down_leaves_no_row_and_the_next_sweep_wakes_the_endpoint(org, receiver, published,
+                                                                                   monkeypatch):
+    subscription, secret = make_subscription(org, url=receiver.url)
 
-    from delivery.tests.receiver import answer
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("bad input: the broker is down")
 
+    monkeypatch.setattr(wakeups, "current_app", SimpleNamespace(send_task=refuse))
+    (event,) = _record(org)  # the caller's commit still succeeds
+    assert not EndpointWake.objects.filter(subscription=subscription).exists()
+
+    monkeypatch.setattr(wakeups, "current_app", SimpleNamespace(send_task=lambda name, args, **kw: published.append(
+        args[0])))
+    assert wakeups.endpoints_sweep() == 1  # at once: no row to wait for
+    send_endpoint(published[0])
+    assert _verified_ids(receiver.received, secret) == [event.webhook_id]
+
+
+def test_the_sweeper_leaves_an_open_breaker_alone_but_wakes_it_for_a_test_send(org, receiver, published):
+    subscription, secret = make_subscription(org, url=receiver.url)
+    (waiting,) = _record(org)
+    EndpointHealth.objects.create(subscription=subscription, url=subscription.url, consecutive_failures=5,
+                                  failing_since=timezone.now(), open_until=timezone.now() + timedelta(minutes=5))
+    EndpointWake.objects.all().delete()
+    published.clear()
+
+    assert wakeups.endpoints_sweep() == 0  # due work, no row, but the breaker is open: nothing may go
+    assert published == []
+
+    test_event = subscription_send_test(subscription=subscription, activity_type="lot.created")
+    EndpointWake.objects.all().delete()  # bad input: the test send's own message was lost
+    published.clear()
+    assert wakeups.endpoints_sweep() == 1
+    assert published == [str(subscription.id)]
+
+    send_endpoint(published[0])
+    # The test send goes first; its success closes the breaker, and the waiting delivery follows.
+    assert _verified_ids(receiver.received, secret) == [test_event.webhook_id, waiting.webhook_id]
+
+
+# --- with a real worker ------------------------------------------------------------------
+
+@pytest.mark.e2e
+def test_a_burst_of_200_to_one_endpoint_arrives_exactly_once(require_services, org, receiver, worker):
+    subscription, secret = make_subscription(org, url=receiver.url)
+
+    events = _record(org, 200)  # the worker sends while the burst is being recorded
+
+    receiver.wait_for(200, timeout=120)
+    wait_until(lambda: Delivery.objects.filter(subscription=subscription, state="succeeded").count() == 200,
+               timeout=60, message="200 deliveries recorded as succeeded")
+    time.sleep(1.5)  # a duplicate still in flight would land now
+    arrived = Counter(_verified_ids(receiver.received, secret))
+    assert set(arrived) == {e.webhook_id for e in events}
+    assert [i for i, n in arrived.items() if n > 1] == [], "duplicates"
+    assert set(Attempt.objects.filter(delivery__subscription=subscription).values_list("number", flat=True)) == {1}
+
+
+@pytest.mark.e2e
+def test_a_lost_message_is_sent_by_the_real_sweeper(require_services, org, receiver, celery_process, tmp_path,
+                                                    published):
+    """Bad input: the caller's message never reaches the broker, and its wake row stays behind."""
+    env = {"WEBHOOKS_TIMEOUT": "1"}  # the sweeper's grace is one lease: 1 + slots.LEASE_EXTRA seconds
+    celery_process(*WORKER_ARGS, env=env)
+    celery_process("beat", "--schedule", str(tmp_path / "beat-schedule"), env=env)
+    make_subscription(org, url=receiver.url)
+
+    (event,) = _record(org)
+
+    assert len(published) == 1  # published in this process only, so lost
+    (request,) = receiver.wait_for(1, timeout=60)
+    assert request.headers["webhook-id"] == event.webhook_id
+
+
+@pytest.mark.e2e
+def test_a_slow_endpoint_with_a_backlog_is_sent_over_several_connections_but_never_more_than_its_cap(
+    require_services, org, receiver, celery_process
+):
+    """One message for a backlog, yet not one POST at a time; and never more at once than slots.ENDPOINT_SENDERS."""
     in_flight, most, lock = [0], [0], threading.Lock()
 
     def slow(handler):
         with lock:
             in_flight[0] += 1
             most[0] = max(most[0], in_flight[0])
-        time.sleep(0.05)
+        time.sleep(0.05)  # 50 ms per answer
         with lock:
             in_flight[0] -= 1
         answer(handler, 200)
 
     receiver.default = slow
     subscription, secret = make_subscription(org, url=receiver.url)
-    events = [record_activity(organisation=org, activity_type="lot.created", data={"lot_id": f"L{i}"})
-              for i in range(160)]
-    assert queue() == 1
+    events = _record(org, 160)  # the backlog, before any worker runs
 
-    celery_process(*WORKER_ARGS)
-    received = receiver.wait_for(160, timeout=60)
-    assert _verified_ids(received, secret) == {e.webhook_id for e in events}
-    assert 2 <= most[0] <= settings.WEBHOOKS_ENDPOINT_CONCURRENCY, most[0]
+    celery_process(*WORKER_ARGS)  # 8 threads
+    received = receiver.wait_for(160, timeout=90)
+
+    assert sorted(_verified_ids(received, secret)) == sorted(e.webhook_id for e in events)
+    assert most[0] <= slots.ENDPOINT_SENDERS, most[0]
+    assert most[0] >= 2, f"at most {most[0]} request at once: the backlog went one POST at a time"
     assert len({r.client_port for r in received}) >= 2  # several keep-alive connections, not one

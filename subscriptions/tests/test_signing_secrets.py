@@ -11,9 +11,8 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from django.db import connection
 
-from conftest import ROOT, make_subscription
+from conftest import ROOT, make_subscription, send_now
 from delivery.models import Attempt, Delivery
-from delivery.services import delivery_attempt
 from subscriptions.activity import record_activity
 from subscriptions.models import Subscription, TrailEntry
 from subscriptions.services import subscription_regenerate_secret
@@ -108,7 +107,7 @@ def test_secrets_stay_out_of_logs_trail_and_delivery_log(org, receiver, caplog):
     second = subscription_regenerate_secret(subscription=subscription)
     record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "LOT-9"})
     receiver.script.append(500)
-    delivery_attempt(delivery_id=Delivery.objects.get(subscription=subscription).id)
+    send_now(Delivery.objects.get(subscription=subscription).id)
 
     stored = [
         caplog.text,

@@ -19,9 +19,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 
-from conftest import make_subscription
+from conftest import make_subscription, send_now
 from delivery.models import Attempt, Delivery, Event
-from delivery.services import delivery_attempt
 from subscriptions.activity import record_activity
 from subscriptions.models import Subscription, TrailEntry
 
@@ -137,7 +136,7 @@ def world(org, other_org, alice, bob, mallory, receiver):
     w = World(org, other_org, alice)
     # A recorded attempt too, so that the delivery log has something to show and leak.
     Subscription.objects.filter(id=w.subscription.id).update(url=receiver.url)
-    delivery_attempt(delivery_id=w.delivery.id)
+    send_now(w.delivery.id)
     Subscription.objects.filter(id=w.subscription.id).update(url=w.subscription.url)
     assert Attempt.objects.filter(delivery=w.delivery).exists()
     return w
