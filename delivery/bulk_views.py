@@ -1,6 +1,7 @@
 """Redeliver the Delivery Log's filtered set: a count to confirm, then the sends."""
 
 from django.contrib import messages
+from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -19,9 +20,11 @@ def deliveries_bulk_redeliver(request, subscription):
     form = LogFilterForm(request.POST if request.method == "POST" else request.GET,
                          codes=activity_codes(subscription))
     filters = form.selector_kwargs()
-    query = form.data.copy()
-    for name in ("csrfmiddlewaretoken", "before"):
-        query.pop(name, None)
+    # Only the search itself travels on (not the page's cursor, nor anything else in the query string).
+    query = QueryDict(mutable=True)
+    for name in form.fields:
+        if form.data.get(name):
+            query[name] = form.data[name]
     back = reverse("subscriptions:detail", args=[subscription.id]) + (f"?{query.urlencode()}" if query else "")
     if form.errors:
         messages.error(request, "Correct the search first.")

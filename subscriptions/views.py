@@ -150,8 +150,9 @@ def subscription_edit(request, subscription):
 def subscription_test(request, subscription):
     """GET: pick a type, see and edit its sample payload; POST: send it (the sample when no payload is posted)."""
     codes = activity_codes(subscription)
+    # The GET page only reads its ?activity_type=; a POST without `data` is the detail page's one click.
     form = TestForm(request.POST if request.method == "POST" else request.GET, codes=codes,
-                    editing=request.method == "GET" or "data" in request.POST)
+                    editing=request.method == "POST" and "data" in request.POST)
     if request.method == "POST":
         if "activity_type" in form.errors:
             return HttpResponseBadRequest("Choose one of this webhook's activity types.")

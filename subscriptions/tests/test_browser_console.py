@@ -319,6 +319,20 @@ def test_create_errors_take_focus_and_a_duplicate_url_asks_first(site, world, op
     check(page, f"41-secret{suffix}")
     assert Subscription.objects.filter(url="https://qa.example.org/hooks/lab").count() == 2
 
+    # The new webhook: an empty log, its edit form, Regenerate Secret, then the login page.
+    page.get_by_role("link", name="I have saved it, continue").click()
+    expect(page.get_by_text("No deliveries yet. Use Test Webhook to send a sample payload.")).to_be_visible()
+    check(page, f"42-detail-empty{suffix}")
+    page.get_by_role("link", name="Edit", exact=True).click()
+    expect(page.get_by_label("Lot created", exact=True)).to_be_checked()
+    check(page, f"43-edit{suffix}")
+    page.get_by_role("link", name="Cancel").click()
+    page.get_by_role("link", name="Regenerate Secret").click()
+    check(page, f"44-regenerate{suffix}")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    check(page, f"45-login{suffix}")
+
 
 def test_the_live_log_is_announced_politely(site, world, open_page):
     main = world["main"]
@@ -332,3 +346,24 @@ def test_the_live_log_is_announced_politely(site, world, open_page):
     expect(status).to_have_text("Delivery Log updated. Every delivery shown has finished.")
     expect(page.locator("#delivery-log").get_by_text("Retrying")).to_have_count(0)
     assert page.errors == []
+
+
+def test_search_and_the_test_payload_work_without_javascript(site, world, open_page):
+    main = world["main"]
+    page = open_page(PHONE, java_script_enabled=False)
+    page.goto(detail_url(site, main))
+    log = page.locator("#delivery-log")
+    expect(log.locator("td.log__time time").first).to_contain_text(" UTC")  # the server's own text
+    wanted = world["log"][7]
+    page.get_by_role("textbox", name="Event id").fill(wanted.event_id.hex)
+    page.get_by_role("button", name="Search").click()
+    expect(log.locator("tbody tr")).to_have_count(1)
+    expect(log.get_by_role("button", name=f"Copy event id evt_{wanted.event_id.hex}")).to_be_hidden()
+
+    page.get_by_role("link", name="See and edit the payload first").click()
+    page.get_by_label("Activity type", exact=True).select_option(label="Order created")
+    page.get_by_role("button", name="Show its sample").click()
+    expect(page.get_by_label("Payload data for order.created (JSON)")).to_contain_text('"order_number"')
+    page.get_by_role("button", name="Send test").click()
+    expect(page.locator(".message")).to_contain_text("Test sent: Order created (evt_")
+    assert Event.objects.filter(is_test=True, activity_type="order.created").count() == 1

@@ -82,6 +82,7 @@ def test_test_page_shows_the_chosen_types_sample_to_edit(admin_client, subscript
     assert "&quot;harvest_id&quot;" in page  # the sample, in the textarea
     assert 'name="activity_type" value="harvest.recorded"' in page
     assert "This webhook is paused" not in page
+    assert "field__error" not in page and "error-summary" not in page  # nothing was sent yet: no error
 
 
 def test_an_edited_payload_is_sent_as_typed(admin_client, subscription):

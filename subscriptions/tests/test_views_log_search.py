@@ -118,8 +118,9 @@ def test_bulk_redeliver_says_how_many_first_then_redelivers_the_filtered_set(adm
     detail_page = admin_client.get(detail(subscription), {"state": "failed"}).content.decode()
     assert f'href="{bulk_url(subscription)}?state=failed"' in detail_page
 
-    confirm = admin_client.get(bulk_url(subscription), {"state": "failed"}).content.decode()
+    confirm = admin_client.get(bulk_url(subscription), {"state": "failed", "before": "Zm9v", "x": "1"}).content.decode()
     assert "4 finished deliveries</strong> will be sent again" in confirm
+    assert 'name="before"' not in confirm and 'name="x"' not in confirm  # only the search is carried on
     assert "state Failed" in confirm and 'name="state" value="failed"' in confirm
     assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 4  # a GET sends nothing
 
