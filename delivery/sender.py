@@ -45,6 +45,8 @@ LINGER_POLL = 0.005
 # backlog goes best over one connection, a slow one's over up to ENDPOINT_SENDERS at once.
 HELPER_AFTER = 0.25
 _SKIPPED = object()  # a claimed delivery that finished meanwhile: nothing to send
+# The outcome of an attempt in metrics and logs, by the delivery's state after it (else "failed").
+_OUTCOMES = {Delivery.State.SUCCEEDED: "succeeded", Delivery.State.PENDING: "retrying"}
 
 
 class _Lease:
@@ -214,7 +216,7 @@ def _record(subscription: Subscription, delivery: Delivery, *, url: str, started
         error_kind=response.error_kind, error_message=response.error_message,
     )
     with transaction.atomic():
-        states.delivery_record(delivery=delivery, attempt=attempt, response=response)
+        state = states.delivery_record(delivery=delivery, attempt=attempt, response=response)
         verdict = health.endpoint_record(subscription=subscription, succeeded=response.ok,
                                          status_code=response.status_code)
     logger.info(
@@ -222,11 +224,11 @@ def _record(subscription: Subscription, delivery: Delivery, *, url: str, started
         f"HTTP {response.status_code}" if not response.error_kind else response.error_kind, response.duration_ms,
         extra={"event_id": webhook_id_for(delivery.event_id), "delivery_id": str(delivery.id),
                "organisation": subscription.organisation_id, "endpoint_host": transport.host_of(url),
-               "outcome": "succeeded" if response.ok else "failed", "duration_ms": response.duration_ms},
+               "outcome": _OUTCOMES.get(state, "failed"), "duration_ms": response.duration_ms},
     )
     attempt_summary = states.summary(response)
     metrics.attempt_recorded(
-        outcome="succeeded" if response.ok else "failed",
+        outcome=_OUTCOMES.get(state, "failed"),
         error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
         duration_ms=response.duration_ms)
     if verdict.breaker_opened:

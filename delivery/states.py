@@ -158,9 +158,10 @@ def has_due(*, subscription_id, tests_only: bool = False) -> bool:
 
 # --- the outcome of an attempt ------------------------------------------------------
 
-def delivery_record(*, delivery: Delivery, attempt: Attempt, response: Response) -> None:
-    """Save the attempt and move the delivery on (succeeded, due again, failed or held), in the caller's transaction.
+def delivery_record(*, delivery: Delivery, attempt: Attempt, response: Response) -> str:
+    """Save the attempt and move the delivery on, in the caller's transaction; return its state after it.
 
+    Succeeded, pending (due again: a retry), failed (the schedule is spent) or held (410 Gone).
     Only a delivery still pending moves on: one cancelled or held while its
     request was in flight keeps that state, but still counts the attempt, so
     attempt numbers stay unique.
@@ -169,10 +170,11 @@ def delivery_record(*, delivery: Delivery, attempt: Attempt, response: Response)
     attempt.save()
     bookkeeping = {"attempt_count": attempt.number, "last_status_code": response.status_code,
                    "last_error": summary(response), "locked_until": None}
-    moved = Delivery.objects.filter(id=delivery.id, state=State.PENDING).update(
-        **bookkeeping, **_after_attempt(delivery, response, number=attempt.number, now=now))
-    if not moved:
-        Delivery.objects.filter(id=delivery.id).update(**bookkeeping)
+    after = _after_attempt(delivery, response, number=attempt.number, now=now)
+    if Delivery.objects.filter(id=delivery.id, state=State.PENDING).update(**bookkeeping, **after):
+        return after.get("state", State.PENDING)
+    Delivery.objects.filter(id=delivery.id).update(**bookkeeping)
+    return Delivery.objects.filter(id=delivery.id).values_list("state", flat=True).get()
 
 
 # --- operator and lifecycle transitions ---------------------------------------------

@@ -47,6 +47,10 @@ def main() -> int:
     def manage(*args):
         subprocess.run([py, "manage.py", *args], cwd=ROOT, env=env, check=True)
 
+    # Counters of the previous run's processes (prometheus-client's multiprocess files) start again from zero.
+    metrics_dir = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or ROOT / "var" / "metrics")
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink(missing_ok=True)
     manage("migrate", "--noinput", "-v0")
     manage("create_organisation", DEMO_ORG, "--name", "Demo Cultivation", "--admin", DEMO_ADMIN,
            "--password", password)
