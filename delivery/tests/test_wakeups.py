@@ -180,6 +180,30 @@ def test_the_sweeper_leaves_an_open_breaker_alone_but_wakes_it_for_a_test_send(o
     assert _verified_ids(receiver.received, secret) == [test_event.webhook_id, waiting.webhook_id]
 
 
+def test_a_sender_that_lets_go_of_its_organisations_slot_wakes_the_endpoint_that_found_none(
+    org, receiver, published, monkeypatch
+):
+    monkeypatch.setattr(slots, "ORGANISATION_SENDERS", 1)
+    first, _ = make_subscription(org, url=receiver.url + "/first", activity_types=["lot.created"])
+    starved, secret = make_subscription(org, url=receiver.url + "/starved", activity_types=["harvest.recorded"])
+    (waiting,) = _record(org, activity_type="harvest.recorded")
+    # Bad input for the starved endpoint's sender: the organisation's one slot is held by another sender.
+    scope = [(slots.organisation_scope(org.id), 1)]
+    assert slots.slots_take(scopes=scope, holder="another-sender", until=timezone.now() + timedelta(seconds=30))
+    assert send_endpoint(str(starved.id)) == 0
+    assert receiver.received == []
+    slots.slots_release(holder="another-sender")
+
+    _record(org, activity_type="lot.created")
+    published.clear()
+    assert send_endpoint(str(first.id)) == 1  # this sender lets go of the slot, then looks beside it
+
+    assert published == [str(starved.id)]
+    assert send_endpoint(published[0]) == 1
+    assert [r.path for r in receiver.received] == ["/hooks/first", "/hooks/starved"]
+    assert _verified_ids(receiver.received[1:], secret) == [waiting.webhook_id]
+
+
 # --- with a real worker ------------------------------------------------------------------
 
 @pytest.mark.e2e
