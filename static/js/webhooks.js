@@ -130,6 +130,25 @@
     });
   }
 
+  // A datetime-local input read as UTC (data-utc="hint-id"): the hint says that moment in the viewer's zone.
+  function setUpUtcHints() {
+    if (!window.Intl) return;
+    document.querySelectorAll("input[data-utc]").forEach(function (input) {
+      var hint = document.getElementById(input.getAttribute("data-utc"));
+      if (!hint) return;
+      function show() {
+        var date = new Date(input.value + "Z");
+        if (!input.value || isNaN(date.getTime())) { hint.hidden = true; return; }
+        hint.textContent = "That is " + new Intl.DateTimeFormat(undefined, {
+          day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+          timeZoneName: "short"}).format(date) + " in your time zone.";
+        hint.hidden = false;
+      }
+      input.addEventListener("input", show);
+      show();
+    });
+  }
+
   // A form whose <select> applies itself (the Test Webhook type); its button stays for no-script use.
   function setUpAutosubmit() {
     document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
@@ -152,6 +171,7 @@
     setUpSelectAll();
     setUpLiveLog();
     setUpAutosubmit();
+    setUpUtcHints();
     showLocalTimes(document);
     setInterval(function () { showLocalTimes(document); }, 60000);
     focusErrorSummary();

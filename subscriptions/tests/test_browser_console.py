@@ -245,11 +245,14 @@ def test_detail_log_search_and_bulk_redeliver(site, world, open_page, viewport, 
 @BOTH_SIZES
 def test_recover_delete_and_delivery_pages_say_their_counts(site, world, open_page, viewport, suffix):
     main = world["main"]
-    page = open_page(viewport)
+    page = open_page(viewport, timezone_id="Asia/Kolkata")
     page.goto(detail_url(site, main))
     expect(page.get_by_label("Retry failed deliveries since (UTC)")).to_be_visible()
-    page.get_by_label("Retry failed deliveries since (UTC)").fill(
-        (timezone.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M"))
+    since = (timezone.now() - timedelta(days=1)).replace(hour=9, minute=16)
+    page.get_by_label("Retry failed deliveries since (UTC)").fill(since.strftime("%Y-%m-%dT%H:%M"))
+    # The input is UTC; beside it, the same moment in the viewer's zone (UTC+05:30 here).
+    expect(page.locator("#recover-local")).to_contain_text("14:46")
+    expect(page.locator("#recover-local")).to_contain_text("in your time zone")
     page.get_by_role("button", name="Retry failed…").click()
     failed = sum(1 for d in world["log"] if d.state == Delivery.State.FAILED)
     expect(page.get_by_text(f"{failed} failed deliveries created since")).to_be_visible()
