@@ -3,6 +3,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from organisations.models import Organisation
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
@@ -56,6 +57,12 @@ class Subscription(models.Model):
     @property
     def public_id(self) -> str:
         return f"ep_{self.id.hex}"
+
+    @property
+    def old_secret_signs_until(self):
+        """Return until when the previous secret also signs (a planned rotation running now), or None."""
+        until = self.previous_secret_until
+        return until if until is not None and until > timezone.now() else None
 
 
 class SubscribedActivityType(models.Model):

@@ -22,7 +22,7 @@ from delivery.selectors import (
 from delivery.services import deliveries_recover_since
 from subscriptions import services
 from subscriptions.activity_types import get_activity_type
-from subscriptions.forms import LogFilterForm, RecoverForm, SubscriptionForm, TestForm
+from subscriptions.forms import LogFilterForm, RecoverForm, RegenerateForm, SubscriptionForm, TestForm
 from subscriptions.models import TrailEntry
 from subscriptions.permissions import membership_or_404, require_admin, subscription_view
 from subscriptions.selectors import activity_codes, subscription_with_url
@@ -179,11 +179,29 @@ def subscription_test(request, subscription):
 @require_http_methods(["GET", "POST"])
 @subscription_view(admin=True)
 def subscription_regenerate(request, subscription):
-    if request.method == "POST":
-        secret = services.subscription_regenerate_secret(subscription=subscription, by=request.user)
+    """GET: warn and offer to keep the old secret signing for a while; POST: regenerate."""
+    form = RegenerateForm(data=request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        secret = services.subscription_regenerate_secret(subscription=subscription, by=request.user,
+                                                         overlap=form.overlap())
         _hand_over_secret(request, subscription, secret)
         return redirect("subscriptions:secret", subscription_id=subscription.id)
-    return render(request, "subscriptions/confirm_regenerate.html", {"subscription": subscription})
+    return render(request, "subscriptions/confirm_regenerate.html", {"subscription": subscription, "form": form},
+                  status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@subscription_view(admin=True)
+def subscription_stop_old_secret(request, subscription):
+    """GET: confirm; POST: the old secret of a planned rotation stops signing now."""
+    if request.method == "POST":
+        if services.subscription_stop_old_secret(subscription=subscription, by=request.user):
+            messages.success(request, "The old secret stopped signing: from the next attempt, only the new secret "
+                                      "signs.")
+        else:
+            messages.info(request, "The old secret had already stopped signing.")
+        return redirect("subscriptions:detail", subscription_id=subscription.id)
+    return render(request, "subscriptions/confirm_stop_old_secret.html", {"subscription": subscription})
 
 
 @require_POST
