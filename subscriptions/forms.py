@@ -74,7 +74,7 @@ class SubscriptionForm(forms.Form):
     def error_summary(self) -> list[tuple[str, str]]:
         """Return (anchor, message) for every error, in the order of the form, for the summary at its top."""
         anchors = {"url": "#id_url", "activity_types": "#activity-types", "description": "#id_description"}
-        return [(anchors.get(name, "#form-top"), message)
+        return [(anchors.get(name) or (f"#{self[name].id_for_label}" if name in self.fields else "#form-top"), message)
                 for name in [None, *self.fields] for message in self.errors.get(name or "__all__", [])]
 
     def add_service_error(self, error: ValidationError) -> None:

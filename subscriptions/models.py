@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from organisations.models import Organisation
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
+from subscriptions.custom_headers import MASK
 from subscriptions.validators import MAX_URL_LENGTH, validate_endpoint_url
 
 
@@ -57,6 +58,12 @@ class Subscription(models.Model):
     @property
     def public_id(self) -> str:
         return f"ep_{self.id.hex}"
+
+    @property
+    def shown_headers(self) -> list[dict]:
+        """Return the custom headers as pages show them: {"name", "value", "secret"}, secret values masked."""
+        return [{"name": h["name"], "value": MASK if h.get("secret") else h["value"], "secret": bool(h.get("secret"))}
+                for h in self.custom_headers or []]
 
     @property
     def old_secret_signs_until(self):

@@ -7,6 +7,7 @@ the signed-in user's organisation (see permissions.py).
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,6 +24,7 @@ from delivery.services import deliveries_recover_since
 from subscriptions import services
 from subscriptions.activity_types import get_activity_type
 from subscriptions.forms import LogFilterForm, RecoverForm, RegenerateForm, SubscriptionForm, TestForm
+from subscriptions.header_forms import SubscriptionEditForm
 from subscriptions.models import TrailEntry
 from subscriptions.permissions import membership_or_404, require_admin, subscription_view
 from subscriptions.selectors import activity_codes, subscription_with_url
@@ -128,15 +130,19 @@ def _not_a_surprise_duplicate(form: SubscriptionForm, organisation, exclude=None
 @require_http_methods(["GET", "POST"])
 @subscription_view(admin=True)
 def subscription_edit(request, subscription):
-    form = SubscriptionForm.for_subscription(subscription, data=request.POST or None)
+    form = SubscriptionEditForm.for_subscription(subscription, data=request.POST or None)
     if (request.method == "POST" and form.is_valid()
             and _not_a_surprise_duplicate(form, subscription.organisation, exclude=subscription)):
         try:
-            services.subscription_update(
-                subscription=subscription, url=form.cleaned_data["url"],
-                activity_types=form.cleaned_data["activity_types"],
-                description=form.cleaned_data["description"], by=request.user,
-            )
+            with transaction.atomic():  # the fields and the headers are saved together, or neither
+                services.subscription_update(
+                    subscription=subscription, url=form.cleaned_data["url"],
+                    activity_types=form.cleaned_data["activity_types"],
+                    description=form.cleaned_data["description"], by=request.user,
+                )
+                if form.headers_changed():
+                    services.subscription_set_headers(subscription=subscription,
+                                                      headers=form.cleaned_data["custom_headers"], by=request.user)
         except ValidationError as exc:
             form.add_service_error(exc)
         else:
