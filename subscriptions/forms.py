@@ -74,7 +74,7 @@ class SubscriptionForm(forms.Form):
     def error_summary(self) -> list[tuple[str, str]]:
         """Return (anchor, message) for every error, in the order of the form, for the summary at its top."""
         anchors = {"url": "#id_url", "activity_types": "#activity-types", "description": "#id_description"}
-        return [(anchors.get(name, "#form-top"), message)
+        return [(anchors.get(name) or (f"#{self[name].id_for_label}" if name in self.fields else "#form-top"), message)
                 for name in [None, *self.fields] for message in self.errors.get(name or "__all__", [])]
 
     def add_service_error(self, error: ValidationError) -> None:
@@ -239,3 +239,22 @@ class TestForm(forms.Form):
     def add_service_error(self, error: ValidationError) -> None:
         for field, messages in error.message_dict.items():
             self.add_error(field if field in self.fields else None, messages)
+
+
+class RegenerateForm(forms.Form):
+    """Regenerate Secret's one choice: when the old secret stops (at once, the seed's rule, by default)."""
+
+    OVERLAPS = [("0", "At once: only the new secret signs from the next delivery"),
+                ("1", "Keep signing with the old secret too, for 1 hour"),
+                ("6", "Keep signing with the old secret too, for 6 hours"),
+                ("24", "Keep signing with the old secret too, for 24 hours")]
+
+    overlap_hours = forms.TypedChoiceField(
+        label="When does the old secret stop working?", choices=OVERLAPS, coerce=int, initial="0",
+        widget=forms.RadioSelect, required=False, empty_value=0,
+        error_messages={"invalid_choice": "Choose when the old secret stops: at once, or after 1, 6 or 24 hours."})
+
+    def overlap(self) -> timedelta | None:
+        """Return how long the old secret also signs, or None (it stops at once)."""
+        hours = self.cleaned_data["overlap_hours"]
+        return timedelta(hours=hours) if hours else None

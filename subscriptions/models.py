@@ -3,9 +3,11 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from organisations.models import Organisation
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
+from subscriptions.custom_headers import MASK
 from subscriptions.validators import MAX_URL_LENGTH, validate_endpoint_url
 
 
@@ -56,6 +58,18 @@ class Subscription(models.Model):
     @property
     def public_id(self) -> str:
         return f"ep_{self.id.hex}"
+
+    @property
+    def shown_headers(self) -> list[dict]:
+        """Return the custom headers as pages show them: {"name", "value", "secret"}, secret values masked."""
+        return [{"name": h["name"], "value": MASK if h.get("secret") else h["value"], "secret": bool(h.get("secret"))}
+                for h in self.custom_headers or []]
+
+    @property
+    def old_secret_signs_until(self):
+        """Return until when the previous secret also signs (a planned rotation running now), or None."""
+        until = self.previous_secret_until
+        return until if until is not None and until > timezone.now() else None
 
 
 class SubscribedActivityType(models.Model):

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<uuid:subscription_id>/edit/", views.subscription_edit, name="edit"),
     path("<uuid:subscription_id>/test/", views.subscription_test, name="test"),
     path("<uuid:subscription_id>/regenerate-secret/", views.subscription_regenerate, name="regenerate"),
+    path("<uuid:subscription_id>/stop-old-secret/", views.subscription_stop_old_secret, name="stop_old_secret"),
     path("<uuid:subscription_id>/pause/", views.subscription_pause, name="pause"),
     path("<uuid:subscription_id>/resume/", views.subscription_resume, name="resume"),
     path("<uuid:subscription_id>/recover/", views.subscription_recover, name="recover"),

@@ -7,6 +7,7 @@ the signed-in user's organisation (see permissions.py).
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,7 +23,8 @@ from delivery.selectors import (
 from delivery.services import deliveries_recover_since
 from subscriptions import services
 from subscriptions.activity_types import get_activity_type
-from subscriptions.forms import LogFilterForm, RecoverForm, SubscriptionForm, TestForm
+from subscriptions.forms import LogFilterForm, RecoverForm, RegenerateForm, SubscriptionForm, TestForm
+from subscriptions.header_forms import SubscriptionEditForm
 from subscriptions.models import TrailEntry
 from subscriptions.permissions import membership_or_404, require_admin, subscription_view
 from subscriptions.selectors import activity_codes, subscription_with_url
@@ -128,15 +130,19 @@ def _not_a_surprise_duplicate(form: SubscriptionForm, organisation, exclude=None
 @require_http_methods(["GET", "POST"])
 @subscription_view(admin=True)
 def subscription_edit(request, subscription):
-    form = SubscriptionForm.for_subscription(subscription, data=request.POST or None)
+    form = SubscriptionEditForm.for_subscription(subscription, data=request.POST or None)
     if (request.method == "POST" and form.is_valid()
             and _not_a_surprise_duplicate(form, subscription.organisation, exclude=subscription)):
         try:
-            services.subscription_update(
-                subscription=subscription, url=form.cleaned_data["url"],
-                activity_types=form.cleaned_data["activity_types"],
-                description=form.cleaned_data["description"], by=request.user,
-            )
+            with transaction.atomic():  # the fields and the headers are saved together, or neither
+                services.subscription_update(
+                    subscription=subscription, url=form.cleaned_data["url"],
+                    activity_types=form.cleaned_data["activity_types"],
+                    description=form.cleaned_data["description"], by=request.user,
+                )
+                if form.headers_changed():
+                    services.subscription_set_headers(subscription=subscription,
+                                                      headers=form.cleaned_data["custom_headers"], by=request.user)
         except ValidationError as exc:
             form.add_service_error(exc)
         else:
@@ -180,11 +186,29 @@ def subscription_test(request, subscription):
 @require_http_methods(["GET", "POST"])
 @subscription_view(admin=True)
 def subscription_regenerate(request, subscription):
-    if request.method == "POST":
-        secret = services.subscription_regenerate_secret(subscription=subscription, by=request.user)
+    """GET: warn and offer to keep the old secret signing for a while; POST: regenerate."""
+    form = RegenerateForm(data=request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        secret = services.subscription_regenerate_secret(subscription=subscription, by=request.user,
+                                                         overlap=form.overlap())
         _hand_over_secret(request, subscription, secret)
         return redirect("subscriptions:secret", subscription_id=subscription.id)
-    return render(request, "subscriptions/confirm_regenerate.html", {"subscription": subscription})
+    return render(request, "subscriptions/confirm_regenerate.html", {"subscription": subscription, "form": form},
+                  status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@subscription_view(admin=True)
+def subscription_stop_old_secret(request, subscription):
+    """GET: confirm; POST: the old secret of a planned rotation stops signing now."""
+    if request.method == "POST":
+        if services.subscription_stop_old_secret(subscription=subscription, by=request.user):
+            messages.success(request, "The old secret stopped signing: from the next attempt, only the new secret "
+                                      "signs.")
+        else:
+            messages.info(request, "The old secret had already stopped signing.")
+        return redirect("subscriptions:detail", subscription_id=subscription.id)
+    return render(request, "subscriptions/confirm_stop_old_secret.html", {"subscription": subscription})
 
 
 @require_POST

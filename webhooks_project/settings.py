@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "organisations",
     "subscriptions",
     "delivery",
+    "alerts",
     "demo",
     "operations",
 ]
@@ -311,3 +312,26 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Email and alerts (alerts/) ---------------------------------------------
+# Admins are emailed when an endpoint starts failing or is paused automatically (docs/OPERATIONS.md).
+# SITE_URL: this site's address as users reach it, for the links in those emails.
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{env('PORT', default='8000')}")
+# SMTP from the environment. Under DEBUG (`make run`) with no EMAIL_HOST, emails are printed on the
+# console instead; outside DEBUG the default is an SMTP server on localhost:25.
+EMAIL_HOST = env("EMAIL_HOST", default="")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG and not EMAIL_HOST
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = EMAIL_HOST or "localhost"
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="GrowerIQ Webhooks <webhooks@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Alerts are sent by the worker that saw the failure: a mail server that hangs delays that one
+# endpoint's sending by at most this long (seconds).
+EMAIL_TIMEOUT = 10

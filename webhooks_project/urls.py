@@ -7,6 +7,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="subscriptions:list", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/notifications/", include("alerts.urls")),
     path("administration/webhooks/", include("subscriptions.urls")),
     path("django-admin/", admin.site.urls),
     path("", include("operations.urls")),

@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.handlers.wsgi import WSGIHandler
+from django.test import Client
 from playwright.sync_api import sync_playwright
 
 from conftest import make_subscription
@@ -10,6 +11,7 @@ from conftest import make_subscription
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 30_000
 
 
 @pytest.fixture
@@ -47,3 +49,30 @@ def browser(monkeypatch):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def sign_in(context, site, user):
+    client = Client()
+    client.force_login(user)
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": site.url}])
+
+
+@pytest.fixture
+def open_page(browser, site, alice):
+    """Return open_page(viewport, user=alice, **context options): a signed-in page that records console errors."""
+    contexts = []
+
+    def make(viewport, user=alice, **options):
+        context = browser.new_context(viewport=viewport, **options)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        sign_in(context, site, user)
+        page = context.new_page()
+        page.errors = []
+        page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

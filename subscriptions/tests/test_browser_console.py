@@ -13,7 +13,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -25,7 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 AXE = ROOT / "subscriptions" / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-TIMEOUT_MS = 30_000
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 BOTH_SIZES = pytest.mark.parametrize(("viewport", "suffix"), [(DESKTOP, ""), (PHONE, "-phone")])
@@ -95,33 +93,6 @@ def world(org, alice):
 
 def detail_url(site, subscription) -> str:
     return f"{site.url}/administration/webhooks/{subscription.id}/"
-
-
-def sign_in(context, site, user):
-    client = Client()
-    client.force_login(user)
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": site.url}])
-
-
-@pytest.fixture
-def open_page(browser, site, alice):
-    """Return open_page(viewport, user=alice, **context options): a signed-in page that records console errors."""
-    contexts = []
-
-    def make(viewport, user=alice, **options):
-        context = browser.new_context(viewport=viewport, **options)
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        sign_in(context, site, user)
-        page = context.new_page()
-        page.errors = []
-        page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def check(page, name: str, *, status_errors_ok: bool = False, full_page: bool = True) -> None:

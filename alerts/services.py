@@ -1,0 +1,99 @@
+"""Alert emails to an organisation's admins: an endpoint started failing, or was paused automatically.
+
+Sent by the worker that saw it happen, after the attempt committed (delivery.signals).
+"Failing" goes at most once per endpoint every ALERT_EVERY, claimed in the database
+so that two workers, or a breaker that opens again after each failed probe, send one.
+A paused endpoint is told each time it is paused (it stays paused until someone acts).
+An email that cannot be sent is logged and, for "failing", its claim given back, so
+the next opening of the breaker tries again; delivery itself never waits on it for
+longer than EMAIL_TIMEOUT.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from alerts.models import AlertPreference, EndpointAlert
+from alerts.selectors import alert_recipients
+from delivery.models import EndpointHealth
+from subscriptions.models import Subscription
+
+logger = logging.getLogger(__name__)
+
+ALERT_EVERY = timedelta(hours=4)
+
+
+def site_link(path: str) -> str:
+    """Return the absolute address of a path of this site (SITE_URL + path)."""
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def alert_endpoint_failing(*, subscription: Subscription, reason: str) -> int:
+    """Email the admins that the endpoint's breaker opened, unless they were told within ALERT_EVERY.
+
+    Return how many emails were sent.
+    """
+    if subscription.is_deleted:
+        return 0
+    now = timezone.now()
+    if not _claim_failing(subscription, now):
+        return 0
+    context = {"health": EndpointHealth.objects.filter(subscription=subscription).first(),
+               "every_hours": int(ALERT_EVERY.total_seconds() // 3600)}
+    sent = _send(subscription, kind="failing", reason=reason, extra=context)
+    if sent is None:  # give the claim back: the next opening of the breaker tries again
+        EndpointAlert.objects.filter(subscription=subscription, failing_sent_at=now).update(failing_sent_at=None)
+    return sent or 0
+
+
+def alert_endpoint_auto_paused(*, subscription: Subscription, reason: str) -> int:
+    """Email the admins that the subscription was paused automatically; return how many emails were sent."""
+    if subscription.is_deleted:
+        return 0
+    EndpointAlert.objects.update_or_create(subscription=subscription,
+                                           defaults={"auto_paused_sent_at": timezone.now()})
+    return _send(subscription, kind="auto_paused", reason=reason, extra={}) or 0
+
+
+def alert_preference_set(*, membership, email_endpoint_alerts: bool) -> AlertPreference:
+    """Turn this member's alert emails on or off; return the stored preference."""
+    preference, _ = AlertPreference.objects.update_or_create(
+        membership=membership, defaults={"email_endpoint_alerts": email_endpoint_alerts})
+    return preference
+
+
+def _claim_failing(subscription: Subscription, now: datetime) -> bool:
+    """Take the right to send the "failing" email now; return False if it went within ALERT_EVERY."""
+    EndpointAlert.objects.bulk_create([EndpointAlert(subscription=subscription)], ignore_conflicts=True)
+    return bool(
+        EndpointAlert.objects.filter(subscription=subscription)
+        .filter(Q(failing_sent_at__isnull=True) | Q(failing_sent_at__lte=now - ALERT_EVERY))
+        .update(failing_sent_at=now)
+    )
+
+
+def _send(subscription: Subscription, *, kind: str, reason: str, extra: dict) -> int | None:
+    """Send one email per recipient (none sees the others' addresses); return how many, or None on failure."""
+    recipients = alert_recipients(organisation=subscription.organisation)
+    if not recipients:
+        logger.info("No admin of %s wants %s alerts", subscription.organisation_id, kind)
+        return 0
+    context = {
+        "subscription": subscription, "organisation": subscription.organisation, "reason": reason,
+        "link": site_link(reverse("subscriptions:detail", args=[subscription.id])),
+        "settings_link": site_link(reverse("alerts:notifications")), **extra,
+    }
+    subject = " ".join(render_to_string(f"alerts/email/{kind}_subject.txt", context).split())
+    body = render_to_string(f"alerts/email/{kind}.txt", context)
+    messages = [EmailMessage(subject=subject, body=body, to=[address]) for address in recipients]
+    try:
+        return get_connection().send_messages(messages) or 0
+    except Exception:  # noqa: BLE001 - a mail server's trouble must not stop delivery
+        logger.exception("Could not email the %s alert of %s", kind, subscription.public_id)
+        return None
