@@ -144,8 +144,11 @@ def _drain(subscription: Subscription, lease: _Lease) -> int:
         lingered = 0.0
         started = time.monotonic()
         for i, delivery in enumerate(batch):
-            if not helped and len(batch) == BATCH_MAX and time.monotonic() - started > HELPER_AFTER:
-                wakeups.endpoint_help(subscription.id)  # each sender asks once: up to the endpoint's cap
+            # A backlog that answers, slowly: ask for one more sender (each sender asks once, up to the
+            # endpoint's cap). Not for one that fails (a failure ends the batch, so i > 0 means answers):
+            # a hanging endpoint gets no more threads than the one it holds.
+            if not helped and i > 0 and len(batch) == BATCH_MAX and time.monotonic() - started > HELPER_AFTER:
+                wakeups.endpoint_help(subscription.id)
                 helped = True
             rest = [d.id for d in batch[i:]]
             lease.cover_one_request(subscription_id=subscription.id, claimed_ids=rest)

@@ -4,7 +4,7 @@ A sender holds one slot of its endpoint (at most ENDPOINT_SENDERS senders,
 so at most that many requests in flight per endpoint) and one of its
 organisation (at most ORGANISATION_SENDERS at once, whatever the number of
 endpoints: the share of the workers that one organisation's slow or hostile
-endpoints can hold). A slot is a row, taken with one conditional UPDATE, held
+endpoints can hold, across every process and machine). A slot is a row, taken with one conditional UPDATE, held
 until `held_until`: a sender renews it before each request so that it outlasts
 the request (delivery.sender), and a sender killed mid-request frees it when
 the lease runs out. Nothing is kept in a process, so the caps do not depend on
@@ -22,7 +22,8 @@ from django.utils import timezone
 from delivery.models import SenderSlot
 
 ENDPOINT_SENDERS = 4
-ORGANISATION_SENDERS = 4
+# More than one endpoint's cap, so that one slow endpoint never holds all of its organisation's share.
+ORGANISATION_SENDERS = 6
 # A lease lasts WEBHOOKS_TIMEOUT + LEASE_EXTRA; its holder renews it before a request that could
 # outlive it (RENEW_MARGIN), so a lease never runs out while its request may still be running.
 LEASE_EXTRA = 10.0
