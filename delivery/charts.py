@@ -27,8 +27,10 @@ DELIVERY_SLACK = timedelta(days=7)
 PERCENTILES = (50, 95)
 
 # The drawing's box (SVG user units; the SVG scales to its container).
-WIDTH, HEIGHT = 720, 200
-LEFT, RIGHT, TOP, BOTTOM = 48, 8, 10, 26
+# About the width a chart gets on a desktop, so its 12-unit labels show at about 12 px.
+WIDTH, HEIGHT = 540, 220
+LEFT, RIGHT, TOP, BOTTOM = 52, 10, 12, 28
+X_LABEL_ROOM = 40
 
 
 @dataclass
@@ -119,14 +121,19 @@ class Chart:
     plot_bottom: int = HEIGHT - BOTTOM
 
 
-def _axes(chart: Chart, hours: list[Hour], top: float, unit: str) -> None:
+def _duration(ms: float) -> str:
+    return f"{ms / 1000:g} s" if ms >= 1000 else f"{ms:g} ms"
+
+
+def _axes(chart: Chart, hours: list[Hour], top: float, label) -> None:
     plot_h = HEIGHT - TOP - BOTTOM
-    chart.y_ticks = [(round(TOP + plot_h * (1 - f), 1), f"{top * f:g}{unit}") for f in (0, 0.5, 1)]
+    chart.y_ticks = [(round(TOP + plot_h * (1 - f), 1), label(top * f)) for f in (0, 0.5, 1)]
     step = 6 if len(hours) <= 24 else 24
     slot = (WIDTH - LEFT - RIGHT) / len(hours)
     chart.x_ticks = [
         (round(LEFT + i * slot, 1), h.start.strftime("%H:%M") if step == 6 else h.start.strftime("%a %-d"))
-        for i, h in enumerate(hours) if h.start.hour % step == 0
+        for i, h in enumerate(hours)
+        if h.start.hour % step == 0 and LEFT + i * slot < WIDTH - RIGHT - X_LABEL_ROOM  # a label that fits
     ]
 
 
@@ -143,7 +150,7 @@ def _outcome_chart(hours: list[Hour], label: str) -> Chart:
                   legend=[("ok", "Succeeded (2xx)"), ("http", "Failed with an HTTP status"),
                           ("none", "Failed with no answer (timeout, refused, TLS, DNS)")])
     top = _nice_max(max((h.total for h in hours), default=0))
-    _axes(chart, hours, top, "")
+    _axes(chart, hours, top, lambda n: f"{n:g}")
     slot = (WIDTH - LEFT - RIGHT) / len(hours)
     scale = (HEIGHT - TOP - BOTTOM) / top
     for i, h in enumerate(hours):
@@ -160,14 +167,15 @@ def _outcome_chart(hours: list[Hour], label: str) -> Chart:
 def _latency_chart(hours: list[Hour], label: str) -> Chart:
     timed = [h for h in hours if h.p50_ms is not None]
     if timed:
-        desc = (f"Over the last {label}, hour by hour: the median attempt took {min(h.p50_ms for h in timed)} to "
-                f"{max(h.p50_ms for h in timed)} ms; the 95th percentile reached {max(h.p95_ms for h in timed)} ms.")
+        p50s, p95s = [h.p50_ms for h in timed], [h.p95_ms for h in timed]
+        desc = (f"Over the last {label}, hour by hour: the median attempt took {min(p50s):,} to {max(p50s):,} ms; "
+                f"the 95th percentile reached {max(p95s):,} ms.")
     else:
         desc = f"No attempts in the last {label}."
     chart = Chart(slug="chart-latency", title=f"Attempt latency per hour, p50 and p95, last {label}", desc=desc,
                   legend=[("p50", "p50 (median)"), ("p95", "p95")])
     top = _nice_max(max((h.p95_ms or 0 for h in hours), default=0))
-    _axes(chart, hours, top, " ms")
+    _axes(chart, hours, top, _duration)
     slot = (WIDTH - LEFT - RIGHT) / len(hours)
     scale = (HEIGHT - TOP - BOTTOM) / top
     for name in ("p50", "p95"):

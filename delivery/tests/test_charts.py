@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conftest import make_subscription
+from delivery import charts as charts_module
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
 from delivery.tests.test_health_view import attempt, deliver
 
@@ -49,6 +50,9 @@ def test_p50_and_p95_are_the_exact_nearest_rank_per_hour(org):
     assert (hours[nine].p50_ms, hours[nine].p95_ms) == (500, 950)
     eight = hours[nine - timedelta(hours=1)]
     assert (eight.p50_ms, eight.p95_ms) == (7, 7)
+    latency = endpoint_charts(hours=list(hours.values()), range_key="24h")["figures"][1]
+    assert [label for _y, label in latency.y_ticks] == ["0 ms", "500 ms", "1 s"]
+    assert "the 95th percentile reached 950 ms" in latency.desc
     assert hours[nine + timedelta(hours=1)].p50_ms is None  # no attempts: no percentile
 
 
@@ -79,6 +83,7 @@ def test_the_drawing_scales_bars_to_the_busiest_hour_and_describes_itself(org):
     assert "30 Nov 09:00 UTC, had 4" in outcomes.desc
     assert [label for _y, label in outcomes.y_ticks] == ["0", "2.5", "5"]
     assert "the median attempt took 80 to 120 ms" in latency.desc
+    assert [label for _y, label in latency.y_ticks] == ["0 ms", "100 ms", "200 ms"]
     assert {css for *_, css in latency.dots} == {"p50", "p95"}
     assert [h.start.hour for h in charts["rows"]] == [7, 9]
 
@@ -90,7 +95,10 @@ def test_no_attempts_draws_empty_axes_and_says_so(org):
     outcomes, latency = charts["figures"]
     assert outcomes.bars == [] and latency.lines == [] and charts["rows"] == []
     assert "0 attempts" in outcomes.desc and latency.desc == "No attempts in the last 7 days."
-    assert len(outcomes.x_ticks) == 7  # a label a day
+    # A label a midnight, but for one too near the right edge to be read whole (Mon 30, at 10:20 the same day).
+    assert [label for _x, label in outcomes.x_ticks] == ["Tue 24", "Wed 25", "Thu 26", "Fri 27", "Sat 28", "Sun 29"]
+    assert all(x <= charts_module.WIDTH - charts_module.RIGHT - charts_module.X_LABEL_ROOM
+               for x, _label in outcomes.x_ticks)
 
 
 def test_an_unknown_range_means_the_last_24_hours():

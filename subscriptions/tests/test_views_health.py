@@ -57,7 +57,9 @@ def test_with_an_open_breaker_the_pages_say_why_its_deliveries_wait(client, org,
     page = text_of(detail_page(client, subscription))
     assert "Breaker open" in page
     stamp = last_failure.started_at.strftime("%-d %b %Y, %H:%M")
-    assert f"Open since {stamp} UTC, after 3 consecutive failures; last error: HTTP 503." in page
+    since = record.failing_since.strftime("%-d %b %Y, %H:%M")
+    assert (f"Open since {stamp} UTC, after 3 consecutive failures (failing since {since} UTC); "
+            "last error: HTTP 503.") in page
     assert f"Next probe at {record.open_until:%-d %b %Y, %H:%M} UTC." in page
     probe_at = f"{record.open_until:%-d %b %Y, %H:%M:%S} UTC"
     assert page.count(f"Waiting for the endpoint's breaker: next probe at {probe_at}") == 2
