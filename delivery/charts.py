@@ -1,6 +1,6 @@
 """An endpoint's charts: attempts per hour by outcome, and attempt latency p50/p95, as server-drawn SVG.
 
-The numbers come from three bounded, portable queries (SQLite and PostgreSQL):
+The numbers come from two bounded, portable queries (SQLite and PostgreSQL):
 counts per UTC hour, and the exact nearest-rank p50 and p95 per hour picked
 with window functions, so no attempt row is sent to Python. The drawing is
 plain geometry for the template (`subscriptions/_charts.html`): no script, no
@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, F, Q, Window
+from django.db.models import Case, Count, F, Q, Value, When, Window
 from django.db.models.functions import Ceil, RowNumber, TruncHour
 from django.utils import timezone
 
@@ -57,7 +57,7 @@ def _hour_floor(at: datetime) -> datetime:
 
 
 def endpoint_hours(*, subscription: Subscription, range_key: str, now: datetime | None = None) -> list[Hour]:
-    """Return one Hour per UTC hour of the range, oldest first, the current hour last (three queries)."""
+    """Return one Hour per UTC hour of the range, oldest first, the current hour last (two queries)."""
     span, _ = RANGES[range_key]
     end = _hour_floor(now or timezone.now()) + timedelta(hours=1)
     start = end - span
@@ -79,12 +79,16 @@ def endpoint_hours(*, subscription: Subscription, range_key: str, now: datetime 
         n=Window(Count("id"), partition_by=[hour]),
         rank=Window(RowNumber(), partition_by=[hour], order_by=[F("duration_ms").asc(), F("id").asc()]),
     )
-    for p in PERCENTILES:
-        # Nearest rank: the smallest duration with at least p % of the hour's attempts at or under it.
-        for at, ms in ranked.filter(rank=Ceil(F("n") * p / 100.0)).values_list("hour", "duration_ms"):
-            h = hours.get(_hour_floor(at))
-            if h is not None:
-                setattr(h, f"p{p}_ms", ms)
+    # Nearest rank: the smallest duration with at least p % of the hour's attempts at or under it. One
+    # query picks both rows of an hour; with a single attempt both are that row, which the CASE names p50.
+    pick = Case(*[When(rank=Ceil(F("n") * p / 100.0), then=Value(p)) for p in PERCENTILES], default=Value(0))
+    for at, p, ms in ranked.annotate(pick=pick).filter(pick__gt=0).values_list("hour", "pick", "duration_ms"):
+        h = hours.get(_hour_floor(at))
+        if h is not None:
+            setattr(h, f"p{p}_ms", ms)
+    for h in hours.values():
+        if h.p95_ms is None:
+            h.p95_ms = h.p50_ms  # a lone attempt is every percentile
     return list(hours.values())
 
 
