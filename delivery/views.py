@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from delivery import services
 from delivery.body_display import body_shown, headers_shown
+from delivery.health_view import delivery_waits, endpoint_health_view
 from delivery.selectors import delivery_get
 from subscriptions.permissions import subscription_view
 
@@ -28,9 +29,12 @@ def delivery_detail(request, subscription, delivery_id):
         attempt.response_body_shown = body_shown(text=attempt.response_body, escaped=attempt.response_body_escaped)
         attempt.response_headers_shown = headers_shown(headers=attempt.response_headers)
         attempt.request_headers_shown = headers_shown(headers=attempt.request_headers)
+    health = endpoint_health_view(subscriptions=[subscription])[subscription.id]
     return render(request, "delivery/detail.html", {
         "subscription": subscription,
         "delivery": delivery,
+        "wait": delivery_waits(subscription=subscription, deliveries=[delivery], health=health).get(delivery.id),
+        "health": health,
         "attempts": attempts,
         "request_body": body_shown(text=delivery.event.body),
     })

@@ -1,7 +1,7 @@
 """Administration > Webhooks: the list, as cards or a compact table, with search, filter, sort and pages.
 
 One page of subscriptions costs a fixed number of queries (a COUNT for the pager, the
-page, its activity types, and the card numbers of that page only), whatever the total.
+page, its activity types, and the card numbers and endpoint health of that page only), whatever the total.
 """
 
 from django import forms
@@ -11,6 +11,7 @@ from django.db.models import F, OuterRef, Q, Subquery
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from delivery.health_view import endpoint_health_view
 from delivery.models import Delivery
 from delivery.selectors import subscription_card_stats
 from organisations.selectors import membership_for_user
@@ -66,8 +67,10 @@ def subscription_list(request):
         page = Paginator(_ordered(qs, form.value("sort")), PAGE_SIZE).get_page(request.GET.get("page"))
         subscriptions = list(page.object_list)
         stats = subscription_card_stats(subscriptions=subscriptions)
+        health = endpoint_health_view(subscriptions=subscriptions)
         context.update(
             page_obj=page, filtered=bool(q or state),
-            cards=[{"subscription": s, "stats": stats[s.id], "types": activity_codes(s)} for s in subscriptions],
+            cards=[{"subscription": s, "stats": stats[s.id], "health": health[s.id], "types": activity_codes(s)}
+                   for s in subscriptions],
         )
     return render(request, "subscriptions/list.html", context)

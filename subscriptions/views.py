@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from delivery.charts import chart_range, endpoint_charts, endpoint_hours
+from delivery.health_view import delivery_waits, endpoint_health_view
 from delivery.selectors import (
     LogPage,
     deliveries_failed_since_count,
@@ -82,10 +84,16 @@ def subscription_secret(request, subscription):
 def subscription_detail(request, subscription):
     trail = TrailEntry.objects.filter(subscription=subscription).select_related("actor")[:TRAIL_LIMIT]
     codes = activity_codes(subscription)
+    health = endpoint_health_view(subscriptions=[subscription])[subscription.id]
+    range_key = chart_range(request.GET.get("range"))
     return render(request, "subscriptions/detail.html", {
         "subscription": subscription,
         "types": [get_activity_type(c) for c in codes],
-        **_log_context(request, subscription, codes),
+        "health": health,
+        "charts": endpoint_charts(hours=endpoint_hours(subscription=subscription, range_key=range_key),
+                                  range_key=range_key),
+        "chart_range": range_key,
+        **_log_context(request, subscription, codes, health=health),
         "trail": trail,
         "recover_form": RecoverForm(),
     })
@@ -100,8 +108,11 @@ def subscription_log(request, subscription):
     })
 
 
-def _log_context(request, subscription, codes: list[str]) -> dict:
-    """Return the log's search form and one page of it; a search that cannot be read shows no rows."""
+def _log_context(request, subscription, codes: list[str], health=None) -> dict:
+    """Return the log's search form and one page of it, each unfinished row with what it waits for.
+
+    A search that cannot be read shows no rows.
+    """
     form = LogFilterForm(request.GET, codes=codes)
     filters = form.selector_kwargs()
     before = request.GET.get("before") or ""
@@ -109,6 +120,11 @@ def _log_context(request, subscription, codes: list[str]) -> dict:
         page = LogPage(deliveries=[], older_cursor=None, has_unfinished=False)
     else:
         page = delivery_log(subscription=subscription, cursor=before, **filters)
+    if page.has_unfinished:
+        health = health or endpoint_health_view(subscriptions=[subscription])[subscription.id]
+        waits = delivery_waits(subscription=subscription, deliveries=page.deliveries, health=health)
+        for d in page.deliveries:
+            d.wait = waits.get(d.id)
     return {"log": page, "log_form": form, "log_before": before}
 
 

@@ -85,7 +85,7 @@ def test_pause_holds_events_and_resume_releases_them(admin_client, org, alice, s
     held = record_activity(organisation=org, activity_type="lot.created", data={})
     assert Delivery.objects.get(event=held).state == Delivery.State.HELD
     page = admin_client.get(reverse("subscriptions:list")).content.decode()
-    assert "1 held delivery" in page and "Paused by an administrator." in page
+    assert "1 held delivery" in page and "Paused by alice." in page
 
     response = admin_client.post(action("resume", subscription), follow=True)
     assert "Resumed. 1 held delivery is being sent, oldest first." in response.content.decode()

@@ -1,0 +1,208 @@
+"""An endpoint's charts: attempts per hour by outcome, and attempt latency p50/p95, as server-drawn SVG.
+
+The numbers come from two bounded, portable queries (SQLite and PostgreSQL):
+counts per UTC hour, and the exact nearest-rank p50 and p95 per hour picked
+with window functions, so no attempt row is sent to Python. The drawing is
+plain geometry for the template (`subscriptions/_charts.html`): no script, no
+inline style, colours from classes in app.css.
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Case, Count, F, Q, Value, When, Window
+from django.db.models.functions import Ceil, RowNumber, TruncHour
+from django.utils import timezone
+
+from delivery.models import Attempt
+from subscriptions.models import Subscription
+
+RANGES = {"24h": (timedelta(hours=24), "24 hours"), "7d": (timedelta(days=7), "7 days")}
+DEFAULT_RANGE = "24h"
+# Only attempts of deliveries created at most this long before the range are counted: the bound
+# keeps the query on the delivery_log index (the retry schedule spans about 28 hours, and an
+# endpoint failing for AUTO_PAUSE_AFTER is paused). Redeliveries of older events are left out.
+DELIVERY_SLACK = timedelta(days=7)
+PERCENTILES = (50, 95)
+
+# The drawing's box (SVG user units; the SVG scales to its container).
+# About the width a chart gets on a desktop, so its 12-unit labels show at about 12 px.
+WIDTH, HEIGHT = 540, 220
+LEFT, RIGHT, TOP, BOTTOM = 52, 10, 12, 28
+X_LABEL_ROOM = 40
+
+
+@dataclass
+class Hour:
+    start: datetime
+    succeeded: int = 0
+    http_failed: int = 0  # answered with a status outside 2xx
+    no_answer: int = 0  # timed out, refused, TLS, DNS...
+    p50_ms: int | None = None
+    p95_ms: int | None = None
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.http_failed + self.no_answer
+
+
+def chart_range(value: str | None) -> str:
+    """Return a known range key ("24h" or "7d"); anything else means the default."""
+    return value if value in RANGES else DEFAULT_RANGE
+
+
+def _hour_floor(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def endpoint_hours(*, subscription: Subscription, range_key: str, now: datetime | None = None) -> list[Hour]:
+    """Return one Hour per UTC hour of the range, oldest first, the current hour last (two queries)."""
+    span, _ = RANGES[range_key]
+    end = _hour_floor(now or timezone.now()) + timedelta(hours=1)
+    start = end - span
+    attempts = Attempt.objects.filter(delivery__subscription=subscription,
+                                      delivery__created_at__gte=start - DELIVERY_SLACK,
+                                      started_at__gte=start, started_at__lt=end)
+    hour = TruncHour("started_at", tzinfo=UTC)
+    starts = [start + timedelta(hours=i) for i in range(int(span / timedelta(hours=1)))]
+    hours = {at: Hour(start=at) for at in starts}
+    ok = Q(status_code__gte=200, status_code__lt=300)
+    for row in (attempts.annotate(hour=hour).values("hour").order_by()
+                .annotate(ok=Count("id", filter=ok), http=Count("id", filter=Q(status_code__isnull=False) & ~ok),
+                          none=Count("id", filter=Q(status_code__isnull=True)))):
+        h = hours.get(_hour_floor(row["hour"]))
+        if h is not None:
+            h.succeeded, h.http_failed, h.no_answer = row["ok"], row["http"], row["none"]
+    ranked = attempts.annotate(
+        hour=hour,
+        n=Window(Count("id"), partition_by=[hour]),
+        rank=Window(RowNumber(), partition_by=[hour], order_by=[F("duration_ms").asc(), F("id").asc()]),
+    )
+    # Nearest rank: the smallest duration with at least p % of the hour's attempts at or under it. One
+    # query picks both rows of an hour; with a single attempt both are that row, which the CASE names p50.
+    pick = Case(*[When(rank=Ceil(F("n") * p / 100.0), then=Value(p)) for p in PERCENTILES], default=Value(0))
+    for at, p, ms in ranked.annotate(pick=pick).filter(pick__gt=0).values_list("hour", "pick", "duration_ms"):
+        h = hours.get(_hour_floor(at))
+        if h is not None:
+            setattr(h, f"p{p}_ms", ms)
+    for h in hours.values():
+        if h.p95_ms is None:
+            h.p95_ms = h.p50_ms  # a lone attempt is every percentile
+    return list(hours.values())
+
+
+# --- the drawing -----------------------------------------------------------------
+
+def _nice_max(value: float) -> float:
+    """Return the smallest 1, 2 or 5 x 10^k at or above value (at least 1)."""
+    if value <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
+@dataclass
+class Chart:
+    """Geometry of one chart, in SVG user units, and its words for screen readers."""
+
+    slug: str  # the ids of its <title> and <desc>
+    title: str
+    desc: str
+    legend: list = field(default_factory=list)  # (css class, label)
+    y_ticks: list = field(default_factory=list)  # (y, label)
+    x_ticks: list = field(default_factory=list)  # (x, label)
+    bars: list = field(default_factory=list)  # (x, y, width, height, css class)
+    lines: list = field(default_factory=list)  # (points "x,y x,y", css class)
+    dots: list = field(default_factory=list)  # (x, y, css class)
+    width: int = WIDTH
+    height: int = HEIGHT
+    plot_left: int = LEFT
+    plot_right: int = WIDTH - RIGHT
+    plot_bottom: int = HEIGHT - BOTTOM
+
+
+def _duration(ms: float) -> str:
+    return f"{ms / 1000:g} s" if ms >= 1000 else f"{ms:g} ms"
+
+
+def _axes(chart: Chart, hours: list[Hour], top: float, label) -> None:
+    plot_h = HEIGHT - TOP - BOTTOM
+    chart.y_ticks = [(round(TOP + plot_h * (1 - f), 1), label(top * f)) for f in (0, 0.5, 1)]
+    step = 6 if len(hours) <= 24 else 24
+    slot = (WIDTH - LEFT - RIGHT) / len(hours)
+    chart.x_ticks = [
+        (round(LEFT + i * slot, 1), h.start.strftime("%H:%M") if step == 6 else h.start.strftime("%a %-d"))
+        for i, h in enumerate(hours)
+        if h.start.hour % step == 0 and LEFT + i * slot < WIDTH - RIGHT - X_LABEL_ROOM  # a label that fits
+    ]
+
+
+def _outcome_chart(hours: list[Hour], label: str) -> Chart:
+    total = sum(h.total for h in hours)
+    ok, http, none = (sum(h.succeeded for h in hours), sum(h.http_failed for h in hours),
+                      sum(h.no_answer for h in hours))
+    desc = (f"Over the last {label}: {total} attempt{'s' if total != 1 else ''}, {ok} succeeded, "
+            f"{http} failed with an HTTP status and {none} got no answer.")
+    if total:
+        busiest = max(hours, key=lambda h: h.total)
+        desc += f" The busiest hour, {busiest.start:%-d %b %H:%M} UTC, had {busiest.total}."
+    chart = Chart(slug="chart-outcomes", title=f"Attempts per hour by outcome, last {label}", desc=desc,
+                  legend=[("ok", "Succeeded (2xx)"), ("http", "Failed with an HTTP status"),
+                          ("none", "Failed with no answer (timeout, refused, TLS, DNS)")])
+    top = _nice_max(max((h.total for h in hours), default=0))
+    _axes(chart, hours, top, lambda n: f"{n:g}")
+    slot = (WIDTH - LEFT - RIGHT) / len(hours)
+    scale = (HEIGHT - TOP - BOTTOM) / top
+    for i, h in enumerate(hours):
+        base = HEIGHT - BOTTOM
+        x = round(LEFT + i * slot + slot * 0.1, 2)
+        for count, css in ((h.succeeded, "ok"), (h.http_failed, "http"), (h.no_answer, "none")):
+            if count:
+                height = count * scale
+                base -= height
+                chart.bars.append((x, round(base, 2), round(slot * 0.8, 2), round(height, 2), css))
+    return chart
+
+
+def _latency_chart(hours: list[Hour], label: str) -> Chart:
+    timed = [h for h in hours if h.p50_ms is not None]
+    if timed:
+        p50s, p95s = [h.p50_ms for h in timed], [h.p95_ms for h in timed]
+        desc = (f"Over the last {label}, hour by hour: the median attempt took {min(p50s):,} to {max(p50s):,} ms; "
+                f"the 95th percentile reached {max(p95s):,} ms.")
+    else:
+        desc = f"No attempts in the last {label}."
+    chart = Chart(slug="chart-latency", title=f"Attempt latency per hour, p50 and p95, last {label}", desc=desc,
+                  legend=[("p50", "p50 (median)"), ("p95", "p95")])
+    top = _nice_max(max((h.p95_ms or 0 for h in hours), default=0))
+    _axes(chart, hours, top, _duration)
+    slot = (WIDTH - LEFT - RIGHT) / len(hours)
+    scale = (HEIGHT - TOP - BOTTOM) / top
+    for name in ("p50", "p95"):
+        run: list[str] = []
+        for i, h in enumerate([*hours, None]):
+            value = getattr(h, f"{name}_ms") if h is not None else None
+            if value is None:
+                if len(run) > 1:
+                    chart.lines.append((" ".join(run), name))
+                run = []
+                continue
+            x, y = round(LEFT + (i + 0.5) * slot, 2), round(HEIGHT - BOTTOM - value * scale, 2)
+            run.append(f"{x},{y}")
+            chart.dots.append((x, y, name))
+    return chart
+
+
+def endpoint_charts(*, hours: list[Hour], range_key: str) -> dict:
+    """Return the two charts' geometry, the hours that had attempts (the data table) and the range's words."""
+    _, label = RANGES[range_key]
+    return {
+        "figures": [_outcome_chart(hours, label), _latency_chart(hours, label)],
+        "rows": [h for h in hours if h.total],
+        "label": label,
+        "ranges": [(key, words) for key, (_, words) in RANGES.items()],
+    }

@@ -1,0 +1,191 @@
+"""Reads for the operator: how each endpoint is doing, and what each waiting delivery waits for.
+
+Read-only: the breaker, the slots and the state machine are owned by
+delivery.health, delivery.slots and delivery.states; this module only
+describes what they hold, in a fixed number of queries per page, whatever the
+number of cards or log rows.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Case, Count, OuterRef, Q, Subquery, When
+from django.utils import timezone
+
+from delivery import slots
+from delivery.models import Attempt, Delivery, EndpointHealth, Event, SenderSlot
+from subscriptions.models import Subscription, TrailEntry
+
+HEALTHY = "healthy"
+FAILING = "failing"
+BREAKER_OPEN = "breaker_open"
+PAUSED = "paused"
+CAPPED = "capped"
+_PAUSES = (TrailEntry.Action.PAUSED, TrailEntry.Action.AUTO_PAUSED)
+
+
+@dataclass(frozen=True)
+class EndpointHealthView:
+    """What the card and the detail page say about an endpoint's health."""
+
+    status: str  # the first that applies: PAUSED, BREAKER_OPEN, FAILING, CAPPED, else HEALTHY
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    last_error: str = ""  # the last failed attempt's outcome: "HTTP 503" or the network error
+    last_failed_at: datetime | None = None  # also when the breaker last opened (each failure while open re-opens it)
+    next_probe_at: datetime | None = None  # the breaker's open_until
+    probe_in_flight: bool = False
+    probe_due: bool = False  # the cool-down is over: the next sender sends one probe
+    paused_reason: str = ""  # set when paused automatically
+    paused_by: str = ""  # the trail's actor of the pause, "" for the system or unknown
+    paused_at: datetime | None = None
+    senders_busy: int = 0
+    senders_cap: int = 0
+    organisation_busy: int = 0
+    organisation_cap: int = 0
+
+    @property
+    def capped(self) -> bool:
+        """True while every sender slot of the endpoint is held."""
+        return self.senders_busy >= self.senders_cap > 0
+
+    @property
+    def organisation_capped(self) -> bool:
+        return self.organisation_busy >= self.organisation_cap > 0
+
+    @property
+    def breaker_open(self) -> bool:
+        return self.next_probe_at is not None
+
+
+def _last_error(attempt: Attempt | None) -> str:
+    if attempt is None:
+        return ""
+    if attempt.status_code is not None:
+        return f"HTTP {attempt.status_code}"
+    return attempt.error_message or attempt.get_error_kind_display()
+
+
+def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | None = None) -> dict:
+    """Return {subscription id: EndpointHealthView} in at most four queries, whatever the number of subscriptions."""
+    if not subscriptions:
+        return {}
+    now = now or timezone.now()
+    ids = [s.id for s in subscriptions]
+    # Every attempt since failing_since failed (a success clears it): the latest one is the last failure.
+    # The CASE keeps the subquery off healthy endpoints.
+    latest = (Attempt.objects.filter(delivery__subscription_id=OuterRef("subscription_id"),
+                                     started_at__gte=OuterRef("failing_since"))
+              .order_by("-started_at", "-id").values("id")[:1])
+    records = {
+        r.subscription_id: r for r in EndpointHealth.objects.filter(subscription_id__in=ids).annotate(
+            last_failed_id=Case(When(failing_since__isnull=False, then=Subquery(latest)), default=None))
+    }
+    attempt_ids = [r.last_failed_id for r in records.values() if r.last_failed_id]
+    attempts = {a.id: a for a in Attempt.objects.filter(id__in=attempt_ids)} if attempt_ids else {}
+
+    endpoint_cap, organisation_cap = slots.ENDPOINT_SENDERS, slots.ORGANISATION_SENDERS
+    scopes = {slots.endpoint_scope(i) for i in ids}
+    org_scopes = {slots.organisation_scope(s.organisation_id) for s in subscriptions}
+    busy = dict(
+        SenderSlot.objects.filter(held_until__gt=now)
+        .filter(Q(scope__in=scopes, number__lt=endpoint_cap) | Q(scope__in=org_scopes, number__lt=organisation_cap))
+        .values("scope").annotate(n=Count("id")).order_by().values_list("scope", "n")
+    )
+
+    paused = [s.id for s in subscriptions if not s.is_active]
+    pauses = {}
+    if paused:
+        last_pause = (TrailEntry.objects.filter(subscription_id=OuterRef("subscription_id"), action__in=_PAUSES)
+                      .order_by("-at", "-id").values("id")[:1])
+        pauses = {e.subscription_id: e for e in TrailEntry.objects.select_related("actor").filter(
+            subscription_id__in=paused, action__in=_PAUSES, id=Subquery(last_pause))}
+
+    views = {}
+    for s in subscriptions:
+        record = records.get(s.id)
+        if record is not None and record.url != s.url:
+            record = None  # about an earlier URL: the sender starts the new one clean
+        attempt = attempts.get(record.last_failed_id) if record is not None else None
+        pause = pauses.get(s.id)
+        facts = {
+            "senders_busy": busy.get(slots.endpoint_scope(s.id), 0), "senders_cap": endpoint_cap,
+            "organisation_busy": busy.get(slots.organisation_scope(s.organisation_id), 0),
+            "organisation_cap": organisation_cap,
+        }
+        if record is not None and record.consecutive_failures:
+            facts.update(
+                consecutive_failures=record.consecutive_failures, failing_since=record.failing_since,
+                last_error=_last_error(attempt), last_failed_at=attempt.started_at if attempt else None,
+                next_probe_at=record.open_until,
+                probe_in_flight=bool(record.probe_until and record.probe_until > now),
+                probe_due=bool(record.open_until and record.open_until <= now),
+            )
+        if not s.is_active:
+            status = PAUSED
+            facts.update(paused_reason=s.paused_reason, paused_at=s.paused_at,
+                         paused_by=pause.actor.get_username() if pause and pause.actor else "")
+        elif facts.get("next_probe_at"):
+            status = BREAKER_OPEN
+        elif facts.get("consecutive_failures"):
+            status = FAILING
+        elif facts["senders_busy"] >= endpoint_cap:
+            status = CAPPED
+        else:
+            status = HEALTHY
+        views[s.id] = EndpointHealthView(status=status, **facts)
+    return views
+
+
+@dataclass(frozen=True)
+class Wait:
+    """What a waiting delivery waits for: `text`, then the time `at` (if any), then `after`."""
+
+    text: str
+    at: datetime | None = None
+    after: str = ""
+
+
+def _wait(delivery: Delivery, *, subscription: Subscription, health: EndpointHealthView, now: datetime,
+          test_ids: set) -> Wait | None:
+    if delivery.state == Delivery.State.HELD:
+        return Wait("Held until Resume")
+    if delivery.state != Delivery.State.PENDING:
+        return None
+    if delivery.locked_until is not None and delivery.locked_until > now:
+        return Wait("Sending now")
+    if not subscription.is_active:
+        return Wait("Held until Resume")  # its sender holds it on its next look
+    if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+        return Wait("Waiting for its retry at" if delivery.attempt_count else "Scheduled for", delivery.next_attempt_at)
+    if health.breaker_open and delivery.event_id not in test_ids:  # a test send passes an open breaker
+        if health.probe_in_flight:
+            return Wait("Waiting for the endpoint's breaker: a probe request is in flight")
+        if health.next_probe_at > now:
+            return Wait("Waiting for the endpoint's breaker: next probe at", health.next_probe_at)
+        return Wait("Waiting for the endpoint's breaker: its probe is due now")
+    if health.capped:
+        return Wait("Due now: waiting for a free sender",
+                    after=f" (all {health.senders_cap} of this endpoint's senders are busy)")
+    if health.organisation_capped:
+        return Wait("Due now: waiting for a free sender",
+                    after=f" (all {health.organisation_cap} of the organisation's senders are busy)")
+    return Wait("Due now: waiting for a free sender")
+
+
+def delivery_waits(*, subscription: Subscription, deliveries: list[Delivery], health: EndpointHealthView,
+                   now: datetime | None = None) -> dict[uuid.UUID, Wait]:
+    """Return {delivery id: Wait} for the unfinished ones, in one query at most (the test sends behind a breaker)."""
+    now = now or timezone.now()
+    test_ids: set = set()
+    if health.breaker_open:
+        blocked = [d.event_id for d in deliveries if d.state == Delivery.State.PENDING]
+        if blocked:
+            test_ids = set(Event.objects.filter(id__in=blocked, is_test=True).values_list("id", flat=True))
+    waits = {}
+    for d in deliveries:
+        wait = _wait(d, subscription=subscription, health=health, now=now, test_ids=test_ids)
+        if wait is not None:
+            waits[d.id] = wait
+    return waits

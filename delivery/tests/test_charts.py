@@ -1,0 +1,107 @@
+"""An endpoint's charts: attempts per hour by outcome and exact p50/p95 per hour, on either store."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conftest import make_subscription
+from delivery import charts as charts_module
+from delivery.charts import chart_range, endpoint_charts, endpoint_hours
+from delivery.tests.test_health_view import attempt, deliver
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 30, 10, 20, tzinfo=UTC)  # the current hour is 10:00-11:00
+
+
+def test_attempts_are_counted_by_hour_and_outcome_in_the_range_only(org):
+    subscription, _ = make_subscription(org)
+    other, _ = make_subscription(org, url="https://other.example.com/in")
+    d = deliver(subscription, attempts=9, created_at=NOW - timedelta(hours=3))
+    at = datetime(2026, 11, 30, 8, 5, tzinfo=UTC)
+    for code in (200, 204, 503, None):
+        attempt(d, at=at, status_code=code, error_kind="" if code else "timeout")
+    attempt(d, at=NOW, status_code=200)  # the current hour
+    attempt(d, at=NOW - timedelta(hours=25), status_code=200)  # before the 24 h range
+    attempt(deliver(other, attempts=1), at=at, status_code=500)  # another endpoint's
+
+    hours = endpoint_hours(subscription=subscription, range_key="24h", now=NOW)
+    assert len(hours) == 24
+    assert hours[-1].start == datetime(2026, 11, 30, 10, tzinfo=UTC) and hours[0].start == datetime(
+        2026, 11, 29, 11, tzinfo=UTC)
+    by_start = {h.start: h for h in hours}
+    eight = by_start[datetime(2026, 11, 30, 8, tzinfo=UTC)]
+    assert (eight.succeeded, eight.http_failed, eight.no_answer) == (2, 1, 1)
+    assert hours[-1].succeeded == 1
+    assert sum(h.total for h in hours) == 5
+    week = endpoint_hours(subscription=subscription, range_key="7d", now=NOW)
+    assert len(week) == 168 and sum(h.total for h in week) == 6
+
+
+def test_p50_and_p95_are_the_exact_nearest_rank_per_hour(org):
+    subscription, _ = make_subscription(org)
+    d = deliver(subscription, attempts=100, created_at=NOW - timedelta(hours=2))
+    nine = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    durations = list(range(1000, 0, -10))  # 100 attempts: 10, 20, ... 1000 ms, recorded in reverse
+    for i, ms in enumerate(durations):
+        attempt(d, at=nine + timedelta(seconds=i), status_code=200, duration_ms=ms)
+    attempt(d, at=nine - timedelta(minutes=30), status_code=500, duration_ms=7)  # a lone attempt at 08:30
+    hours = {h.start: h for h in endpoint_hours(subscription=subscription, range_key="24h", now=NOW)}
+    assert (hours[nine].p50_ms, hours[nine].p95_ms) == (500, 950)
+    eight = hours[nine - timedelta(hours=1)]
+    assert (eight.p50_ms, eight.p95_ms) == (7, 7)
+    latency = endpoint_charts(hours=list(hours.values()), range_key="24h")["figures"][1]
+    assert [label for _y, label in latency.y_ticks] == ["0 ms", "500 ms", "1 s"]
+    assert "the 95th percentile reached 950 ms" in latency.desc
+    assert hours[nine + timedelta(hours=1)].p50_ms is None  # no attempts: no percentile
+
+
+def test_the_charts_cost_two_queries_whatever_the_number_of_attempts(org, django_assert_num_queries):
+    subscription, _ = make_subscription(org)
+    d = deliver(subscription, attempts=60, created_at=NOW - timedelta(days=2))
+    for i in range(60):
+        attempt(d, at=NOW - timedelta(hours=i), status_code=200, duration_ms=i)
+    with django_assert_num_queries(2):
+        endpoint_hours(subscription=subscription, range_key="7d", now=NOW)
+
+
+def test_the_drawing_scales_bars_to_the_busiest_hour_and_describes_itself(org):
+    subscription, _ = make_subscription(org)
+    d = deliver(subscription, attempts=6, created_at=NOW - timedelta(hours=2))
+    for code in (200, 200, 200, 503):
+        attempt(d, at=datetime(2026, 11, 30, 9, 1, tzinfo=UTC), status_code=code, duration_ms=120)
+    attempt(d, at=datetime(2026, 11, 30, 7, 1, tzinfo=UTC), status_code=200, duration_ms=80)
+    charts = endpoint_charts(hours=endpoint_hours(subscription=subscription, range_key="24h", now=NOW),
+                             range_key="24h")
+    outcomes, latency = charts["figures"]
+    heights = {}
+    for _x, _y, _w, h, css in outcomes.bars:
+        heights.setdefault(css, []).append(h)
+    # The busiest hour (4 attempts) is drawn to the 5-attempt axis top: 3 ok + 1 http stacked.
+    assert sorted(heights["ok"])[-1] == pytest.approx(3 * heights["http"][0])
+    assert "5 attempts, 4 succeeded, 1 failed with an HTTP status and 0 got no answer" in outcomes.desc
+    assert "30 Nov 09:00 UTC, had 4" in outcomes.desc
+    assert [label for _y, label in outcomes.y_ticks] == ["0", "2.5", "5"]
+    assert "the median attempt took 80 to 120 ms" in latency.desc
+    assert [label for _y, label in latency.y_ticks] == ["0 ms", "100 ms", "200 ms"]
+    assert {css for *_, css in latency.dots} == {"p50", "p95"}
+    assert [h.start.hour for h in charts["rows"]] == [7, 9]
+
+
+def test_no_attempts_draws_empty_axes_and_says_so(org):
+    subscription, _ = make_subscription(org)
+    charts = endpoint_charts(hours=endpoint_hours(subscription=subscription, range_key="7d", now=NOW),
+                             range_key="7d")
+    outcomes, latency = charts["figures"]
+    assert outcomes.bars == [] and latency.lines == [] and charts["rows"] == []
+    assert "0 attempts" in outcomes.desc and latency.desc == "No attempts in the last 7 days."
+    # A label a midnight, but for one too near the right edge to be read whole (Mon 30, at 10:20 the same day).
+    assert [label for _x, label in outcomes.x_ticks] == ["Tue 24", "Wed 25", "Thu 26", "Fri 27", "Sat 28", "Sun 29"]
+    assert all(x <= charts_module.WIDTH - charts_module.RIGHT - charts_module.X_LABEL_ROOM
+               for x, _label in outcomes.x_ticks)
+
+
+def test_an_unknown_range_means_the_last_24_hours():
+    assert chart_range("7d") == "7d"
+    for bad in (None, "", "30d", "7D", "'><svg>"):
+        assert chart_range(bad) == "24h"
