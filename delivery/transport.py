@@ -352,11 +352,10 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
         return Response(duration_ms=_ms(started), status_code=status, headers=answer_headers, body=body_bytes,
                         truncated=truncated)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded attempt
-        if exchange.expired:
-            verb = _PHASE_VERBS[exchange.phase]
-            kind, message = "timeout", f"{exchange.phase} {verb} within {timeout:g} s."
-        else:
-            kind, message = classify(exc)
+        kind, message = classify(exc)
+        if exchange.expired or (kind == "timeout" and not isinstance(exc, PhaseTimeout)):
+            # Cut by the watchdog, or by the socket timeout set to the same deadline a moment before it.
+            kind, message = "timeout", f"{exchange.phase} {_PHASE_VERBS[exchange.phase]} within {timeout:g} s."
         answered = resp is not None and exchange.phase == READING
         return Response(duration_ms=_ms(started), error_kind=kind, error_message=message,
                         status_code=resp.status if answered else None, headers=_headers(resp) if answered else {})

@@ -72,8 +72,10 @@ def deliver_through_the_task(org, url) -> tuple[Attempt, Delivery, float, int]:
 
 
 def assert_within_deadline(attempt: Attempt, elapsed: float, settings) -> None:
-    assert elapsed <= settings.WEBHOOKS_TIMEOUT + 1, f"the attempt took {elapsed:.1f} s"
-    assert attempt.duration_ms <= (settings.WEBHOOKS_TIMEOUT + 1) * 1000
+    # The exchange ends by the deadline (+1 s for a starved watchdog); the whole task, recording included and
+    # slowed by tracemalloc on a loaded 2-core CI machine, within 3 s more (a hanging one would take 20 s).
+    assert attempt.duration_ms <= (settings.WEBHOOKS_TIMEOUT + 1) * 1000, f"the attempt took {attempt.duration_ms} ms"
+    assert elapsed <= settings.WEBHOOKS_TIMEOUT + 3, f"the task took {elapsed:.1f} s"
 
 
 def assert_storable(attempt: Attempt) -> None:
