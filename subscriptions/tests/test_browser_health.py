@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 from conftest import make_subscription
 from delivery.models import Attempt, Delivery, EndpointHealth, Event
 
-# open_page is a fixture of the console's tests: imported, pytest uses it here too.
-from subscriptions.tests.test_browser_console import BOTH_SIZES, check, detail_url, open_page  # noqa: F401
+# (open_page is a fixture of subscriptions/tests/conftest.py.)
+from subscriptions.tests.test_browser_console import BOTH_SIZES, check, detail_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
