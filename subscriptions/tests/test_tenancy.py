@@ -54,6 +54,7 @@ EXPECTED = {
                              "mallory": (404, 405)},
     "subscriptions:edit": CHANGE_FORM,
     "subscriptions:regenerate": CHANGE_FORM,
+    "subscriptions:stop_old_secret": CHANGE_FORM,  # GET: the confirmation
     "subscriptions:delete": CHANGE_FORM,
     "subscriptions:test": CHANGE_FORM,  # GET: the payload to see and edit
     "subscriptions:delivery:bulk_redeliver": CHANGE_FORM,  # GET: the count to confirm
@@ -65,6 +66,9 @@ EXPECTED = {
     "subscriptions:delivery:redeliver": CHANGE_POST,
     # Operations: no session involved, the same for everyone. No worker runs here, so /readyz says
     # 503 (failing); /metrics is 404 while METRICS_TOKEN is not configured.
+    # Each user's own alert preferences: nothing of another organisation's to see.
+    "alerts:notifications": {"anonymous": (LOGIN, LOGIN), "bob": (200, None), "alice": (200, None),
+                             "mallory": (200, None)},
     "healthz": {u: (200, 405) for u in USERS},
     "readyz": {u: (503, 405) for u in USERS},
     "metrics": {u: (404, 405) for u in USERS},
