@@ -44,6 +44,9 @@ LINGER_POLL = 0.005
 # A full batch (a backlog) still sending after this long asks for one more sender: a fast endpoint's
 # backlog goes best over one connection, a slow one's over up to ENDPOINT_SENDERS at once.
 HELPER_AFTER = 0.25
+# Successes are recorded together, at least this often (count, seconds); a failure at once, with them.
+RECORD_EVERY = 10
+RECORD_SECONDS = 0.1
 _SKIPPED = object()  # a claimed delivery that finished meanwhile: nothing to send
 # The outcome of an attempt in metrics and logs, by the delivery's state after it (else "failed").
 _OUTCOMES = {Delivery.State.SUCCEEDED: "succeeded", Delivery.State.PENDING: "retrying"}
@@ -143,6 +146,7 @@ def _drain(subscription: Subscription, lease: _Lease) -> int:
             continue
         lingered = 0.0
         started = time.monotonic()
+        unrecorded: list = []  # successes sent but not yet recorded (at most RECORD_EVERY, RECORD_SECONDS)
         for i, delivery in enumerate(batch):
             # A backlog that answers, slowly: ask for one more sender (each sender asks once, up to the
             # endpoint's cap). Not for one that fails (a failure ends the batch, so i > 0 means answers):
@@ -156,17 +160,26 @@ def _drain(subscription: Subscription, lease: _Lease) -> int:
             if outcome is _SKIPPED:
                 continue
             if outcome is None:  # deleted or paused meanwhile: the whole batch stops, this one included
+                _record(subscription, unrecorded)
                 states.deliveries_unclaim(ids=rest)
                 _wanted(Subscription.objects.get(id=subscription.id))
                 return attempts
             attempts += 1
-            if not outcome.ok:
+            unrecorded.append(outcome)
+            response = outcome[2]
+            if not response.ok:
+                _record(subscription, unrecorded)  # with the successes before it: the breaker counts in order
                 states.deliveries_unclaim(ids=rest[1:])  # the breaker decides what goes next
                 break
+            if len(unrecorded) >= RECORD_EVERY or time.monotonic() - unrecorded[0][3] > RECORD_SECONDS:
+                _record(subscription, unrecorded)
+                unrecorded = []
+        else:
+            _record(subscription, unrecorded)
 
 
 def _send_one(subscription: Subscription, delivery: Delivery):
-    """POST one claimed delivery as things are now and record it; return the Response.
+    """POST one claimed delivery as things are now; return (delivery, attempt, response, when), to record.
 
     None: the subscription was deleted or paused meanwhile; _SKIPPED: the delivery finished meanwhile.
 
@@ -201,15 +214,14 @@ def _send_one(subscription: Subscription, delivery: Delivery):
     else:
         response = transport.post(url, body, headers)
     shown = {**headers, **headers_shown(stored=custom)}  # the attempt log never shows a secret header's value
-    _record(subscription, delivery, url=url, started_at=started_at, headers=shown, response=response)
-    return response
+    return delivery, _attempt(delivery, url=url, started_at=started_at, headers=shown, response=response), response, \
+        time.monotonic()
 
 
-def _record(subscription: Subscription, delivery: Delivery, *, url: str, started_at, headers: dict,
-            response: transport.Response) -> None:
-    """Write the attempt, the delivery's next state and the endpoint's record in one transaction; pause if due."""
+def _attempt(delivery: Delivery, *, url: str, started_at, headers: dict, response: transport.Response) -> Attempt:
+    """Return the (unsaved) Attempt row of one HTTP try, with any bytes the receiver sent made storable."""
     body_text, escaped = body_for_storage(raw=response.body, truncated=response.truncated)
-    attempt = Attempt(
+    return Attempt(
         delivery_id=delivery.id, number=delivery.attempt_count + 1, url=url, started_at=started_at,
         duration_ms=response.duration_ms,
         request_headers={"Content-Type": "application/json", "User-Agent": transport.USER_AGENT, **headers},
@@ -218,26 +230,47 @@ def _record(subscription: Subscription, delivery: Delivery, *, url: str, started
         response_body=body_text, response_body_escaped=escaped, response_truncated=response.truncated,
         error_kind=response.error_kind, error_message=response.error_message,
     )
+
+
+def _record(subscription: Subscription, sent: list) -> None:
+    """Write the attempts, their deliveries' next states and the endpoint's record in one transaction.
+
+    Then log and count each attempt, and tell others if the breaker opened or the subscription
+    must be paused. `sent` is what _send_one returned, in order; a failure, if any, is last.
+    """
+    if not sent:
+        return
     with transaction.atomic():
-        state = states.delivery_record(delivery=delivery, attempt=attempt, response=response)
-        verdict = health.endpoint_record(subscription=subscription, succeeded=response.ok,
-                                         status_code=response.status_code)
-    logger.info(
-        "Attempt %d of %s to %s: %s in %d ms", attempt.number, webhook_id_for(delivery.event_id), url,
-        f"HTTP {response.status_code}" if not response.error_kind else response.error_kind, response.duration_ms,
-        extra={"event_id": webhook_id_for(delivery.event_id), "delivery_id": str(delivery.id),
-               "organisation": subscription.organisation_id, "endpoint_host": transport.host_of(url),
-               "outcome": _OUTCOMES.get(state, "failed"), "duration_ms": response.duration_ms},
-    )
-    attempt_summary = states.summary(response)
-    metrics.attempt_recorded(
-        outcome=_OUTCOMES.get(state, "failed"),
-        error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
-        duration_ms=response.duration_ms)
-    if verdict.breaker_opened:
-        signals.endpoint_failing.send(sender=Subscription, subscription=subscription, reason=attempt_summary)
-    if verdict.pause_reason and _pause(subscription, reason=verdict.pause_reason):
-        signals.endpoint_auto_paused.send(sender=Subscription, subscription=subscription, reason=verdict.pause_reason)
+        after = states.deliveries_record(sent=[(d, a, r) for d, a, r, _ in sent])
+        verdicts = []
+        if any(r.ok for _, _, r, _ in sent):
+            verdicts.append(health.endpoint_record(subscription=subscription, succeeded=True, status_code=200))
+        for _, _, response, _ in sent:
+            if not response.ok:
+                verdicts.append(health.endpoint_record(subscription=subscription, succeeded=False,
+                                                       status_code=response.status_code))
+    for delivery, attempt, response, _ in sent:
+        outcome = _OUTCOMES.get(after.get(delivery.id), "failed")
+        event_id = webhook_id_for(delivery.event_id)
+        logger.info(
+            "Attempt %d of %s to %s: %s in %d ms", attempt.number, event_id, attempt.url,
+            f"HTTP {response.status_code}" if not response.error_kind else response.error_kind, response.duration_ms,
+            extra={"event_id": event_id, "delivery_id": str(delivery.id), "organisation": subscription.organisation_id,
+                   "endpoint_host": transport.host_of(attempt.url), "outcome": outcome,
+                   "duration_ms": response.duration_ms},
+        )
+        metrics.attempt_recorded(
+            outcome=outcome,
+            error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
+            duration_ms=response.duration_ms)
+    failure = sent[-1][2] if not sent[-1][2].ok else None
+    for verdict in verdicts:
+        if verdict.breaker_opened:
+            signals.endpoint_failing.send(sender=Subscription, subscription=subscription,
+                                          reason=states.summary(failure))
+        if verdict.pause_reason and _pause(subscription, reason=verdict.pause_reason):
+            signals.endpoint_auto_paused.send(sender=Subscription, subscription=subscription,
+                                              reason=verdict.pause_reason)
 
 
 def _pause(subscription: Subscription, *, reason: str) -> bool:

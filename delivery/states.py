@@ -158,23 +158,48 @@ def has_due(*, subscription_id, tests_only: bool = False) -> bool:
 
 # --- the outcome of an attempt ------------------------------------------------------
 
-def delivery_record(*, delivery: Delivery, attempt: Attempt, response: Response) -> str:
-    """Save the attempt and move the delivery on, in the caller's transaction; return its state after it.
+def deliveries_record(*, sent: list[tuple[Delivery, Attempt, Response]]) -> dict:
+    """Save the attempts and move their deliveries on, in the caller's transaction; return {delivery id: state}.
 
-    Succeeded, pending (due again: a retry), failed (the schedule is spent) or held (410 Gone).
-    Only a delivery still pending moves on: one cancelled or held while its
-    request was in flight keeps that state, but still counts the attempt, so
-    attempt numbers stay unique.
+    One path for a batch of one and a batch of many: the attempts in one insert, the
+    successes in two updates per status code, each failure by itself (its retry time is
+    its own). After an attempt a pending delivery is succeeded, pending again (a retry),
+    failed (the schedule is spent) or held (410 Gone). Only a delivery still pending moves
+    on: one cancelled or held while its request was in flight keeps that state, but still
+    counts the attempt, so attempt numbers stay unique.
     """
     now = timezone.now()
-    attempt.save()
-    bookkeeping = {"attempt_count": attempt.number, "last_status_code": response.status_code,
+    Attempt.objects.bulk_create([attempt for _, attempt, _ in sent])
+    after: dict = {}
+    by_status: dict[int, list] = {}
+    for delivery, _, response in sent:
+        if response.ok:
+            by_status.setdefault(response.status_code, []).append(delivery.id)
+    for status, ids in by_status.items():
+        counted = {"attempt_count": F("attempt_count") + 1, "last_status_code": status, "last_error": "",
+                   "locked_until": None}
+        # Those no longer pending first (they keep their state), then the rest succeed.
+        Delivery.objects.filter(id__in=ids).exclude(state=State.PENDING).update(**counted)
+        Delivery.objects.filter(id__in=ids, state=State.PENDING).update(
+            **counted, state=State.SUCCEEDED, completed_at=now, next_attempt_at=None)
+        after.update(dict.fromkeys(ids, State.SUCCEEDED))
+    for delivery, attempt, response in sent:
+        if response.ok:
+            continue
+        counted = {"attempt_count": attempt.number, "last_status_code": response.status_code,
                    "last_error": summary(response), "locked_until": None}
-    after = _after_attempt(delivery, response, number=attempt.number, now=now)
-    if Delivery.objects.filter(id=delivery.id, state=State.PENDING).update(**bookkeeping, **after):
-        return after.get("state", State.PENDING)
-    Delivery.objects.filter(id=delivery.id).update(**bookkeeping)
-    return Delivery.objects.filter(id=delivery.id).values_list("state", flat=True).get()
+        moved = _after_attempt(delivery, response, number=attempt.number, now=now)
+        if Delivery.objects.filter(id=delivery.id, state=State.PENDING).update(**counted, **moved):
+            after[delivery.id] = moved.get("state", State.PENDING)
+        else:
+            Delivery.objects.filter(id=delivery.id).update(**counted)
+            after[delivery.id] = Delivery.objects.filter(id=delivery.id).values_list("state", flat=True).get()
+    return after
+
+
+def delivery_record(*, delivery: Delivery, attempt: Attempt, response: Response) -> str:
+    """Record one attempt (deliveries_record with a batch of one); return the delivery's state after it."""
+    return deliveries_record(sent=[(delivery, attempt, response)])[delivery.id]
 
 
 # --- operator and lifecycle transitions ---------------------------------------------
