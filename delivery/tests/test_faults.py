@@ -40,6 +40,18 @@ FAULT_ENV = {
 SETTLE_TIMEOUT = 120  # seconds to wait for every event to arrive before counting the lost
 
 
+def emit(redis_url: str, count: int, *, lot_id: str) -> list[str]:
+    """Record `count` activities in another process, publishing to `redis_url`; return their webhook-ids."""
+    env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": redis_url}
+    env.pop("TEST_DATABASE_NAME", None)
+    out = subprocess.run(
+        [sys.executable, "manage.py", "emit_activity", "acme", "lot.created", "--data", f'{{"lot_id": "{lot_id}"}}',
+         "--count", str(count)],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    return [line for line in out.split() if line.startswith("evt_")]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -207,14 +219,7 @@ class Stack:
 
     def emit(self, count: int) -> list[str]:
         """Record `count` activities in a separate process; return their webhook-ids (all committed)."""
-        env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": self.redis.url}
-        env.pop("TEST_DATABASE_NAME", None)
-        out = subprocess.run(
-            [sys.executable, "manage.py", "emit_activity", "acme", "lot.created", "--data", '{"lot_id": "F-1"}',
-             "--count", str(count)],
-            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-        ).stdout
-        return [line for line in out.split() if line.startswith("evt_")]
+        return emit(self.redis.url, count, lot_id="F-1")
 
     def wait_for(self, n: int, timeout: float = 60):
         deadline = time.monotonic() + timeout

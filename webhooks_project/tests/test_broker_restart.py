@@ -7,33 +7,18 @@ through `manage.py emit_activity` (the domain-code path, in another process), re
 empty while the backlog is in flight, then records more.
 """
 
-import os
 import re
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import ROOT, WORKER_ARGS, database_url, make_subscription
+from conftest import WORKER_ARGS, make_subscription
 from delivery.models import EndpointWake
-from delivery.tests.test_faults import FAULT_ENV, RedisServer, Tally
+from delivery.tests.test_faults import FAULT_ENV, RedisServer, Tally, emit
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SETTLE_TIMEOUT = 120
-
-
-def emit(redis_url: str, count: int) -> list[str]:
-    """Record `count` activities in another process, publishing to `redis_url`; return their event ids."""
-    env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": redis_url}
-    env.pop("TEST_DATABASE_NAME", None)
-    out = subprocess.run(
-        [sys.executable, "manage.py", "emit_activity", "acme", "lot.created", "--data", '{"lot_id": "R-1"}',
-         "--count", str(count)],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    ).stdout
-    return [line for line in out.split() if line.startswith("evt_")]
 
 
 def wait_for(predicate, timeout: float) -> bool:
@@ -54,7 +39,7 @@ def test_worker_survives_redis_restarted_empty_with_a_backlog_in_flight(org, rec
         make_subscription(org, url=receiver.url, activity_types=["lot.created"])
         env = {**FAULT_ENV, "CELERY_BROKER_URL": redis.url}
 
-        recorded = emit(redis.url, 150)  # queued before the worker starts: it reserves a full prefetch
+        recorded = emit(redis.url, 150, lot_id="R-1")  # queued before the worker starts: it reserves a full prefetch
         worker = celery_process(*WORKER_ARGS, env=env)
         celery_process("beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule"), env=env)
         assert wait_for(lambda: tally.count() >= 10, 60), "the worker delivered nothing before the restart"
@@ -65,13 +50,13 @@ def test_worker_survives_redis_restarted_empty_with_a_backlog_in_flight(org, rec
         assert "Connection to broker lost" in log, "the restart did not reach the worker"
         assert worker.proc.poll() is None, f"the worker exited after the restart:\n{log[-3000:]}"
 
-        after = emit(redis.url, 20)  # new messages: the worker must consume them
+        after = emit(redis.url, 20, lot_id="R-1")  # new messages: the worker must consume them
         recorded += after
         wait_for(lambda: set(recorded) <= tally.ids(), SETTLE_TIMEOUT)
         # A sender still running from before the restart may have found those 20 by its own last look; once
         # the endpoint is idle (no wake row), one more event needs a new message through the new connection.
         wait_for(lambda: not EndpointWake.objects.exists(), 30)
-        last = emit(redis.url, 1)
+        last = emit(redis.url, 1, lot_id="R-1")
         recorded += last
         wait_for(lambda: set(recorded) <= tally.ids(), 60)
         time.sleep(1)  # let retries in flight land, so duplicates are counted
