@@ -9,12 +9,10 @@ var/bench/smoke.json) for docs/performance.png (`python -m bench.chart`).
 """
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -86,32 +84,6 @@ def _setup_django(env: dict) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _profile_start(pids: list[int], outdir: Path) -> list[subprocess.Popen]:
-    pyspy = Path(sys.executable).parent / "py-spy"
-    return [subprocess.Popen([str(pyspy), "record", "--pid", str(pid), "--rate", "200", "--gil", "--format", "raw",
-                              "--output", str(outdir / f"profile-{pid}.txt"), "--nonblocking"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
-
-
-def _profile_stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.send_signal(signal.SIGINT)
-    for proc in procs:
-        proc.wait(timeout=60)
-
-
-@contextlib.contextmanager
-def _profiling(enabled: bool, workers, workdir: Path):
-    """py-spy the workers (raw stacks in workdir/profile-PID.txt) while the block runs, if enabled."""
-    profilers = _profile_start(workers.worker_pids(), workdir) if enabled else []
-    try:
-        yield
-    finally:
-        _profile_stop(profilers)
-        for proc in profilers:
-            print("profile:", proc.args[proc.args.index("--output") + 1], flush=True)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the harness, not the speed")
@@ -122,8 +94,9 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=None,
                         help=f"also run the old core's own bench (commit {OLD_CORE}) on the pipeline phases, in the "
                              "same run, first (default: on, off with --smoke)")
-    parser.add_argument("--profile", nargs="?", const="throughput_1", default=None, metavar="PHASE",
-                        help="py-spy the workers during one phase (default throughput_1; or isolation_hang, latency)")
+    parser.add_argument("--profile", nargs="?", const="throughput_1,drain,latency", default="", metavar="PHASES",
+                        help="py-spy the workers during these phases (default throughput_1,drain,latency; also "
+                             "throughput_20, isolation_hang): flame graphs and top self time, in the run's folder")
     parser.add_argument("--output", help="where to write the JSON results")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help=f"override a size, e.g. --set tp_events=2000 (sizes: {', '.join(FULL)})")
@@ -212,9 +185,15 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
 
 def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
     from bench import phases
+    from bench.profiles import profiled
 
     out: dict = {}
     workers = stack.Stack(env, workdir).start(workers=args.workers)
+    wanted = set(filter(None, args.profile.split(",")))
+
+    def _profiling(phase):
+        return profiled(phase, workers.worker_pids(), workdir / "profiles", out, enabled=phase in wanted)
+
     try:
         warm = phases.organisation_make("warm")
         phases.endpoint_make(rx, warm, "/warm", ["lot.created"])
@@ -225,14 +204,14 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
                 break
         if only & {"throughput", "throughput_1"}:
             kw = dict(timeout=timeout, env=env, emitters=args.emitters, worker_pids=workers.worker_pids())
-            with _profiling(args.profile == "throughput_1", workers, workdir):
+            with _profiling("throughput_1"):
                 out["throughput_1"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=1, **kw)
             print("throughput_1:", _brief(out["throughput_1"]), flush=True)
         if "throughput" in only:
-            with _profiling(args.profile == "throughput_20", workers, workdir):
+            with _profiling("throughput_20"):
                 out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
             print("throughput_20:", _brief(out["throughput_20"]), flush=True)
-            with _profiling(args.profile == "drain", workers, workdir):
+            with _profiling("drain"):
                 out["drain"] = phases.drain(rx, events=sizes["tp_events"], **kw)
             # Messages of deliveries a batch already sent are still queued: the next phase
             # would wait behind them. How long they take is a figure of its own.
@@ -240,14 +219,15 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
             print("drain:", _brief(out["drain"]), flush=True)
         stack.queue_wait_empty(env["CELERY_TASK_DEFAULT_QUEUE"])
         if "latency" in only:
-            with _profiling(args.profile == "latency", workers, workdir):
-                out["latency"] = phases.latency(rx, events=sizes["lat_events"], rate=sizes["rate"], timeout=timeout)
+            with _profiling("latency"):
+                out["latency"] = phases.latency(rx, events=sizes["lat_events"], rate=sizes["rate"], timeout=timeout,
+                                                worker_pids=workers.worker_pids())
             print("latency:", _brief(out["latency"]), flush=True)
         stack.queue_wait_empty(env["CELERY_TASK_DEFAULT_QUEUE"])
         if "isolation" in only:
             out["isolation_calm"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
                                                      timeout=timeout, hang=False)
-            with _profiling(args.profile == "isolation_hang", workers, workdir):
+            with _profiling("isolation_hang"):
                 out["isolation_hang"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
                                                          timeout=timeout, hang=True)
             print("isolation:", _brief(out["isolation_calm"]), _brief(out["isolation_hang"]), flush=True)

@@ -29,7 +29,7 @@ READ_GETS = ["detail", "log"]
 @pytest.fixture
 def delivery(org, subscription):
     with pytest.MonkeyPatch.context() as mp:  # no broker needed: the row is what we look at
-        mp.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)
+        mp.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)
         event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "L-1"})
     d = Delivery.objects.get(event=event)
     Delivery.objects.filter(id=d.id).update(state=Delivery.State.SUCCEEDED, last_status_code=200)

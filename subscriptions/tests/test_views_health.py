@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("web_settings")]
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """The test runs the sender itself: wake-ups publish nothing."""
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)
 
 
 def detail_page(client, subscription, **params) -> str:
