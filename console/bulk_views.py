@@ -6,10 +6,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from console.forms import LogFilterForm
+from console.permissions import subscription_view
 from delivery.bulk import BULK_LIMIT, deliveries_redeliver_filtered, deliveries_redeliverable
 from delivery.selectors import deliveries_count
-from subscriptions.forms import LogFilterForm
-from subscriptions.permissions import subscription_view
 from subscriptions.selectors import activity_codes
 
 
@@ -25,7 +25,7 @@ def deliveries_bulk_redeliver(request, subscription):
     for name in form.fields:
         if form.data.get(name):
             query[name] = form.data[name]
-    back = reverse("subscriptions:detail", args=[subscription.id]) + (f"?{query.urlencode()}" if query else "")
+    back = reverse("console:subscription_detail", args=[subscription.id]) + (f"?{query.urlencode()}" if query else "")
     if form.errors:
         messages.error(request, "Correct the search first.")
         return redirect(back + "#delivery-log")
@@ -43,7 +43,7 @@ def deliveries_bulk_redeliver(request, subscription):
                                        f"{BULK_LIMIT:,} do.")
         return redirect(back + "#delivery-log")
     count = deliveries_count(deliveries_redeliverable(subscription=subscription, **filters), limit=BULK_LIMIT)
-    return render(request, "delivery/confirm_bulk_redeliver.html", {
+    return render(request, "console/delivery/confirm_bulk_redeliver.html", {
         "subscription": subscription, "form": form, "count": count, "too_many": count > BULK_LIMIT,
         "limit": f"{BULK_LIMIT:,}", "description": form.describe(), "back": back,
         "hidden": [(k, v) for k, v in query.items() if v],

@@ -5,11 +5,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from console.permissions import subscription_view
 from delivery import services
 from delivery.body_display import body_shown, headers_shown
 from delivery.health_view import delivery_waits, endpoint_health_view
 from delivery.selectors import delivery_get
-from subscriptions.permissions import subscription_view
 
 
 def _delivery_or_404(subscription, delivery_id):
@@ -30,7 +30,7 @@ def delivery_detail(request, subscription, delivery_id):
         attempt.response_headers_shown = headers_shown(headers=attempt.response_headers)
         attempt.request_headers_shown = headers_shown(headers=attempt.request_headers)
     health = endpoint_health_view(subscriptions=[subscription])[subscription.id]
-    return render(request, "delivery/detail.html", {
+    return render(request, "console/delivery/detail.html", {
         "subscription": subscription,
         "delivery": delivery,
         "wait": delivery_waits(subscription=subscription, deliveries=[delivery], health=health).get(delivery.id),
@@ -50,4 +50,4 @@ def delivery_redeliver(request, subscription, delivery_id):
         messages.success(request, "Redelivering: the same event id, signed with the current secret.")
     else:
         messages.info(request, "This delivery is still in progress; it can be redelivered once it has finished.")
-    return redirect("subscriptions:delivery:detail", subscription_id=subscription.id, delivery_id=delivery.id)
+    return redirect("console:delivery_detail", subscription_id=subscription.id, delivery_id=delivery.id)

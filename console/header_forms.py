@@ -7,8 +7,8 @@ posted back keeps the stored value (subscriptions.custom_headers). Empty rows ar
 from django import forms
 from django.core.exceptions import ValidationError
 
+from console.forms import SubscriptionForm
 from subscriptions.custom_headers import MASK, MAX_HEADERS, MAX_NAME, headers_clean
-from subscriptions.forms import SubscriptionForm
 from subscriptions.models import Subscription
 
 BLANK_ROWS = 2

@@ -73,4 +73,4 @@ def subscription_list(request):
             cards=[{"subscription": s, "stats": stats[s.id], "health": health[s.id], "types": activity_codes(s)}
                    for s in subscriptions],
         )
-    return render(request, "subscriptions/list.html", context)
+    return render(request, "console/subscriptions/list.html", context)

@@ -7,9 +7,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from alerts import services
-from alerts.forms import NotificationsForm
 from alerts.selectors import alerts_wanted
-from subscriptions.permissions import membership_or_404
+from console.notification_forms import NotificationsForm
+from console.permissions import membership_or_404
 
 
 @login_required
@@ -25,5 +25,5 @@ def notifications(request):
             services.alert_preference_set(membership=membership,
                                           email_endpoint_alerts=form.cleaned_data["email_endpoint_alerts"])
         messages.success(request, "Saved your notification settings.")
-        return redirect("alerts:notifications")
-    return render(request, "alerts/notifications.html", {"form": form}, status=400 if form.errors else 200)
+        return redirect("console:notifications")
+    return render(request, "console/alerts/notifications.html", {"form": form}, status=400 if form.errors else 200)

@@ -14,6 +14,9 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from console.forms import LogFilterForm, RecoverForm, RegenerateForm, SubscriptionForm, TestForm
+from console.header_forms import SubscriptionEditForm
+from console.permissions import membership_or_404, require_admin, subscription_view
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
 from delivery.health_view import delivery_waits, endpoint_health_view
 from delivery.selectors import (
@@ -25,10 +28,7 @@ from delivery.selectors import (
 from delivery.services import deliveries_recover_since
 from subscriptions import services
 from subscriptions.activity_types import get_activity_type
-from subscriptions.forms import LogFilterForm, RecoverForm, RegenerateForm, SubscriptionForm, TestForm
-from subscriptions.header_forms import SubscriptionEditForm
 from subscriptions.models import TrailEntry
-from subscriptions.permissions import membership_or_404, require_admin, subscription_view
 from subscriptions.selectors import activity_codes, subscription_with_url
 from subscriptions.signing_secrets import decrypt_secret, encrypt_secret
 
@@ -65,8 +65,8 @@ def subscription_create(request):
             form.add_service_error(exc)
         else:
             _hand_over_secret(request, subscription, secret)
-            return redirect("subscriptions:secret", subscription_id=subscription.id)
-    return render(request, "subscriptions/form.html", {"form": form, "creating": True})
+            return redirect("console:subscription_secret", subscription_id=subscription.id)
+    return render(request, "console/subscriptions/form.html", {"form": form, "creating": True})
 
 
 @never_cache
@@ -76,7 +76,7 @@ def subscription_secret(request, subscription):
     """Show the signing secret once: it leaves the session as this page renders, and no cache keeps it."""
     token = request.session.pop(_secret_key(subscription), None)
     secret = decrypt_secret(token) if token else None
-    return render(request, "subscriptions/secret.html", {"subscription": subscription, "secret": secret})
+    return render(request, "console/subscriptions/secret.html", {"subscription": subscription, "secret": secret})
 
 
 @require_GET
@@ -86,7 +86,7 @@ def subscription_detail(request, subscription):
     codes = activity_codes(subscription)
     health = endpoint_health_view(subscriptions=[subscription])[subscription.id]
     range_key = chart_range(request.GET.get("range"))
-    return render(request, "subscriptions/detail.html", {
+    return render(request, "console/subscriptions/detail.html", {
         "subscription": subscription,
         "types": [get_activity_type(c) for c in codes],
         "health": health,
@@ -103,7 +103,7 @@ def subscription_detail(request, subscription):
 @subscription_view()
 def subscription_log(request, subscription):
     """The Delivery Log alone, for the page's live refresh."""
-    return render(request, "subscriptions/_delivery_log.html", {
+    return render(request, "console/subscriptions/_delivery_log.html", {
         "subscription": subscription, **_log_context(request, subscription, activity_codes(subscription)),
     })
 
@@ -163,8 +163,8 @@ def subscription_edit(request, subscription):
             form.add_service_error(exc)
         else:
             messages.success(request, "Saved. The changes apply from the next event.")
-            return redirect("subscriptions:detail", subscription_id=subscription.id)
-    return render(request, "subscriptions/form.html", {"form": form, "subscription": subscription})
+            return redirect("console:subscription_detail", subscription_id=subscription.id)
+    return render(request, "console/subscriptions/form.html", {"form": form, "subscription": subscription})
 
 
 @require_http_methods(["GET", "POST"])
@@ -194,8 +194,8 @@ def subscription_test(request, subscription):
                 else:
                     messages.warning(request, f"Test held: {label} ({event.webhook_id}). This webhook is paused: "
                                               "the test is sent when you resume it.")
-                return redirect(reverse("subscriptions:detail", args=[subscription.id]) + "#delivery-log")
-    return render(request, "subscriptions/test.html", {"subscription": subscription, "form": form},
+                return redirect(reverse("console:subscription_detail", args=[subscription.id]) + "#delivery-log")
+    return render(request, "console/subscriptions/test.html", {"subscription": subscription, "form": form},
                   status=400 if request.method == "POST" else 200)
 
 
@@ -208,9 +208,9 @@ def subscription_regenerate(request, subscription):
         secret = services.subscription_regenerate_secret(subscription=subscription, by=request.user,
                                                          overlap=form.overlap())
         _hand_over_secret(request, subscription, secret)
-        return redirect("subscriptions:secret", subscription_id=subscription.id)
-    return render(request, "subscriptions/confirm_regenerate.html", {"subscription": subscription, "form": form},
-                  status=400 if form.errors else 200)
+        return redirect("console:subscription_secret", subscription_id=subscription.id)
+    return render(request, "console/subscriptions/confirm_regenerate.html",
+                  {"subscription": subscription, "form": form}, status=400 if form.errors else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -223,8 +223,8 @@ def subscription_stop_old_secret(request, subscription):
                                       "signs.")
         else:
             messages.info(request, "The old secret had already stopped signing.")
-        return redirect("subscriptions:detail", subscription_id=subscription.id)
-    return render(request, "subscriptions/confirm_stop_old_secret.html", {"subscription": subscription})
+        return redirect("console:subscription_detail", subscription_id=subscription.id)
+    return render(request, "console/subscriptions/confirm_stop_old_secret.html", {"subscription": subscription})
 
 
 @require_POST
@@ -233,7 +233,7 @@ def subscription_pause(request, subscription):
     if subscription.is_active:
         services.subscription_pause(subscription=subscription, by=request.user)
         messages.success(request, "Paused. New events are held, not sent, until you resume.")
-    return redirect("subscriptions:detail", subscription_id=subscription.id)
+    return redirect("console:subscription_detail", subscription_id=subscription.id)
 
 
 @require_POST
@@ -244,7 +244,7 @@ def subscription_resume(request, subscription):
         held = (f" {_deliveries(released, 'held delivery is', 'held deliveries are')} being sent, oldest first."
                 if released else "")
         messages.success(request, "Resumed." + held)
-    return redirect("subscriptions:detail", subscription_id=subscription.id)
+    return redirect("console:subscription_detail", subscription_id=subscription.id)
 
 
 @require_http_methods(["GET", "POST"])
@@ -254,11 +254,11 @@ def subscription_recover(request, subscription):
     form = RecoverForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         messages.error(request, "Enter the date and time from which to retry failed deliveries (UTC).")
-        return redirect("subscriptions:detail", subscription_id=subscription.id)
+        return redirect("console:subscription_detail", subscription_id=subscription.id)
     since = form.cleaned_data["since"]
     if request.method == "GET":
         count = deliveries_failed_since_count(subscription=subscription, since=since)
-        return render(request, "subscriptions/confirm_recover.html", {
+        return render(request, "console/subscriptions/confirm_recover.html", {
             "subscription": subscription, "since": since, "count": count, "since_value": request.GET["since"],
         })
     count = deliveries_recover_since(subscription=subscription, since=since, by=request.user)
@@ -267,7 +267,7 @@ def subscription_recover(request, subscription):
         messages.success(request, f"{_deliveries(count, 'failed delivery', 'failed deliveries')} {verb}.")
     else:
         messages.info(request, "No failed deliveries since then.")
-    return redirect(reverse("subscriptions:detail", args=[subscription.id]) + "#delivery-log")
+    return redirect(reverse("console:subscription_detail", args=[subscription.id]) + "#delivery-log")
 
 
 @require_http_methods(["GET", "POST"])
@@ -278,7 +278,7 @@ def subscription_delete(request, subscription):
         note = (f" {_deliveries(cancelled, 'pending delivery was', 'pending deliveries were')} cancelled."
                 if cancelled else "")
         messages.success(request, f"Deleted the webhook to {subscription.url}.{note}")
-        return redirect("subscriptions:list")
-    return render(request, "subscriptions/confirm_delete.html", {
+        return redirect("console:subscription_list")
+    return render(request, "console/subscriptions/confirm_delete.html", {
         "subscription": subscription, "unfinished": deliveries_unfinished_count(subscription=subscription),
     })

@@ -7,9 +7,9 @@ finds no violation, no console error; screenshots 60-66 go to docs/screenshots/.
 import pytest
 from playwright.sync_api import expect
 
+from console.tests.test_browser_console import BOTH_SIZES, check, detail_url
 from subscriptions.custom_headers import MASK, headers_for_sending
 from subscriptions.models import Subscription
-from subscriptions.tests.test_browser_console import BOTH_SIZES, check, detail_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

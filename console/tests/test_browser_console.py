@@ -2,7 +2,7 @@
 
 Every page, in each of its states (empty, a full log, errors, flash messages), is
 checked three ways: the document is no wider than the viewport, axe-core (the npm
-package in subscriptions/tests/node, injected into the page) finds no violation,
+package in console/tests/node, injected into the page) finds no violation,
 and the page makes no console error (a Content-Security-Policy violation is one).
 Each is saved to docs/screenshots/.
 """
@@ -101,7 +101,7 @@ def check(page, name: str, *, status_errors_ok: bool = False, full_page: bool = 
     width, viewport = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     widest = page.evaluate(WIDEST) if width > viewport else []
     assert width <= viewport, f"{name}: the document is {width} px wide in a {viewport} px viewport: {widest}"
-    assert AXE.is_file(), "axe-core is missing: run `npm ci --prefix subscriptions/tests/node`"
+    assert AXE.is_file(), "axe-core is missing: run `npm ci --prefix console/tests/node`"
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(AXE.read_text())  # through the DevTools protocol: the page's CSP stays as it is
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")

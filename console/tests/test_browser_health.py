@@ -15,10 +15,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from conftest import make_subscription
-from delivery.models import Attempt, Delivery, EndpointHealth, Event
 
-# (open_page is a fixture of subscriptions/tests/conftest.py.)
-from subscriptions.tests.test_browser_console import BOTH_SIZES, check, detail_url
+# (open_page is a fixture of console/tests/conftest.py.)
+from console.tests.test_browser_console import BOTH_SIZES, check, detail_url
+from delivery.models import Attempt, Delivery, EndpointHealth, Event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

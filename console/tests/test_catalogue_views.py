@@ -15,7 +15,7 @@ URL = "/administration/webhooks/events/"
 
 
 def test_route_is_named_events():
-    assert reverse("subscriptions:events") == URL
+    assert reverse("console:event_catalogue") == URL
 
 
 def test_a_member_sees_all_25_types_with_category_schema_and_sample(client, bob):

@@ -20,8 +20,8 @@ from django.core.management import CommandError, call_command
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from console.forms import SubscriptionForm
 from subscriptions.addresses import blocked_reason
-from subscriptions.forms import SubscriptionForm
 from subscriptions.models import Subscription
 from subscriptions.validators import validate_endpoint_url
 

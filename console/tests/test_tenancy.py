@@ -41,33 +41,33 @@ EXPECTED = {
     None: {u: (302, 302) for u in USERS},  # "/" leads to the Webhooks page
     "login": {u: (200, 200) for u in USERS},  # POSTed without credentials: the form again, with errors
     "logout": {u: (405, 302) for u in USERS},
-    "subscriptions:list": {"anonymous": (LOGIN, LOGIN), "bob": (200, 405), "alice": (200, 405),
+    "console:subscription_list": {"anonymous": (LOGIN, LOGIN), "bob": (200, 405), "alice": (200, 405),
                            "mallory": (200, 405)},
-    "subscriptions:events": {"anonymous": (LOGIN, LOGIN), "bob": (200, 200), "alice": (200, 200),
+    "console:event_catalogue": {"anonymous": (LOGIN, LOGIN), "bob": (200, 200), "alice": (200, 200),
                              "mallory": (200, 200)},
-    "subscriptions:create": {"anonymous": (LOGIN, LOGIN), "bob": (403, 403), "alice": (200, None),
+    "console:subscription_create": {"anonymous": (LOGIN, LOGIN), "bob": (403, 403), "alice": (200, None),
                              "mallory": (200, 200)},  # mallory's own organisation; her empty form is refused
-    "subscriptions:detail": READ,
-    "subscriptions:log": READ,
-    "subscriptions:delivery:detail": READ,
-    "subscriptions:secret": {"anonymous": (LOGIN, 405), "bob": (403, 405), "alice": (200, 405),
+    "console:subscription_detail": READ,
+    "console:subscription_log": READ,
+    "console:delivery_detail": READ,
+    "console:subscription_secret": {"anonymous": (LOGIN, 405), "bob": (403, 405), "alice": (200, 405),
                              "mallory": (404, 405)},
-    "subscriptions:edit": CHANGE_FORM,
-    "subscriptions:regenerate": CHANGE_FORM,
-    "subscriptions:stop_old_secret": CHANGE_FORM,  # GET: the confirmation
-    "subscriptions:delete": CHANGE_FORM,
-    "subscriptions:test": CHANGE_FORM,  # GET: the payload to see and edit
-    "subscriptions:delivery:bulk_redeliver": CHANGE_FORM,  # GET: the count to confirm
-    "subscriptions:pause": CHANGE_POST,
-    "subscriptions:resume": CHANGE_POST,
+    "console:subscription_edit": CHANGE_FORM,
+    "console:subscription_regenerate": CHANGE_FORM,
+    "console:subscription_stop_old_secret": CHANGE_FORM,  # GET: the confirmation
+    "console:subscription_delete": CHANGE_FORM,
+    "console:subscription_test": CHANGE_FORM,  # GET: the payload to see and edit
+    "console:deliveries_bulk_redeliver": CHANGE_FORM,  # GET: the count to confirm
+    "console:subscription_pause": CHANGE_POST,
+    "console:subscription_resume": CHANGE_POST,
     # GET with a date: the count to confirm; without one, back to the webhook with the error.
-    "subscriptions:recover": {"anonymous": (LOGIN, LOGIN), "bob": (403, 403), "alice": (302, None),
+    "console:subscription_recover": {"anonymous": (LOGIN, LOGIN), "bob": (403, 403), "alice": (302, None),
                               "mallory": (404, 404)},
-    "subscriptions:delivery:redeliver": CHANGE_POST,
+    "console:delivery_redeliver": CHANGE_POST,
     # Operations: no session involved, the same for everyone. No worker runs here, so /readyz says
     # 503 (failing); /metrics is 404 while METRICS_TOKEN is not configured.
     # Each user's own alert preferences: nothing of another organisation's to see.
-    "alerts:notifications": {"anonymous": (LOGIN, LOGIN), "bob": (200, None), "alice": (200, None),
+    "console:notifications": {"anonymous": (LOGIN, LOGIN), "bob": (200, None), "alice": (200, None),
                              "mallory": (200, None)},
     "healthz": {u: (200, 405) for u in USERS},
     "readyz": {u: (503, 405) for u in USERS},

@@ -38,8 +38,8 @@ def delivery(org, subscription):
 
 def url(name, subscription_id, delivery_id=None):
     if delivery_id is not None:
-        return reverse(f"subscriptions:delivery:{name}", args=[subscription_id, delivery_id])
-    return reverse(f"subscriptions:{name}", args=[subscription_id])
+        return reverse(f"console:delivery_{name}", args=[subscription_id, delivery_id])
+    return reverse(f"console:subscription_{name}", args=[subscription_id])
 
 
 def all_urls(subscription_id, delivery_id):
@@ -60,7 +60,7 @@ def snapshot(subscription):
 
 def test_anonymous_is_sent_to_login_everywhere(client, subscription, delivery):
     gets, posts = all_urls(subscription.id, delivery.id)
-    for target in [reverse("subscriptions:list"), reverse("subscriptions:create"), *gets]:
+    for target in [reverse("console:subscription_list"), reverse("console:subscription_create"), *gets]:
         response = client.get(target)
         assert response.status_code == 302, target
         assert response["Location"].startswith(reverse("login") + "?next="), target
@@ -73,7 +73,7 @@ def test_anonymous_is_sent_to_login_everywhere(client, subscription, delivery):
 def test_root_leads_to_webhooks_page(client, alice):
     client.force_login(alice)
     response = client.get("/", follow=True)
-    assert response.redirect_chain[-1][0] == reverse("subscriptions:list")
+    assert response.redirect_chain[-1][0] == reverse("console:subscription_list")
     assert b"Webhooks" in response.content
 
 
@@ -94,7 +94,7 @@ def test_another_organisations_user_gets_404_on_every_webhook_url(client, subscr
         assert client.post(target, data).status_code == 404, target
     assert snapshot(subscription) == before
     # Her own list does not show acme's webhook.
-    assert subscription.url.encode() not in client.get(reverse("subscriptions:list")).content
+    assert subscription.url.encode() not in client.get(reverse("console:subscription_list")).content
 
 
 def test_delivery_of_one_webhook_is_404_under_another(client, org, alice, subscription, delivery):
@@ -114,11 +114,11 @@ def test_member_sees_but_cannot_change_anything(client, subscription, delivery, 
     assert subscription.url in page
     for label in ("Test Webhook", "Regenerate Secret", "Delete", ">Pause<", ">Edit<"):
         assert label not in page, label
-    assert "Create Webhook" not in client.get(reverse("subscriptions:list")).content.decode()
+    assert "Create Webhook" not in client.get(reverse("console:subscription_list")).content.decode()
 
     before = snapshot(subscription)
-    assert client.get(reverse("subscriptions:create")).status_code == 403
-    assert client.post(reverse("subscriptions:create"), {"url": "https://x.example.com/",
+    assert client.get(reverse("console:subscription_create")).status_code == 403
+    assert client.post(reverse("console:subscription_create"), {"url": "https://x.example.com/",
                                                          "activity_types": ["lot.created"]}).status_code == 403
     for name in CHANGE_GETS:
         assert client.get(url(name, subscription.id)).status_code == 403, name
@@ -138,7 +138,7 @@ def test_every_post_needs_the_csrf_token(alice, subscription, delivery):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     _, posts = all_urls(subscription.id, delivery.id)
-    posts.insert(0, (reverse("subscriptions:create"),
+    posts.insert(0, (reverse("console:subscription_create"),
                      {"url": "https://new.example.com/in", "activity_types": ["lot.created"]}))
     before = snapshot(subscription)
     for target, data in posts:
@@ -147,7 +147,7 @@ def test_every_post_needs_the_csrf_token(alice, subscription, delivery):
     assert Subscription.objects.count() == 1
 
     # The same request with the token goes through: the 403 above was the CSRF check.
-    client.get(reverse("subscriptions:create"))
+    client.get(reverse("console:subscription_create"))
     token = client.cookies["csrftoken"].value
     response = client.post(url("pause", subscription.id), {"csrfmiddlewaretoken": token})
     assert response.status_code == 302

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("web_settings")
 
 
 def action(name, subscription):
-    return reverse(f"subscriptions:{name}", args=[subscription.id])
+    return reverse(f"console:subscription_{name}", args=[subscription.id])
 
 
 def test_edit_form_starts_from_the_current_values(admin_client, subscription):
@@ -84,7 +84,7 @@ def test_pause_holds_events_and_resume_releases_them(admin_client, org, alice, s
     assert subscription.state == Subscription.State.PAUSED
     held = record_activity(organisation=org, activity_type="lot.created", data={})
     assert Delivery.objects.get(event=held).state == Delivery.State.HELD
-    page = admin_client.get(reverse("subscriptions:list")).content.decode()
+    page = admin_client.get(reverse("console:subscription_list")).content.decode()
     assert "1 held delivery" in page and "Paused by alice." in page
 
     response = admin_client.post(action("resume", subscription), follow=True)
@@ -109,7 +109,7 @@ def test_delete_asks_first_then_cancels_pending_deliveries(admin_client, org, su
 
     response = admin_client.post(action("delete", subscription), follow=True)
     page = response.content.decode()
-    assert response.redirect_chain[-1][0] == reverse("subscriptions:list")
+    assert response.redirect_chain[-1][0] == reverse("console:subscription_list")
     assert "Deleted the webhook to https://hooks.example.com/in. 1 pending delivery was cancelled." in page
     assert "No webhooks yet" in page
     assert Delivery.objects.get(event=pending).state == Delivery.State.CANCELLED

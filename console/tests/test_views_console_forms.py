@@ -18,11 +18,11 @@ from subscriptions.validators import MAX_URL_LENGTH
 
 pytestmark = pytest.mark.usefixtures("web_settings")
 
-CREATE = reverse("subscriptions:create")
+CREATE = reverse("console:subscription_create")
 
 
 def action(name, subscription):
-    return reverse(f"subscriptions:{name}", args=[subscription.id])
+    return reverse(f"console:subscription_{name}", args=[subscription.id])
 
 
 def test_errors_are_summarised_at_the_top_with_links_to_their_fields(admin_client):
@@ -177,7 +177,7 @@ def test_times_are_utc_on_the_server_and_marked_for_the_viewers_zone():
 def test_a_held_card_never_shows_an_old_status_code(admin_client, org, subscription):
     record_activity(organisation=org, activity_type="lot.created", data={})
     Delivery.objects.update(state=Delivery.State.HELD, last_status_code=401, attempt_count=1)
-    page = admin_client.get(reverse("subscriptions:list")).content.decode()
+    page = admin_client.get(reverse("console:subscription_list")).content.decode()
     assert ">Held<" in page and "HTTP 401" not in page
     Delivery.objects.update(state=Delivery.State.FAILED)
-    assert "HTTP 401" in admin_client.get(reverse("subscriptions:list")).content.decode()
+    assert "HTTP 401" in admin_client.get(reverse("console:subscription_list")).content.decode()

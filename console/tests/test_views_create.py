@@ -11,8 +11,8 @@ from subscriptions.models import Subscription, TrailEntry
 
 pytestmark = pytest.mark.usefixtures("web_settings")
 
-CREATE = reverse("subscriptions:create")
-LIST = reverse("subscriptions:list")
+CREATE = reverse("console:subscription_create")
+LIST = reverse("console:subscription_list")
 
 
 def test_empty_state_explains_webhooks_and_offers_create(client, alice):
@@ -52,7 +52,7 @@ def test_create_makes_the_webhook_and_goes_to_its_secret(client, alice, org):
     response = client.post(CREATE, {"url": "https://erp.example.com/hooks", "description": "ERP",
                                     "activity_types": ["lot.created", "harvest.recorded"]})
     subscription = Subscription.objects.get(organisation=org)
-    assert response["Location"] == reverse("subscriptions:secret", args=[subscription.id])
+    assert response["Location"] == reverse("console:subscription_secret", args=[subscription.id])
     assert subscription.url == "https://erp.example.com/hooks"
     assert subscription.description == "ERP"
     assert subscription.created_by == alice

@@ -41,11 +41,11 @@ def finished_delivery(org, *, state=Delivery.State.FAILED):
 
 
 def detail_url(delivery):
-    return reverse("subscriptions:delivery:detail", args=[delivery.subscription_id, delivery.id])
+    return reverse("console:delivery_detail", args=[delivery.subscription_id, delivery.id])
 
 
 def redeliver_url(delivery):
-    return reverse("subscriptions:delivery:redeliver", args=[delivery.subscription_id, delivery.id])
+    return reverse("console:delivery_redeliver", args=[delivery.subscription_id, delivery.id])
 
 
 def test_each_attempt_shows_request_and_response(client, org, alice, subscription):
@@ -101,7 +101,7 @@ def test_redeliver_waits_for_resume_when_paused(client, org, alice, subscription
     """Bad input: Redeliver on a paused webhook (a forged POST past the disabled button)."""
     delivery = finished_delivery(org)
     client.force_login(alice)
-    client.post(reverse("subscriptions:pause", args=[subscription.id]))
+    client.post(reverse("console:subscription_pause", args=[subscription.id]))
     page = client.get(detail_url(delivery)).content.decode()
     assert "disabled>Redeliver" in page and "Resume the webhook to redeliver." in page
     response = client.post(redeliver_url(delivery), follow=True)

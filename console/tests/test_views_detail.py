@@ -42,7 +42,7 @@ def add_deliveries(subscription, count, *, start=None, state=Delivery.State.SUCC
 
 
 def detail(subscription, **params):
-    return reverse("subscriptions:detail", args=[subscription.id]), params
+    return reverse("console:subscription_detail", args=[subscription.id]), params
 
 
 def event_links(page):
@@ -51,8 +51,8 @@ def event_links(page):
 
 def test_detail_shows_endpoint_types_state_creator_and_trail(client, alice, subscription):
     client.force_login(alice)
-    client.post(reverse("subscriptions:pause", args=[subscription.id]))
-    page = client.get(reverse("subscriptions:detail", args=[subscription.id])).content.decode()
+    client.post(reverse("console:subscription_pause", args=[subscription.id]))
+    page = client.get(reverse("console:subscription_detail", args=[subscription.id])).content.decode()
     assert "https://hooks.example.com/in" in page
     assert "Lot created" in page and "Order created" in page
     assert "Paused by alice." in page  # the trail's actor
@@ -72,21 +72,21 @@ def test_log_rows_newest_first_with_their_columns(client, alice, subscription):
     Delivery.objects.filter(id=retrying.id).update(next_attempt_at=timezone.now() + timedelta(minutes=5),
                                                   last_error="Connection refused", last_status_code=None)
     client.force_login(alice)
-    page = client.get(reverse("subscriptions:detail", args=[subscription.id])).content.decode()
+    page = client.get(reverse("console:subscription_detail", args=[subscription.id])).content.decode()
     assert event_links(page) == [str(retrying.id), str(newer[0].id), str(older[0].id)]
     assert "Connection refused" in page and "HTTP 500" in page and "HTTP 200" in page
     assert ">Retrying<" in page and ">Failed<" in page and ">Succeeded<" in page
     assert f"evt_{retrying.event_id.hex}" in page
     # A pending delivery on the first page: the log asks the browser to refresh it.
-    assert 'data-refresh="' + reverse("subscriptions:log", args=[subscription.id]) in page
+    assert 'data-refresh="' + reverse("console:subscription_log", args=[subscription.id]) in page
 
 
 def test_log_does_not_refresh_when_everything_is_finished(client, alice, subscription):
     add_deliveries(subscription, 3)
     client.force_login(alice)
-    page = client.get(reverse("subscriptions:detail", args=[subscription.id])).content.decode()
+    page = client.get(reverse("console:subscription_detail", args=[subscription.id])).content.decode()
     assert "data-refresh" not in page
-    fragment = client.get(reverse("subscriptions:log", args=[subscription.id])).content.decode()
+    fragment = client.get(reverse("console:subscription_log", args=[subscription.id])).content.decode()
     assert fragment.lstrip().startswith('<div class="log" data-log>') and "<html" not in fragment
 
 
@@ -95,7 +95,7 @@ def test_log_filters_by_state_and_type(client, alice, subscription):
     failed = add_deliveries(subscription, 2, state=Delivery.State.FAILED)
     orders = add_deliveries(subscription, 2, activity_type="order.created")
     client.force_login(alice)
-    url = reverse("subscriptions:detail", args=[subscription.id])
+    url = reverse("console:subscription_detail", args=[subscription.id])
     assert set(event_links(client.get(url, {"state": "failed"}).content.decode())) == {str(d.id) for d in failed}
     assert set(event_links(client.get(url, {"type": "order.created"}).content.decode())) == {str(d.id) for d in orders}
     both = client.get(url, {"state": "succeeded", "type": "lot.created"}).content.decode()
@@ -109,7 +109,7 @@ def test_bad_filters_and_cursor_fall_back_to_the_first_page(client, alice, subsc
     """Bad input: an unknown state, a forged cursor, a cursor that is not base64."""
     rows = add_deliveries(subscription, 3)
     client.force_login(alice)
-    url = reverse("subscriptions:detail", args=[subscription.id])
+    url = reverse("console:subscription_detail", args=[subscription.id])
     for params in ({"state": "exploded"}, {"before": "Zm9vfGJhcg"}, {"before": "%%%"}, {"before": "x" * 5000}):
         response = client.get(url, params)
         assert response.status_code == 200, params
@@ -120,7 +120,7 @@ def test_bad_filters_and_cursor_fall_back_to_the_first_page(client, alice, subsc
 def test_older_links_walk_every_delivery_once_even_with_equal_timestamps(client, alice, subscription):
     rows = add_deliveries(subscription, PAGE_SIZE * 2 + 7, same_time_every=3)
     client.force_login(alice)
-    url = reverse("subscriptions:detail", args=[subscription.id])
+    url = reverse("console:subscription_detail", args=[subscription.id])
     seen, pages = [], 0
     while url:
         page = client.get(url).content.decode()
@@ -146,7 +146,7 @@ def test_log_at_100000_deliveries_costs_a_bounded_number_of_queries(
         if connection.vendor == "postgresql":
             cursor.execute("ANALYZE delivery_delivery")
     client.force_login(alice)
-    url = reverse("subscriptions:detail", args=[subscription.id])
+    url = reverse("console:subscription_detail", args=[subscription.id])
     client.get(url)  # warm the session
 
     # Session, user, membership, webhook, its types, ONE page of the log, creator, trail; its health (record,

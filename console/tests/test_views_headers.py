@@ -16,7 +16,7 @@ API_KEY = "sk_live_0123456789abcdef"
 
 
 def action(name, subscription):
-    return reverse(f"subscriptions:{name}", args=[subscription.id])
+    return reverse(f"console:subscription_{name}", args=[subscription.id])
 
 
 def edit_data(subscription, *rows, **fields):
@@ -133,6 +133,6 @@ def test_headers_saved_on_the_page_are_sent_and_the_attempt_shows_the_secret_mas
     (request,) = receiver.received
     assert request.headers["x-tenant"] == "acme-north" and request.headers["x-api-key"] == API_KEY
     assert attempt.request_headers["X-Api-Key"] == MASK
-    page = client.get(reverse("subscriptions:delivery:detail", args=[subscription.id, attempt.delivery_id]))
+    page = client.get(reverse("console:delivery_detail", args=[subscription.id, attempt.delivery_id]))
     page = page.content.decode()
     assert API_KEY not in page and MASK in page

@@ -26,7 +26,7 @@ def _no_broker(monkeypatch):
 
 
 def detail_page(client, subscription, **params) -> str:
-    response = client.get(reverse("subscriptions:detail", args=[subscription.id]), params)
+    response = client.get(reverse("console:subscription_detail", args=[subscription.id]), params)
     assert response.status_code == 200
     return response.content.decode()
 
@@ -65,12 +65,12 @@ def test_with_an_open_breaker_the_pages_say_why_its_deliveries_wait(client, org,
     assert page.count(f"Waiting for the endpoint's breaker: next probe at {probe_at}") == 2
     assert page.count("Waiting for its retry at") == 3  # the three that failed have their retry later
 
-    cards = text_of(client.get(reverse("subscriptions:list")).content.decode())
+    cards = text_of(client.get(reverse("console:subscription_list")).content.decode())
     assert "Breaker open" in cards and "after 3 consecutive failures; last error: HTTP 503" in cards
 
     one = never_sent.first()
     delivery_page = text_of(client.get(
-        reverse("subscriptions:delivery:detail", args=[subscription.id, one.id])).content.decode())
+        reverse("console:delivery_detail", args=[subscription.id, one.id])).content.decode())
     assert f"No attempt yet. Waiting for the endpoint's breaker: next probe at {probe_at}." in delivery_page
     assert "Waiting for Waiting for the endpoint's breaker" in delivery_page  # the facts' row, then its text
     assert "after 3 consecutive failures" in delivery_page
@@ -86,14 +86,14 @@ def test_the_card_says_failing_paused_by_whom_and_healthy(client, org, alice):
     failing(flaky, failures=2, since=now - timedelta(minutes=3))
     subscription_pause(subscription=paused, by=alice)
     client.force_login(alice)
-    html = client.get(reverse("subscriptions:list")).content.decode()
+    html = client.get(reverse("console:subscription_list")).content.decode()
     cards = {m.group(1): text_of(m.group(0)) for m in re.finditer(r'<li class="card.*?href="[^"]+">([^<]+)</a>.*?</li>',
                                                                    html, re.S)}
     assert "Healthy" in cards[healthy.url]
     assert "Failing 2 consecutive failures since" in cards[flaky.url]
     assert "last error: No answer within 10 s." in cards[flaky.url]
     assert "Paused by alice." in cards[paused.url] and "Healthy" not in cards[paused.url]
-    table = text_of(client.get(reverse("subscriptions:list"), {"view": "table"}).content.decode())
+    table = text_of(client.get(reverse("console:subscription_list"), {"view": "table"}).content.decode())
     assert "Failing 2 consecutive failures" in table
 
 

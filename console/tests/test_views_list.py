@@ -8,13 +8,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conftest import ROOT, make_subscription
+from console.list_views import PAGE_SIZE
 from subscriptions.activity import record_activity
-from subscriptions.list_views import PAGE_SIZE
 from subscriptions.models import Subscription
 
 pytestmark = pytest.mark.usefixtures("web_settings")
 
-LIST = reverse("subscriptions:list")
+LIST = reverse("console:subscription_list")
 
 
 def urls_on(page):

@@ -8,10 +8,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conftest import make_subscription
+from console.tests.test_views_detail import add_deliveries, event_links
 from delivery import bulk
 from delivery.models import Delivery
 from subscriptions.models import Subscription, TrailEntry
-from subscriptions.tests.test_views_detail import add_deliveries, event_links
 
 pytestmark = pytest.mark.usefixtures("web_settings")
 
@@ -23,11 +23,11 @@ def subscription(org, alice):
 
 
 def detail(subscription):
-    return reverse("subscriptions:detail", args=[subscription.id])
+    return reverse("console:subscription_detail", args=[subscription.id])
 
 
 def bulk_url(subscription):
-    return reverse("subscriptions:delivery:bulk_redeliver", args=[subscription.id])
+    return reverse("console:deliveries_bulk_redeliver", args=[subscription.id])
 
 
 def one_event_each(subscription, count, **kwargs):
@@ -146,7 +146,7 @@ def test_bulk_redeliver_of_everything_skips_unfinished_deliveries(admin_client, 
 def test_bulk_redeliver_refuses_on_a_paused_webhook_and_above_the_limit(admin_client, subscription, monkeypatch):
     add_deliveries(subscription, 3, state=Delivery.State.FAILED)
     monkeypatch.setattr(bulk, "BULK_LIMIT", 2)
-    monkeypatch.setattr("delivery.bulk_views.BULK_LIMIT", 2)
+    monkeypatch.setattr("console.bulk_views.BULK_LIMIT", 2)
     confirm = admin_client.get(bulk_url(subscription)).content.decode()
     assert "More than 2 finished deliveries match" in confirm and "<button" not in confirm.split("<main")[1]
     admin_client.post(bulk_url(subscription))

@@ -14,7 +14,7 @@ URL = "/accounts/notifications/"
 
 def test_the_header_links_to_the_notifications_page(client, alice):
     client.force_login(alice)
-    page = client.get(reverse("subscriptions:list")).content.decode()
+    page = client.get(reverse("console:subscription_list")).content.decode()
     assert f'href="{URL}">Notifications</a>' in page
 
 

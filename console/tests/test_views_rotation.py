@@ -19,7 +19,7 @@ ALSO_SIGNS = "The old secret also signs every delivery until"
 
 
 def action(name, subscription):
-    return reverse(f"subscriptions:{name}", args=[subscription.id])
+    return reverse(f"console:subscription_{name}", args=[subscription.id])
 
 
 def _secret_on(page: str) -> str:

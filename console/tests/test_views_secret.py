@@ -36,13 +36,13 @@ class Recorder:
 
 def later_pages(sub_id):
     return [
-        reverse("subscriptions:secret", args=[sub_id]),  # a reload
-        reverse("subscriptions:list"),
-        reverse("subscriptions:detail", args=[sub_id]),
-        reverse("subscriptions:log", args=[sub_id]),
-        reverse("subscriptions:edit", args=[sub_id]),
-        reverse("subscriptions:regenerate", args=[sub_id]),
-        reverse("subscriptions:delete", args=[sub_id]),
+        reverse("console:subscription_secret", args=[sub_id]),  # a reload
+        reverse("console:subscription_list"),
+        reverse("console:subscription_detail", args=[sub_id]),
+        reverse("console:subscription_log", args=[sub_id]),
+        reverse("console:subscription_edit", args=[sub_id]),
+        reverse("console:subscription_regenerate", args=[sub_id]),
+        reverse("console:subscription_delete", args=[sub_id]),
     ]
 
 
@@ -54,12 +54,12 @@ def test_secret_after_create_is_in_exactly_one_response(client, alice, caplog):
     caplog.set_level(logging.DEBUG)
     client.force_login(alice)
     web = Recorder(client)
-    web.get(reverse("subscriptions:create"))
-    created = web.post(reverse("subscriptions:create"), {
+    web.get(reverse("console:subscription_create"))
+    created = web.post(reverse("console:subscription_create"), {
         "url": "https://hooks.example.com/in", "activity_types": ["lot.created", "order.created"],
     })
     subscription = Subscription.objects.get()
-    secret_page = reverse("subscriptions:secret", args=[subscription.id])
+    secret_page = reverse("console:subscription_secret", args=[subscription.id])
     assert created.status_code == 302 and created["Location"] == secret_page  # the secret is not in the URL
 
     shown = web.get(secret_page)
@@ -85,10 +85,10 @@ def test_secret_after_regenerate_is_in_exactly_one_response_and_replaces_the_old
     subscription, old_secret = make_subscription(org, created_by=alice)
     client.force_login(alice)
     web = Recorder(client)
-    confirm = web.get(reverse("subscriptions:regenerate", args=[subscription.id]))
+    confirm = web.get(reverse("console:subscription_regenerate", args=[subscription.id]))
     assert "As soon as you regenerate, the old secret stops working." in confirm.content.decode()
-    done = web.post(reverse("subscriptions:regenerate", args=[subscription.id]))
-    secret_page = reverse("subscriptions:secret", args=[subscription.id])
+    done = web.post(reverse("console:subscription_regenerate", args=[subscription.id]))
+    secret_page = reverse("console:subscription_secret", args=[subscription.id])
     assert done["Location"] == secret_page
     new_secret = web.get(secret_page).context["secret"]
     assert new_secret.startswith("whsec_") and new_secret != old_secret
@@ -105,19 +105,19 @@ def test_secret_page_of_another_webhook_shows_nothing(client, org, alice):
     a, _ = make_subscription(org, url="https://a.example.com/in")
     b, _ = make_subscription(org, url="https://b.example.com/in")
     client.force_login(alice)
-    client.post(reverse("subscriptions:regenerate", args=[a.id]))
-    other = client.get(reverse("subscriptions:secret", args=[b.id]))
+    client.post(reverse("console:subscription_regenerate", args=[a.id]))
+    other = client.get(reverse("console:subscription_secret", args=[b.id]))
     assert other.context["secret"] is None
     assert "whsec_" not in other.content.decode()
     # A's secret is still waiting for A's page, once.
-    assert client.get(reverse("subscriptions:secret", args=[a.id])).context["secret"].startswith("whsec_")
-    assert client.get(reverse("subscriptions:secret", args=[a.id])).context["secret"] is None
+    assert client.get(reverse("console:subscription_secret", args=[a.id])).context["secret"].startswith("whsec_")
+    assert client.get(reverse("console:subscription_secret", args=[a.id])).context["secret"] is None
 
 
 def test_secret_is_kept_encrypted_while_it_waits_in_the_session(client, org, alice):
     subscription, _ = make_subscription(org)
     client.force_login(alice)
-    client.post(reverse("subscriptions:regenerate", args=[subscription.id]))
+    client.post(reverse("console:subscription_regenerate", args=[subscription.id]))
     waiting = session_rows_text()
-    shown = client.get(reverse("subscriptions:secret", args=[subscription.id])).context["secret"]
+    shown = client.get(reverse("console:subscription_secret", args=[subscription.id])).context["secret"]
     assert shown not in waiting
