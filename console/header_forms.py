@@ -52,15 +52,9 @@ class SubscriptionEditForm(SubscriptionForm):
 
     def clean(self):
         data = super().clean()
-        kept_secret = {h["name"].lower() for h in self.stored_headers if h.get("secret")}
         seen = set()
         for i, entry in self._rows():
             lower = entry["name"].lower()
-            if entry["value"] == MASK and not (entry["secret"] and lower in kept_secret):
-                self.add_error(f"header_value_{i}", f"Type the value of {entry['name'] or 'this header'} again: "
-                                                   "a secret value is never shown, so it cannot move to another "
-                                                   "name or stop being secret.")
-                continue
             if lower and lower in seen:
                 self.add_error(f"header_name_{i}", f"{entry['name']} is given twice.")
                 continue
