@@ -22,7 +22,7 @@ from subscriptions.models import Subscription
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-AXE = ROOT / "subscriptions" / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+AXE = ROOT / "console" / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
