@@ -86,8 +86,8 @@ def _send(subscription: Subscription, *, kind: str, reason: str, extra: dict) ->
         return 0
     context = {
         "subscription": subscription, "organisation": subscription.organisation, "reason": reason,
-        "link": site_link(reverse("subscriptions:detail", args=[subscription.id])),
-        "settings_link": site_link(reverse("alerts:notifications")), **extra,
+        "link": site_link(reverse("console:subscription_detail", args=[subscription.id])),
+        "settings_link": site_link(reverse("console:notifications")), **extra,
     }
     subject = " ".join(render_to_string(f"alerts/email/{kind}_subject.txt", context).split())
     body = render_to_string(f"alerts/email/{kind}.txt", context)

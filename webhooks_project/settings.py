@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "alerts",
     "demo",
     "operations",
+    "console",
 ]
 
 MIDDLEWARE = [

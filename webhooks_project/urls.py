@@ -4,11 +4,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="subscriptions:list", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="console:subscription_list", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/notifications/", include("alerts.urls")),
-    path("administration/webhooks/", include("subscriptions.urls")),
+    path("", include("console.urls")),
     path("django-admin/", admin.site.urls),
     path("", include("operations.urls")),
 ]
