@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -22,29 +23,41 @@ from bench import stack
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=1_000_000,
-            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0)
+            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200)
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
-             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0)
-PHASES = ("cost", "raw", "throughput", "latency", "isolation", "peer", "log")
-# The core before issue 11 (two senders, Redis wake keys, batches by COPY): `--compare` measures it
-# beside this one, from an export of that commit, with its own bench code.
-OLD_CORE = "1b615d1"
-OLD_PHASES = "cost,throughput,latency"
+             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20)
+PHASES = ("cost", "statements", "raw", "throughput", "latency", "isolation", "peer", "log")
+# Cores measured beside this one by `--compare`, each from an export of its commit, in the same
+# run: the core before issue 11 (two senders, Redis wake keys, batches by COPY) with its own bench
+# code, and the one-sender core as issue 17 found it ("before"), driven by this bench's code so that
+# every phase (statements per delivery, CPU at a steady rate, profiles) is measured the same way.
+OTHER_CORES = (
+    {"key": "old_core", "commit": "1b615d1", "phases": "cost,throughput,latency", "our_bench": False},
+    {"key": "before", "commit": "c1c0721", "phases": "cost,statements,throughput,latency", "our_bench": True},
+)
+OLD_CORE = OTHER_CORES[0]["commit"]
 
 
-def _old_core(args) -> dict:
-    """Run the old core's own bench on OLD_PHASES from an export of its commit; return its results ({} if it failed)."""
-    tree = ROOT / "var" / "bench" / f"old-core-{OLD_CORE}"
+def _other_core(args, core: dict) -> dict:
+    """Run a bench of another commit's core from an export of it; return its results ({} if it failed)."""
+    tree = ROOT / "var" / "bench" / f"core-{core['commit']}"
     if not (tree / "manage.py").exists():
         tree.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", OLD_CORE], cwd=ROOT, capture_output=True, check=True).stdout
+        archive = subprocess.run(["git", "archive", core["commit"]], cwd=ROOT, capture_output=True,
+                                 check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    output = tree / "var" / "old-core.json"
+    if core["our_bench"]:
+        shutil.rmtree(tree / "bench")
+        shutil.copytree(ROOT / "bench", tree / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    output = tree / "var" / f"{core['key']}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "bench.run", "--only", OLD_PHASES, "--no-compare", "--output", str(output),
+    command = [sys.executable, "-m", "bench.run", "--only", core["phases"], "--no-compare", "--output", str(output),
                "--workers", str(args.workers), "--emitters", str(args.emitters)]
+    if core["our_bench"] and args.profile:
+        command += ["--profile", args.profile]
     command += [f"--set={item}" for item in args.set]
-    print(f"old core ({OLD_CORE}):", " ".join(command[1:]), flush=True)
+    print(f"{core['key']} ({core['commit']}):", " ".join(command[1:]), flush=True)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     subprocess.run(command, cwd=tree, env=env, check=False)
     return json.loads(output.read_text()) if output.exists() else {}
@@ -112,7 +125,8 @@ def main(argv=None) -> int:
     results: dict = {"machine": machine(), "smoke": args.smoke, "workers": args.workers}
     print("machine:", json.dumps(results["machine"]), flush=True)
     if args.compare:
-        results["old_core"] = _old_core(args)
+        for core in OTHER_CORES:
+            results[core["key"]] = _other_core(args, core)
 
     run_id = f"{os.getpid()}"
     workdir = ROOT / "var" / "bench" / time.strftime("%Y%m%d-%H%M%S")
@@ -154,6 +168,12 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
                                           else max(5, sizes["cost_iters"] // 3)) for n in (1, 10, 100)]
         stack.queue_purge(queue)
         print("cost:", out["cost"], flush=True)
+    if "statements" in only:
+        from bench.statements import statements_per_delivery
+
+        out["statements"] = statements_per_delivery(rx, events=sizes["stmt_events"])
+        stack.queue_purge(queue)
+        print("statements:", out["statements"], flush=True)
     if "raw" in only:
         from bench.raw_limit import client_cpu, raw_limit
 

@@ -262,3 +262,40 @@ def test_one_success_in_the_period_restarts_the_clock(org, receiver, settings):
     assert subscription.state == Subscription.State.ACTIVE
     state = EndpointHealth.objects.get(subscription=subscription)
     assert state.failing_since == T0 + timedelta(days=3)  # the first failure after the success
+
+
+# --- the one gate ------------------------------------------------------------------------
+
+GATE_CASES = {  # (open_until, probe_until) in seconds from now (None: unset) -> what gate() answers
+    "no record": (None, None, None, health.Gate.ALL),
+    "a clean record": (True, None, None, health.Gate.ALL),
+    "open, cooling down": (True, 60, None, health.Gate.TESTS_ONLY),
+    "cool-down over, no probe yet": (True, -1, None, health.Gate.PROBE),
+    "cool-down over to the microsecond": (True, 0, None, health.Gate.PROBE),
+    "probe in flight": (True, -1, 30, health.Gate.TESTS_ONLY),
+    "probe's lease ran out (its sender died)": (True, -1, -1, health.Gate.PROBE),
+    "opened again after a failed probe": (True, 120, -5, health.Gate.TESTS_ONLY),
+}
+
+
+@pytest.mark.parametrize("case", list(GATE_CASES))
+def test_the_gate_and_its_query_expression_agree(org, case):
+    has_record, open_in, probe_in, expected = GATE_CASES[case]
+    subscription, _ = make_subscription(org)
+    (event,) = _record(org)
+    now = timezone.now()
+
+    def at(seconds):
+        return None if seconds is None else now + timedelta(seconds=seconds)
+
+    if has_record:
+        EndpointHealth.objects.create(subscription=subscription, url=subscription.url, open_until=at(open_in),
+                                      probe_until=at(probe_in), consecutive_failures=5 if open_in else 0)
+    record = EndpointHealth.objects.filter(subscription=subscription).first()
+
+    gate = health.gate(record, now)
+    matched = Delivery.objects.filter(health.gate_lets_deliveries("subscription__endpoint_health__", now),
+                                      event=event).exists()
+
+    assert gate is expected
+    assert matched == (gate is not health.Gate.TESTS_ONLY)  # the sweeper and the last look ask the same question
