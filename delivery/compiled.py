@@ -15,14 +15,63 @@ A Compiled SELECT may be wrapped (an INSERT ... SELECT, a RETURNING clause):
 the wrapper adds SQL around the ORM's, never inside it.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Expression, Field, Func, Model, Q, QuerySet, UUIDField
 from django.db.models.constants import OnConflict
 from django.db.models.sql.subqueries import DeleteQuery, InsertQuery, UpdateQuery
+
+# PostgreSQL prepares a compiled statement on its second run on a connection (psycopg's
+# prepare_threshold); Django's own cursors never prepare (client-side binding), so only these do.
+PREPARE_AFTER = 1
+
+
+def _cursor(connection):
+    """Return a cursor for a compiled statement: on PostgreSQL one that binds on the server and prepares.
+
+    Django's own PostgreSQL cursors bind values in the client, quoting each into the
+    SQL text, and PostgreSQL plans each text anew: for the sender's statements that
+    was a fifth of a delivery's CPU (docs/PERFORMANCE.md). A statement compiled here
+    is the same text every time, so PostgreSQL prepares it once per connection and
+    the values travel apart. The cursor is wrapped as Django wraps its own, so
+    errors, CaptureQueriesContext and execute wrappers see it the same.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        raw.prepare_threshold = PREPARE_AFTER
+    return connection._prepare_cursor(_preparing_cursor_class()(raw))
+
+
+@functools.cache
+def _preparing_cursor_class():
+    import psycopg
+
+    class PreparingCursor(psycopg.Cursor):
+        """psycopg's server-side binding cursor, keeping the text of a prepared statement for Django's query log.
+
+        (psycopg forgets it when it runs a prepared statement; CaptureQueriesContext and
+        the DEBUG query log read it.)
+        """
+
+        def execute(self, query, params=None, **kwargs):
+            result = super().execute(query, params, **kwargs)
+            if self._query is None:
+                self._query = _Text(query.encode() if isinstance(query, str) else query)
+            return result
+
+    return PreparingCursor
+
+
+@dataclass(frozen=True)
+class _Text:
+    query: bytes
 
 
 class Param(Expression):
@@ -90,22 +139,27 @@ class _Plan:
     sql: str
     params: tuple
     converters: dict  # {column position: ([converter, ...], expression)}
+    # Rows to fetch (a SELECT, a RETURNING). Asking the cursor instead (its description) builds a
+    # Column object per column on every run: a third of a small statement's CPU.
+    fetches: bool = True
 
 
 class Compiled:
     """A query built by `build(*shape)`: a values_list QuerySet, an Insert, (QuerySet, {field: value}) for an
     UPDATE, or a QuerySet to DELETE (`delete=True`).
 
-    run(shape, **values) returns the rows of a SELECT or of an INSERT's
-    RETURNING (converted as the ORM would, as tuples), or the number of rows an
-    UPDATE or DELETE changed. `wrap` turns the compiled SELECT's SQL into the
-    statement to run (for INSERT ... SELECT ... RETURNING).
+    run(shape, **values) returns the rows of a SELECT or of a RETURNING clause
+    (an Insert's, or an UPDATE's `returning` columns), converted as the ORM
+    would, as tuples; or the number of rows an UPDATE or DELETE changed. `wrap`
+    turns the compiled SELECT's SQL into the statement to run (for
+    INSERT ... SELECT ... RETURNING).
     """
 
     def __init__(self, build: Callable[..., Any], *, update: bool = False, delete: bool = False,
-                 wrap: Callable[[str], str] | None = None):
+                 wrap: Callable[[str], str] | None = None, returning: tuple[str, ...] = ()):
         self._build = build
-        self._counts = update or delete  # run() returns a row count
+        self._returning = returning  # an UPDATE's RETURNING columns (of the updated model)
+        self._counts = (update or delete) and not returning  # run() returns a row count
         self._update = update
         self._delete = delete
         self._wrap = wrap
@@ -124,11 +178,20 @@ class Compiled:
             queryset, values = built
             query = queryset.query.chain(UpdateQuery)
             query.add_update_values(values)
-            sql, params = query.get_compiler(connection=connection).as_sql()
-            return _Plan(sql, tuple(params), {})
+            compiler = query.get_compiler(connection=connection)
+            # A subquery that locks rows (FOR UPDATE SKIP LOCKED) is only compiled inside a transaction;
+            # the statement itself is atomic and runs in autocommit.
+            with transaction.atomic(using=connection.alias):
+                sql, params = compiler.as_sql()
+            if not self._returning:
+                return _Plan(sql, tuple(params), {}, fetches=False)
+            opts = queryset.model._meta
+            fields = [opts.get_field(name) for name in self._returning]
+            sql += " RETURNING " + ", ".join(connection.ops.quote_name(f.column) for f in fields)
+            return _Plan(sql, tuple(params), compiler.get_converters([f.get_col(opts.db_table) for f in fields]))
         if self._delete:
             sql, params = built.query.chain(DeleteQuery).get_compiler(connection=connection).as_sql()
-            return _Plan(sql, tuple(params), {})
+            return _Plan(sql, tuple(params), {}, fetches=False)
         if isinstance(built, Insert):
             return self._compile_insert(connection, built)
         assert isinstance(built, QuerySet), "a Compiled select is built from a values_list QuerySet"
@@ -149,17 +212,17 @@ class Compiled:
         compiler.returning_fields = returning or None
         [(sql, params)] = compiler.as_sql()
         columns = [field.get_col(opts.db_table) for field in returning]
-        return _Plan(sql, tuple(params), compiler.get_converters(columns) if columns else {})
+        return _Plan(sql, tuple(params), compiler.get_converters(columns) if columns else {}, fetches=bool(columns))
 
     def run(self, shape: tuple = (), using: str = DEFAULT_DB_ALIAS, **values) -> Any:
         connection = connections[using]
         plan = self._plan(connection, shape)
         bound = [p.bind(values, connection) if isinstance(p, Param) else p for p in plan.params]
-        with connection.cursor() as cursor:
+        with _cursor(connection) as cursor:
             cursor.execute(plan.sql, bound)
             if self._counts:
                 return cursor.rowcount
-            rows = cursor.fetchall() if cursor.description else []
+            rows = cursor.fetchall() if plan.fetches else []
         if not plan.converters:
             return rows
         converted = []

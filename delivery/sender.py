@@ -22,9 +22,10 @@ of it for one endpoint, from its message to its last look:
    and the breaker's record); then report them (logs, metrics, alerts).
    After a failure, give the rest of the batch back and ask the breaker again.
 6. A full batch that is slow to send asks for one helper sender
-   (HELPER_AFTER). When nothing is due: linger once for work about to
-   commit, free the slots, and (the wake row's holder) delete the wake row and
-   look once more: what committed before is found, the rest wakes itself.
+   (HELPER_AFTER). When a claim finds less than it asked for: free the slots;
+   the wake row's holder lingers once (LINGER) for work about to commit,
+   deletes the row and looks once more: what committed before is found, the
+   rest wakes itself.
 """
 
 import enum
@@ -49,8 +50,8 @@ logger = logging.getLogger(__name__)
 # At most this many deliveries per claim: a claim costs two statements, and a sender keeps its
 # claimed deliveries from the endpoint's other senders until it has sent them.
 BATCH_MAX = 20
-# A sender that found nothing due waits this long, once, for work about to commit (a caller
-# recording events one after another), so that a quick series costs one wake-up, not one per event.
+# A holder that found nothing more due waits this long, once, before it lets go of the endpoint, for
+# work about to commit (a caller recording events one after another): a quick series costs one message.
 LINGER = 0.02
 # A full batch (a backlog) still sending after this long asks for one more sender: a fast endpoint's
 # backlog goes best over one connection, a slow one's over up to slots.ENDPOINT_SENDERS at once.
@@ -125,6 +126,7 @@ class Sender:
         self.endpoint: snapshots.Endpoint | None = None
         self._record_clean = True  # the endpoint's breaker record has nothing to forget after a success
         self._helped = False
+        self._secrets: dict[str, str] = {}  # encrypted -> plain, for this sender's run (same text, same secret)
 
     # --- from start to end ---------------------------------------------------------------
 
@@ -161,9 +163,14 @@ class Sender:
         wakeups.endpoints_wake_waiting(organisation_id=self.endpoint.organisation_id)
 
     def _look_again(self) -> bool:
-        """Delete the wake row, then look once more; return True if there is work and the endpoint is ours again."""
+        """Linger, delete the wake row, look once more; return True if there is work and the endpoint is ours again.
+
+        While the sender lingers its row stays: a caller committing meanwhile publishes
+        nothing, and this look finds its delivery (a quick series costs one message).
+        What commits after the delete wakes the endpoint itself.
+        """
+        time.sleep(LINGER)
         wakeups.endpoint_sleep(self.subscription_id)
-        # What committed before the delete is found here; what commits after it wakes the endpoint itself.
         return (states.has_sendable(subscription_id=self.subscription_id)
                 and wakeups.endpoint_awaken(self.subscription_id))
 
@@ -184,23 +191,14 @@ class Sender:
     # --- claiming and sending --------------------------------------------------------------
 
     def _drain(self) -> None:
-        """Claim and send until nothing may go, lingering once for work about to commit."""
-        lingered = False
+        """Claim and send until a claim finds less than it asked for, or nothing may go."""
         while True:
             batch, limit = self._claim()
-            if batch is None:
+            if not batch:
                 return
-            if batch:
-                end = self._send(batch)
-                if end is BatchEnd.STOPPED:
-                    return
-                lingered = False
-                if len(batch) == limit or end is BatchEnd.FAILED:
-                    continue  # more may be due now
-            elif lingered:
-                return
-            time.sleep(LINGER)
-            lingered = True
+            end = self._send(batch)
+            if end is BatchEnd.STOPPED or (len(batch) < limit and end is not BatchEnd.FAILED):
+                return  # a short batch: nothing else was due when it was claimed
 
     def _claim(self) -> tuple[list[states.Claimed] | None, int]:
         """Claim what the breaker lets go now: a batch, the one probe, or test sends only; return (batch, limit).
@@ -208,7 +206,7 @@ class Sender:
         The claim reads the breaker's record with the deliveries (states.sendable lets
         through what gate() allows); a half-open breaker's extra deliveries are given
         back, keeping one as the probe. The batch is None when the subscription was
-        paused or deleted meanwhile.
+        paused or deleted meanwhile (its deliveries are then held or cancelled).
         """
         batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=BATCH_MAX)
         if not batch:
@@ -282,8 +280,8 @@ class Sender:
 
     def _send_one(self, claimed: states.Claimed, *, first: bool) -> states.Sent | Skipped:
         """POST one claimed delivery as things are now; return what to record, or why it was not sent."""
-        if first:  # the claim read the subscription a moment ago
-            state, sending = Delivery.State.PENDING, snapshots.sending_of(claimed.subscription)
+        if first:  # the claim read the delivery and its subscription a moment ago
+            state, sending = claimed.state, snapshots.sending_of(claimed.subscription)
         else:
             now = snapshots.delivery_snapshot(delivery_id=claimed.id)
             if now is None:
@@ -306,15 +304,19 @@ class Sender:
         return states.Sent(claimed, _attempt(claimed, url=sending.url, started_at=started_at, headers=shown,
                                              response=response), response)
 
-    @staticmethod
-    def _post(claimed: states.Claimed, sending: snapshots.Sending) -> tuple[dict, transport.Response]:
+    def _decrypted(self, encrypted: str) -> str:
+        if encrypted not in self._secrets:
+            self._secrets[encrypted] = decrypt_secret(encrypted)
+        return self._secrets[encrypted]
+
+    def _post(self, claimed: states.Claimed, sending: snapshots.Sending) -> tuple[dict, transport.Response]:
         """Sign and POST the delivery's body; return (the headers sent, the answer)."""
         body = claimed.body.encode()
         try:
             # During a planned rotation the old secret signs too, until its time is up.
-            also = ((decrypt_secret(sending.previous_secret_encrypted),)
+            also = ((self._decrypted(sending.previous_secret_encrypted),)
                     if sending.previous_secret_until and sending.previous_secret_until > timezone.now() else ())
-            secret = decrypt_secret(sending.secret_encrypted)
+            secret = self._decrypted(sending.secret_encrypted)
         except Exception:  # noqa: BLE001 - a secret that cannot be decrypted is recorded, not retried forever
             logger.exception("Cannot decrypt the signing secret of delivery %s", claimed.id)
             return {}, transport.Response(

@@ -192,6 +192,7 @@ class Claimed:
     is_test: bool
     attempt_count: int
     schedule_offset: int
+    state: str  # as the claim read it (pending, unless it was cancelled a moment after)
     subscription: tuple  # the subscription's sending fields at the claim (delivery.snapshots.SENDING)
     record: tuple  # the endpoint's breaker record at the claim (delivery.snapshots.RECORD; Nones: none)
 
@@ -201,19 +202,28 @@ class Claimed:
 
 
 def _claim_query(limit: int, tests_only: bool):
+    """The UPDATE that claims: lock (SKIP LOCKED) and mark the oldest sendable deliveries, in one statement."""
+    now = Param("now", _TIME)
+    sendable_now = Delivery.objects.filter(sendable(now), subscription_id=Param("subscription_id", _ID))
+    if tests_only:
+        sendable_now = sendable_now.filter(event__is_test=True)
+    oldest = (sendable_now.order_by("next_attempt_at", "created_at")
+              .select_for_update(skip_locked=True, of=("self",)).values("id")[:limit])
+    return Delivery.objects.filter(id__in=oldest), {"locked_until": Param("until", _TIME)}
+
+
+def _claimed_query(n: int):
+    """What the sender needs of the deliveries it claimed, with their endpoint as it is now, oldest first."""
     from delivery.snapshots import RECORD, SENDING
 
-    now = Param("now", _TIME)
-    queryset = Delivery.objects.filter(sendable(now), subscription_id=Param("subscription_id", _ID))
-    if tests_only:
-        queryset = queryset.filter(event__is_test=True)
-    return (queryset.order_by("next_attempt_at", "created_at").select_for_update(skip_locked=True, of=("self",))
+    return (Delivery.objects.filter(id__in=params("ids", _ID, n)).order_by("next_attempt_at", "created_at")
             .values_list("id", "event_id", "event__body", "event__is_test", "attempt_count", "schedule_offset",
-                         *(f"subscription__{name}" for name in SENDING),
-                         *(f"subscription__endpoint_health__{name}" for name in RECORD))[:limit])
+                         "state", *(f"subscription__{name}" for name in SENDING),
+                         *(f"subscription__endpoint_health__{name}" for name in RECORD)))
 
 
-_CLAIM = Compiled(_claim_query)
+_CLAIM = Compiled(_claim_query, update=True, returning=("id",))
+_CLAIMED = Compiled(_claimed_query)
 _LEASE = Compiled(lambda n: (Delivery.objects.filter(id__in=params("ids", _ID, n), state=State.PENDING),
                              {"locked_until": Param("until", _TIME)}), update=True)
 _GIVE_BACK = Compiled(lambda n: (Delivery.objects.filter(id__in=params("ids", _ID, n)), {"locked_until": None}),
@@ -225,21 +235,23 @@ def deliveries_claim(*, subscription_id, until: datetime, limit: int, tests_only
 
     Sendable: due, and let through by the breaker (an open one lets test sends
     only; a half-open one lets deliveries through too, and the caller keeps one
-    of them as its probe, delivery.sender). Rows another sender is claiming are
-    skipped (PostgreSQL: SKIP LOCKED); on SQLite the transaction (BEGIN
-    IMMEDIATE) holds the write lock, which serialises claims all the same.
-    `tests_only`: only test sends. Two statements: select and lock, then mark.
+    of them as its probe, delivery.sender). One UPDATE claims them, its subquery
+    skipping rows another sender is claiming (PostgreSQL: FOR UPDATE SKIP
+    LOCKED; SQLite runs one writing statement at a time); a second statement
+    reads what the sender needs of them. No transaction of its own: the UPDATE
+    is atomic, and the rows are this sender's once it has run.
+    `tests_only`: only test sends.
     """
     from delivery.snapshots import SENDING
 
-    with transaction.atomic():
-        rows = _CLAIM.run((limit, tests_only), now=timezone.now(), subscription_id=subscription_id)
-        if not rows:
-            return []
-        _LEASE.run((len(rows),), ids=[row[0] for row in rows], until=until)
-    split = 6 + len(SENDING)
+    ids = [row[0] for row in _CLAIM.run((limit, tests_only), now=timezone.now(), until=until,
+                                        subscription_id=subscription_id)]
+    if not ids:
+        return []
+    split = 7 + len(SENDING)
     return [Claimed(id=r[0], event_id=r[1], body=r[2], is_test=r[3], attempt_count=r[4], schedule_offset=r[5],
-                    subscription=r[6:split], record=r[split:]) for r in rows]
+                    state=r[6], subscription=r[7:split], record=r[split:])
+            for r in _CLAIMED.run((len(ids),), ids=ids)]
 
 
 def deliveries_extend(*, ids: list, until: datetime) -> None:
