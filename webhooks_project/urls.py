@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/notifications/", include("alerts.urls")),
+    path("accounts/organisation/", include("organisations.urls")),
     path("administration/webhooks/", include("subscriptions.urls")),
     path("django-admin/", admin.site.urls),
     path("", include("operations.urls")),
