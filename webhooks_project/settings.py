@@ -329,6 +329,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "delivery.tasks.prune_old_deliveries",
         "schedule": 3600.0,
     },
+    # Retention of secrets: the old secret of a planned rotation is deleted within 30 s of its end.
+    "forget-expired-old-secrets": {
+        "task": "subscriptions.tasks.forget_expired_old_secrets",
+        "schedule": 30.0,
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
