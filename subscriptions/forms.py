@@ -10,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from delivery.models import Delivery
+from subscriptions.activity_data import json_text_depth_check
 from subscriptions.activity_types import by_category, choices, get_activity_type
+from subscriptions.exceptions import InvalidActivityData
 from subscriptions.models import Subscription
 from subscriptions.validators import validate_endpoint_url
 
@@ -228,6 +230,11 @@ class TestForm(forms.Form):
             return None  # the one-click Test Webhook of the detail page: the type's sample
         if len(text) > self.MAX_CHARS:
             raise ValidationError(f"The payload must be at most {self.MAX_CHARS:,} characters.")
+        try:
+            # Before parsing: json.loads recurses once per bracket (RecursionError about 1,000 deep).
+            json_text_depth_check(text)
+        except InvalidActivityData as exc:
+            raise ValidationError(str(exc)) from None
         try:
             value = json.loads(text)
         except ValueError as exc:
