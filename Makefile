@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # Node packages of the tests (the interop verifier, axe-core), pinned by their lock files:
 # installed when missing or when a lock file changes. Without npm, `make install` says how to
 # get it (and installs them on the next run once it is there); those tests fail saying the same.
-NODE_PACKAGES := delivery/tests/node/node_modules/.package-lock.json subscriptions/tests/node/node_modules/.package-lock.json
+NODE_PACKAGES := delivery/tests/node/node_modules/.package-lock.json console/tests/node/node_modules/.package-lock.json
 
 %/node_modules/.package-lock.json: %/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \

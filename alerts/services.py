@@ -90,8 +90,8 @@ def _send(subscription: Subscription, *, kind: str, reason: str, extra: dict) ->
         # What failed, in our words; the endpoint's own words only quoted and labelled (alerts.failure_lines).
         "failure": failure_lines(last_failed_attempt(subscription=subscription), recorded=reason),
         # The webhook's page: it opens in the webhook's organisation, whichever the admin last worked in.
-        "link": site_link(reverse("subscriptions:detail", args=[subscription.id])),
-        "settings_link": site_link(reverse("alerts:notifications")), **extra,
+        "link": site_link(reverse("console:subscription_detail", args=[subscription.id])),
+        "settings_link": site_link(reverse("console:notifications")), **extra,
     }
     # Plain text: the .txt templates turn autoescaping off, so "&" and "<" stay as they are.
     subject = " ".join(render_to_string(f"alerts/email/{kind}_subject.txt", context).split())

@@ -85,7 +85,7 @@ def measure(user, *, repeat: int) -> dict:
 
     client = Client()
     client.force_login(user)
-    url = reverse("subscriptions:list")
+    url = reverse("console:subscription_list")
     figures = {}
     for label, params in PAGES.items():
         def get(params=params, label=label):

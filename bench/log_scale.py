@@ -111,8 +111,8 @@ def _views(subscription, user, cursors, figures, repeat) -> dict:
     client = Client()
     client.force_login(user)
     try:
-        detail = reverse("subscriptions:detail", kwargs={"subscription_id": subscription.id})
-        log = reverse("subscriptions:log", kwargs={"subscription_id": subscription.id})
+        detail = reverse("console:subscription_detail", kwargs={"subscription_id": subscription.id})
+        log = reverse("console:subscription_log", kwargs={"subscription_id": subscription.id})
     except NoReverseMatch:
         return figures
     for label, url, cursor in (("detail", detail, None), ("page1", log, None), ("page100", log, cursors[99])):
@@ -130,8 +130,8 @@ def _searches(client, subscription, figures, repeat) -> dict:
     """Time the log's searches (the log fragment's view) at depth: a whole event id, a date range, combined filters."""
     rows = figures["rows"]
     try:
-        log = reverse("subscriptions:log", kwargs={"subscription_id": subscription.id})
-        bulk = reverse("subscriptions:delivery:bulk_redeliver", kwargs={"subscription_id": subscription.id})
+        log = reverse("console:subscription_log", kwargs={"subscription_id": subscription.id})
+        bulk = reverse("console:deliveries_bulk_redeliver", kwargs={"subscription_id": subscription.id})
     except NoReverseMatch:
         return figures
     # Row g was created g seconds before the load and its event id is md5('e' || g) (see _load).

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from bench.receiver import FastReceiver
-from delivery.models import Delivery
+from delivery import states
 from organisations.models import Organisation
 from subscriptions.activity import record_activity
 from subscriptions.activity_types import ACTIVITY_TYPES
@@ -148,14 +148,21 @@ def _latencies(committed: dict[str, float], arrived: dict) -> dict:
     return {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "p99": percentile(ms, 99), "max": max(ms)}
 
 
-def latency(rx: FastReceiver, *, events: int, rate: float, timeout: float) -> dict:
-    """Emit at a steady rate to one endpoint; commit-to-arrival percentiles in ms."""
+def latency(rx: FastReceiver, *, events: int, rate: float, timeout: float, worker_pids: list[int] = ()) -> dict:
+    """Emit at a steady rate to one endpoint; commit-to-arrival percentiles in ms, and the workers' CPU per delivery.
+
+    A steady trickle is what most organisations send: each event finds the
+    sender idle, so this is the cost of a delivery that arrives alone.
+    """
     org = organisation_make("lat")
     path = f"/lat-{org.slug}"
     endpoint_make(rx, org, path, ["lot.created"])
+    cpu_before = cpu_seconds(list(worker_pids))
     committed = _paced(org, "lot.created", events=events, rate=rate)
     arrived = rx.collect(set(committed), timeout, path)
-    return {"events": events, "rate": rate, **_latencies(committed, arrived), **_outcome(rx, set(committed), arrived)}
+    cpu = cpu_seconds(list(worker_pids)) - cpu_before
+    return {"events": events, "rate": rate, "worker_cpu_ms_per_delivery": cpu * 1000 / max(len(arrived), 1),
+            **_latencies(committed, arrived), **_outcome(rx, set(committed), arrived)}
 
 
 def isolation(rx: FastReceiver, *, events: int, rate: float, timeout: float, hang: bool) -> dict:
@@ -173,8 +180,7 @@ def isolation(rx: FastReceiver, *, events: int, rate: float, timeout: float, han
     committed = _paced(org, "lot.created", events=events, rate=rate)
     arrived = rx.collect(set(committed), timeout, ok_path)
     Subscription.objects.filter(id=other.id).update(state=Subscription.State.PAUSED)
-    Delivery.objects.filter(subscription=other, state=Delivery.State.PENDING).update(
-        state=Delivery.State.CANCELLED, next_attempt_at=None)
+    states.deliveries_cancel(subscription_id=other.id, reason="Cancelled by the bench.")
     rx.release(other_path)
     return {"events": events, "rate": rate, "hang": hang, **_latencies(committed, arrived),
             **_outcome(rx, set(committed), arrived)}
@@ -210,8 +216,7 @@ def fair_share(rx: FastReceiver, *, events: int, rate: float, timeout: float, ho
     arrived = rx.collect(set(committed), timeout, ok_path)
     for subscription in bad:
         Subscription.objects.filter(id=subscription.id).update(state=Subscription.State.PAUSED)
-        Delivery.objects.filter(subscription=subscription, state=Delivery.State.PENDING).update(
-            state=Delivery.State.CANCELLED, next_attempt_at=None)
+        states.deliveries_cancel(subscription_id=subscription.id, reason="Cancelled by the bench.")
         rx.release(f"/fair-{bad_org.slug}/hang-{bad.index(subscription)}")
     return {"events": events, "rate": rate, "hostile": hostile, **_latencies(committed, arrived),
             **_outcome(rx, set(committed), arrived)}
@@ -234,8 +239,8 @@ def caller_cost(rx: FastReceiver, *, subscriptions: int, iterations: int) -> dic
         queries.append(len(captured.captured_queries))
     inside, commit = _timed(lambda: record_activity(organisation=org, activity_type="harvest.recorded", data=data),
                             iterations)
-    Delivery.objects.filter(subscription__organisation=org).update(
-        state=Delivery.State.CANCELLED, next_attempt_at=None)
+    for subscription in Subscription.objects.filter(organisation=org):
+        states.deliveries_cancel(subscription_id=subscription.id, reason="Cancelled by the bench.")
     return {"subscriptions": subscriptions, "queries": max(queries), "inside_ms": statistics.median(inside),
             "commit_ms": statistics.median(commit), "iterations": iterations}
 

@@ -127,7 +127,11 @@ def _serve(cert_path: str, key_path: str, conn, port_out) -> None:
     port_out.send(srv.sockets[0].getsockname()[1])
 
     def on_command():
-        command, arg = conn.recv()
+        try:
+            command, arg = conn.recv()
+        except EOFError:  # the bench process is gone (killed): stop, do not spin on a closed pipe
+            loop.stop()
+            return
         if command == "secrets":
             server.secrets.update(arg)
         elif command == "hang":

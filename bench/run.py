@@ -9,12 +9,11 @@ var/bench/smoke.json) for docs/performance.png (`python -m bench.chart`).
 """
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
 import platform
-import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -24,29 +23,41 @@ from bench import stack
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=1_000_000,
-            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0)
+            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200)
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
-             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0)
-PHASES = ("cost", "raw", "throughput", "latency", "isolation", "peer", "log")
-# The core before issue 11 (two senders, Redis wake keys, batches by COPY): `--compare` measures it
-# beside this one, from an export of that commit, with its own bench code.
-OLD_CORE = "1b615d1"
-OLD_PHASES = "cost,throughput,latency"
+             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20)
+PHASES = ("cost", "statements", "raw", "throughput", "latency", "isolation", "peer", "log")
+# Cores measured beside this one by `--compare`, each from an export of its commit, in the same
+# run: the core before issue 11 (two senders, Redis wake keys, batches by COPY) with its own bench
+# code, and the one-sender core as issue 17 found it ("before"), driven by this bench's code so that
+# every phase (statements per delivery, CPU at a steady rate, profiles) is measured the same way.
+OTHER_CORES = (
+    {"key": "old_core", "commit": "1b615d1", "phases": "cost,throughput,latency", "our_bench": False},
+    {"key": "before", "commit": "c1c0721", "phases": "cost,statements,throughput,latency", "our_bench": True},
+)
+OLD_CORE = OTHER_CORES[0]["commit"]
 
 
-def _old_core(args) -> dict:
-    """Run the old core's own bench on OLD_PHASES from an export of its commit; return its results ({} if it failed)."""
-    tree = ROOT / "var" / "bench" / f"old-core-{OLD_CORE}"
+def _other_core(args, core: dict) -> dict:
+    """Run a bench of another commit's core from an export of it; return its results ({} if it failed)."""
+    tree = ROOT / "var" / "bench" / f"core-{core['commit']}"
     if not (tree / "manage.py").exists():
         tree.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", OLD_CORE], cwd=ROOT, capture_output=True, check=True).stdout
+        archive = subprocess.run(["git", "archive", core["commit"]], cwd=ROOT, capture_output=True,
+                                 check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    output = tree / "var" / "old-core.json"
+    if core["our_bench"]:
+        shutil.rmtree(tree / "bench")
+        shutil.copytree(ROOT / "bench", tree / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+    output = tree / "var" / f"{core['key']}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "bench.run", "--only", OLD_PHASES, "--no-compare", "--output", str(output),
+    command = [sys.executable, "-m", "bench.run", "--only", core["phases"], "--no-compare", "--output", str(output),
                "--workers", str(args.workers), "--emitters", str(args.emitters)]
+    if core["our_bench"] and args.profile:
+        command += ["--profile", args.profile]
     command += [f"--set={item}" for item in args.set]
-    print(f"old core ({OLD_CORE}):", " ".join(command[1:]), flush=True)
+    print(f"{core['key']} ({core['commit']}):", " ".join(command[1:]), flush=True)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     subprocess.run(command, cwd=tree, env=env, check=False)
     return json.loads(output.read_text()) if output.exists() else {}
@@ -86,32 +97,6 @@ def _setup_django(env: dict) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _profile_start(pids: list[int], outdir: Path) -> list[subprocess.Popen]:
-    pyspy = Path(sys.executable).parent / "py-spy"
-    return [subprocess.Popen([str(pyspy), "record", "--pid", str(pid), "--rate", "200", "--gil", "--format", "raw",
-                              "--output", str(outdir / f"profile-{pid}.txt"), "--nonblocking"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
-
-
-def _profile_stop(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.send_signal(signal.SIGINT)
-    for proc in procs:
-        proc.wait(timeout=60)
-
-
-@contextlib.contextmanager
-def _profiling(enabled: bool, workers, workdir: Path):
-    """py-spy the workers (raw stacks in workdir/profile-PID.txt) while the block runs, if enabled."""
-    profilers = _profile_start(workers.worker_pids(), workdir) if enabled else []
-    try:
-        yield
-    finally:
-        _profile_stop(profilers)
-        for proc in profilers:
-            print("profile:", proc.args[proc.args.index("--output") + 1], flush=True)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check the harness, not the speed")
@@ -122,8 +107,9 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=None,
                         help=f"also run the old core's own bench (commit {OLD_CORE}) on the pipeline phases, in the "
                              "same run, first (default: on, off with --smoke)")
-    parser.add_argument("--profile", nargs="?", const="throughput_1", default=None, metavar="PHASE",
-                        help="py-spy the workers during one phase (default throughput_1; or isolation_hang, latency)")
+    parser.add_argument("--profile", nargs="?", const="throughput_1,drain,latency", default="", metavar="PHASES",
+                        help="py-spy the workers during these phases (default throughput_1,drain,latency; also "
+                             "throughput_20, isolation_hang): flame graphs and top self time, in the run's folder")
     parser.add_argument("--output", help="where to write the JSON results")
     parser.add_argument("--set", action="append", default=[], metavar="SIZE=N",
                         help=f"override a size, e.g. --set tp_events=2000 (sizes: {', '.join(FULL)})")
@@ -139,7 +125,8 @@ def main(argv=None) -> int:
     results: dict = {"machine": machine(), "smoke": args.smoke, "workers": args.workers}
     print("machine:", json.dumps(results["machine"]), flush=True)
     if args.compare:
-        results["old_core"] = _old_core(args)
+        for core in OTHER_CORES:
+            results[core["key"]] = _other_core(args, core)
 
     run_id = f"{os.getpid()}"
     workdir = ROOT / "var" / "bench" / time.strftime("%Y%m%d-%H%M%S")
@@ -181,6 +168,12 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
                                           else max(5, sizes["cost_iters"] // 3)) for n in (1, 10, 100)]
         stack.queue_purge(queue)
         print("cost:", out["cost"], flush=True)
+    if "statements" in only:
+        from bench.statements import statements_per_delivery
+
+        out["statements"] = statements_per_delivery(rx, events=sizes["stmt_events"])
+        stack.queue_purge(queue)
+        print("statements:", out["statements"], flush=True)
     if "raw" in only:
         from bench.raw_limit import client_cpu, raw_limit
 
@@ -212,9 +205,15 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
 
 def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
     from bench import phases
+    from bench.profiles import profiled
 
     out: dict = {}
     workers = stack.Stack(env, workdir).start(workers=args.workers)
+    wanted = set(filter(None, args.profile.split(",")))
+
+    def _profiling(phase):
+        return profiled(phase, workers.worker_pids(), workdir / "profiles", out, enabled=phase in wanted)
+
     try:
         warm = phases.organisation_make("warm")
         phases.endpoint_make(rx, warm, "/warm", ["lot.created"])
@@ -225,14 +224,14 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
                 break
         if only & {"throughput", "throughput_1"}:
             kw = dict(timeout=timeout, env=env, emitters=args.emitters, worker_pids=workers.worker_pids())
-            with _profiling(args.profile == "throughput_1", workers, workdir):
+            with _profiling("throughput_1"):
                 out["throughput_1"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=1, **kw)
             print("throughput_1:", _brief(out["throughput_1"]), flush=True)
         if "throughput" in only:
-            with _profiling(args.profile == "throughput_20", workers, workdir):
+            with _profiling("throughput_20"):
                 out["throughput_20"] = phases.throughput(rx, events=sizes["tp_events"], endpoints=20, **kw)
             print("throughput_20:", _brief(out["throughput_20"]), flush=True)
-            with _profiling(args.profile == "drain", workers, workdir):
+            with _profiling("drain"):
                 out["drain"] = phases.drain(rx, events=sizes["tp_events"], **kw)
             # Messages of deliveries a batch already sent are still queued: the next phase
             # would wait behind them. How long they take is a figure of its own.
@@ -240,14 +239,15 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
             print("drain:", _brief(out["drain"]), flush=True)
         stack.queue_wait_empty(env["CELERY_TASK_DEFAULT_QUEUE"])
         if "latency" in only:
-            with _profiling(args.profile == "latency", workers, workdir):
-                out["latency"] = phases.latency(rx, events=sizes["lat_events"], rate=sizes["rate"], timeout=timeout)
+            with _profiling("latency"):
+                out["latency"] = phases.latency(rx, events=sizes["lat_events"], rate=sizes["rate"], timeout=timeout,
+                                                worker_pids=workers.worker_pids())
             print("latency:", _brief(out["latency"]), flush=True)
         stack.queue_wait_empty(env["CELERY_TASK_DEFAULT_QUEUE"])
         if "isolation" in only:
             out["isolation_calm"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
                                                      timeout=timeout, hang=False)
-            with _profiling(args.profile == "isolation_hang", workers, workdir):
+            with _profiling("isolation_hang"):
                 out["isolation_hang"] = phases.isolation(rx, events=sizes["iso_events"], rate=sizes["rate"],
                                                          timeout=timeout, hang=True)
             print("isolation:", _brief(out["isolation_calm"]), _brief(out["isolation_hang"]), flush=True)

@@ -16,3 +16,5 @@ class DeliveryConfig(AppConfig):
         signals.subscription_paused.connect(receivers.hold_on_pause, dispatch_uid="delivery.hold_on_pause")
         signals.subscription_resumed.connect(receivers.release_on_resume, dispatch_uid="delivery.release_on_resume")
         signals.subscription_deleted.connect(receivers.cancel_on_delete, dispatch_uid="delivery.cancel_on_delete")
+        signals.subscription_url_changed.connect(receivers.reset_on_url_change,
+                                                 dispatch_uid="delivery.reset_on_url_change")

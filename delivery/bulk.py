@@ -45,7 +45,7 @@ def deliveries_redeliver_filtered(*, subscription: Subscription, by=None, descri
         return 0
     count = sum(states.delivery_redeliver(delivery=d) for d in rows)
     if count:
-        transaction.on_commit(lambda: wakeups.endpoints_wake([live.id]))
+        transaction.on_commit(lambda: wakeups.endpoints_awaken([live.id]))
         TrailEntry.objects.create(
             subscription=live, actor=by, action=TrailEntry.Action.REDELIVERED,
             detail=f"{count} deliver{'y' if count == 1 else 'ies'} of the Delivery Log ({description or 'all'})",

@@ -13,6 +13,7 @@ from datetime import datetime
 from django.db.models import Case, Count, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
+from delivery import health as breaker
 from delivery import slots
 from delivery.models import Attempt, Delivery, EndpointHealth, Event, SenderSlot
 from subscriptions.models import Subscription, TrailEntry
@@ -35,8 +36,7 @@ class EndpointHealthView:
     last_error: str = ""  # the last failed attempt's outcome: "HTTP 503" or the network error
     last_failed_at: datetime | None = None  # also when the breaker last opened (each failure while open re-opens it)
     next_probe_at: datetime | None = None  # the breaker's open_until
-    probe_in_flight: bool = False
-    probe_due: bool = False  # the cool-down is over: the next sender sends one probe
+    gate: breaker.Gate = breaker.Gate.ALL  # what may go now (delivery.health.gate)
     paused_reason: str = ""  # set when paused automatically
     paused_by: str = ""  # the trail's actor of the pause, "" for the system or unknown
     paused_at: datetime | None = None
@@ -56,7 +56,19 @@ class EndpointHealthView:
 
     @property
     def breaker_open(self) -> bool:
-        return self.next_probe_at is not None
+        return self.gate is not breaker.Gate.ALL
+
+    @property
+    def probe_due(self) -> bool:
+        """The cool-down is over and no probe is in flight: the next sender sends one probe."""
+        return self.gate is breaker.Gate.PROBE
+
+    @property
+    def probe_in_flight(self) -> bool:
+        return self.gate is breaker.Gate.TESTS_ONLY and self.next_probe_at is not None and \
+            self.next_probe_at <= self.seen_at
+
+    seen_at: datetime | None = None  # when the view was read (the gate is about that moment)
 
 
 def _last_error(attempt: Attempt | None) -> str:
@@ -118,15 +130,13 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
             facts.update(
                 consecutive_failures=record.consecutive_failures, failing_since=record.failing_since,
                 last_error=_last_error(attempt), last_failed_at=attempt.started_at if attempt else None,
-                next_probe_at=record.open_until,
-                probe_in_flight=bool(record.probe_until and record.probe_until > now),
-                probe_due=bool(record.open_until and record.open_until <= now),
+                next_probe_at=record.open_until, gate=breaker.gate(record, now), seen_at=now,
             )
         if not s.is_active:
             status = PAUSED
             facts.update(paused_reason=s.paused_reason, paused_at=s.paused_at,
                          paused_by=pause.actor.get_username() if pause and pause.actor else "")
-        elif facts.get("next_probe_at"):
+        elif facts.get("gate", breaker.Gate.ALL) is not breaker.Gate.ALL:
             status = BREAKER_OPEN
         elif facts.get("consecutive_failures"):
             status = FAILING

@@ -21,8 +21,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from delivery.models import Attempt, Delivery, EndpointHealth
 from subscriptions.models import Subscription
 
-# What an attempt came to: the delivery succeeded, will be retried, or failed for good.
-OUTCOMES = ("succeeded", "retrying", "failed")
+# What an attempt came to, by its delivery's state after it: succeeded, will be retried, failed for
+# good, held (410 Gone, or paused while the request was in flight) or cancelled (deleted meanwhile).
+OUTCOMES = ("succeeded", "retrying", "failed", "held", "cancelled")
 # Why an attempt failed: the transport's error kinds, or the class of an HTTP status that is not 2xx.
 ERROR_KINDS = ("none", *Attempt.ErrorKind.values, "http_3xx", "http_4xx", "http_5xx", "http_other")
 

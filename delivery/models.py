@@ -165,23 +165,27 @@ class EndpointHealth(models.Model):
 
 
 class EndpointWake(models.Model):
-    """Present while a sender for this endpoint is queued or running and will look for due work again.
+    """Present while the endpoint is awake: a sender is queued or running, and will look for due work again.
 
     A committed delivery publishes a message only if it creates this row; the
-    sender deletes it right before its last look (delivery.wakeups).
+    holder (the sender that message started) deletes it right before its last
+    look (delivery.wakeups).
     """
 
     subscription = models.OneToOneField(
         Subscription, on_delete=models.CASCADE, primary_key=True, related_name="endpoint_wake"
     )
-    # Set on creation and refreshed by the running sender; the sweeper deletes rows older
+    # Set on creation and refreshed by the running holder; the sweeper deletes rows older
     # than its grace period (their sender died) and wakes the endpoint again.
     since = models.DateTimeField()
-    # Who created the row: callers create many at once and publish for the rows that are theirs.
-    token = models.CharField(max_length=32, blank=True)
+    # The holder found every slot it needs taken: whoever frees a slot of its organisation wakes it.
+    waiting = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["subscription"], name="endpoint_wake_waiting", condition=Q(waiting=True))]
 
     def __str__(self) -> str:
-        return f"{self.subscription_id} since {self.since}"
+        return f"{self.subscription_id} since {self.since}" + (" (waiting for a slot)" if self.waiting else "")
 
 
 class SenderSlot(models.Model):

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from delivery import metrics, states, wakeups
+from delivery.compiled import Compiled, Insert, Param
 from delivery.models import Delivery, Event, webhook_id_for
 from subscriptions.activity_data import activity_data_check
 from subscriptions.activity_types import get_activity_type
@@ -47,6 +48,11 @@ def serialise_body(*, event_id: uuid.UUID, activity_type: str, created_at, organ
     return body
 
 
+_EVENT_FIELDS = [f for f in Event._meta.concrete_fields]
+_INSERT_EVENT = Compiled(lambda: Insert(Event, [f.name for f in _EVENT_FIELDS],
+                                        [Event(**{f.attname: Param(f.attname, f) for f in _EVENT_FIELDS})]))
+
+
 def event_record(
     *,
     organisation,
@@ -58,35 +64,28 @@ def event_record(
 ) -> Event:
     """Write one Event and one Delivery per matching subscription in the caller's transaction; return the Event.
 
-    Three statements whatever the number of subscriptions: insert the event,
-    select the subscriptions, insert the deliveries. Their endpoints are woken
-    once the caller's transaction commits; a rollback sends nothing. With an
-    idempotency key already used by this organisation, returns that earlier
-    Event instead. `subscription` limits the delivery to that one (test sends).
+    Two statements whatever the number of subscriptions: insert the event, then
+    insert its deliveries from the matching subscriptions (INSERT ... SELECT).
+    Their endpoints are woken once the caller's transaction commits; a rollback
+    sends nothing. With an idempotency key already used by this organisation,
+    returns that earlier Event instead (one more statement to look for it).
+    `subscription` limits the delivery to that one (test sends).
     """
     now = timezone.now()
-    event_id = uuid.uuid4()
-    body = serialise_body(event_id=event_id, activity_type=activity_type, created_at=now,
-                          organisation=organisation, data=data, is_test=is_test)
+    event = Event(id=uuid.uuid4(), organisation=organisation, activity_type=activity_type, is_test=is_test,
+                  idempotency_key=idempotency_key, created_at=now)
+    event.body = serialise_body(event_id=event.id, activity_type=activity_type, created_at=now,
+                                organisation=organisation, data=data, is_test=is_test)
     if idempotency_key is not None:
         existing = Event.objects.filter(organisation=organisation, idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
     with transaction.atomic(savepoint=False):
-        event = _event_insert(
-            id=event_id, organisation=organisation, activity_type=activity_type, body=body,
-            is_test=is_test, idempotency_key=idempotency_key, created_at=now,
-        )
-        if event.id != event_id:  # an earlier event with this idempotency key
-            return event
-        if subscription is not None:
-            targets = [(subscription.id, subscription.state)]
-        else:
-            targets = list(Subscription.objects.filter(
-                organisation_id=organisation.id, deleted_at__isnull=True, activity_types__activity_type=activity_type,
-            ).values_list("id", "state"))
-        deliveries = states.deliveries_create(event=event, targets=targets)
-    pending = [d.subscription_id for d in deliveries if d.state == Delivery.State.PENDING]
+        winner = _event_insert(event)
+        if winner is not event:  # an earlier event with this idempotency key
+            return winner
+        deliveries = states.deliveries_create(event=event, subscription_id=subscription.id if subscription else None)
+    pending = [subscription_id for subscription_id, state in deliveries if state == Delivery.State.PENDING]
     transaction.on_commit(lambda: _committed(pending))
     return event
 
@@ -94,16 +93,19 @@ def event_record(
 def _committed(pending: list) -> None:
     metrics.events_recorded(count=1)
     if pending:
-        wakeups.endpoints_wake(pending)
+        wakeups.endpoints_awaken(pending)
 
 
-def _event_insert(**fields) -> Event:
+def _event_insert(event: Event) -> Event:
     """Insert the event; with an idempotency key, return the winner of a concurrent race."""
-    key = fields["idempotency_key"]
-    if key is None:
-        return Event.objects.create(**fields)
+    values = {f.attname: getattr(event, f.attname) for f in _EVENT_FIELDS}
+    event._state.adding, event._state.db = False, "default"  # a saved row, as if the ORM had saved it
+    if event.idempotency_key is None:
+        _INSERT_EVENT.run(**values)
+        return event
     try:
         with transaction.atomic():
-            return Event.objects.create(**fields)
+            _INSERT_EVENT.run(**values)
+            return event
     except IntegrityError:
-        return Event.objects.get(organisation=fields["organisation"], idempotency_key=key)
+        return Event.objects.get(organisation_id=event.organisation_id, idempotency_key=event.idempotency_key)

@@ -21,10 +21,16 @@ def hold_on_pause(sender, *, subscription, **kwargs) -> int:
 def release_on_resume(sender, *, subscription, **kwargs) -> int:
     """Forget the endpoint's failures, make held deliveries due, wake the endpoint on commit; return how many."""
     health.endpoint_reset(subscription_id=subscription.id)
-    released = states.deliveries_release_held(subscription_id=subscription.id)
+    released = states.deliveries_resume(subscription_id=subscription.id)
     if released:
-        transaction.on_commit(lambda: wakeups.endpoints_wake([subscription.id]))
+        transaction.on_commit(lambda: wakeups.endpoints_awaken([subscription.id]))
     return released
+
+
+def reset_on_url_change(sender, *, subscription, url, **kwargs) -> int:
+    """Start the endpoint's breaker record afresh for its new URL; return 0 (no delivery changes)."""
+    health.endpoint_reset(subscription_id=subscription.id, url=url)
+    return 0
 
 
 def cancel_on_delete(sender, *, subscription, **kwargs) -> int:

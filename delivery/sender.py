@@ -2,31 +2,41 @@
 
 Every delivery goes this way, whatever the store and whatever the case (a
 backlog, a single event, a test send, the probe of an open breaker, a retry):
-a batch of one is the same code as a batch of BATCH_MAX.
+a batch of one is the same code as a batch of BATCH_MAX. A Sender is one run
+of it for one endpoint, from its message to its last look:
 
-1. Take a slot of the endpoint and of its organisation (delivery.slots), or
-   leave: the slots' holders look again when they let go.
-2. Claim up to BATCH_MAX due deliveries (delivery.states), or one probe, or
-   only test sends while the breaker is open (delivery.health).
-3. For each, right before its POST: renew the lease if the request could
-   outlive it, re-read the delivery and its subscription (a delete or pause
-   that committed stops it; an edited URL and a regenerated secret apply), sign
-   the exact bytes with the current secret, POST under the transport's hard
-   deadline, record the attempt and its outcome in one transaction.
-4. After a failure, give the rest of the batch back and claim again (the
-   breaker decides what may go). A full batch that is slow to send asks for
-   one more sender (HELPER_AFTER). When nothing is due: linger a moment for
-   work that is about to commit, let go of the slots, then look once more.
+1. Read the endpoint (delivery.snapshots); a paused or deleted one's
+   deliveries are held or cancelled, and the sender stops.
+2. Take a slot of the endpoint and one of its organisation (delivery.slots),
+   or leave the wake row marked waiting: whoever frees a slot wakes it.
+3. Ask the breaker what may go (delivery.health.gate): a batch, one probe, or
+   test sends only; claim that (delivery.states).
+4. For each claimed delivery: renew the lease if the request could outlive
+   it, read the subscription again (a delete or pause that committed stops the
+   batch; an edited URL and a regenerated secret apply; the claim's own read
+   serves the batch's first request), sign the exact bytes with the current
+   secret, POST under the transport's hard deadline. Whatever goes wrong in
+   that step is an attempt with an error, never an unrecorded re-send.
+5. Record successes together (RECORD_EVERY, RECORD_SECONDS), a failure at once
+   with the successes before it, in one transaction (states.deliveries_record
+   and the breaker's record); then report them (logs, metrics, alerts).
+   After a failure, give the rest of the batch back and ask the breaker again.
+6. A full batch that is slow to send asks for one helper sender
+   (HELPER_AFTER). When nothing is due: linger once for work about to
+   commit, free the slots, and (the wake row's holder) delete the wake row and
+   look once more: what committed before is found, the rest wakes itself.
 """
 
+import enum
 import logging
 import time
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import health, metrics, signals, slots, states, transport, wakeups
-from delivery.models import Attempt, Delivery, webhook_id_for
+from delivery import health, metrics, signals, slots, snapshots, states, transport, wakeups
+from delivery.models import Attempt, Delivery
 from delivery.recorded_answer import body_for_storage, headers_for_storage
 from delivery.signing import signed_headers
 from subscriptions.custom_headers import headers_for_sending, headers_shown
@@ -36,193 +46,340 @@ from subscriptions.signing_secrets import decrypt_secret
 
 logger = logging.getLogger(__name__)
 
+# At most this many deliveries per claim: a claim costs two statements, and a sender keeps its
+# claimed deliveries from the endpoint's other senders until it has sent them.
 BATCH_MAX = 20
-# A sender that finds nothing due waits this long for work about to commit (a caller
-# recording events one after another), so that a steady stream costs one wake-up, not one per event.
+# A sender that found nothing due waits this long, once, for work about to commit (a caller
+# recording events one after another), so that a quick series costs one wake-up, not one per event.
 LINGER = 0.02
-LINGER_POLL = 0.005
 # A full batch (a backlog) still sending after this long asks for one more sender: a fast endpoint's
-# backlog goes best over one connection, a slow one's over up to ENDPOINT_SENDERS at once.
+# backlog goes best over one connection, a slow one's over up to slots.ENDPOINT_SENDERS at once.
 HELPER_AFTER = 0.25
 # Successes are recorded together, at least this often (count, seconds); a failure at once, with them.
 RECORD_EVERY = 10
 RECORD_SECONDS = 0.1
-_SKIPPED = object()  # a claimed delivery that finished meanwhile: nothing to send
-# The outcome of an attempt in metrics and logs, by the delivery's state after it (else "failed").
-_OUTCOMES = {Delivery.State.SUCCEEDED: "succeeded", Delivery.State.PENDING: "retrying"}
+# An attempt's outcome in metrics and logs, by the delivery's real state after it (metrics.OUTCOMES).
+OUTCOMES = {Delivery.State.SUCCEEDED: "succeeded", Delivery.State.PENDING: "retrying",
+            Delivery.State.FAILED: "failed", Delivery.State.HELD: "held", Delivery.State.CANCELLED: "cancelled"}
 
 
-class _Lease:
-    """How long this sender's slots and claimed deliveries are its own."""
+class Skipped(enum.Enum):
+    """Why a claimed delivery was not sent."""
 
-    def __init__(self, holder: str):
-        self.holder = holder
+    STOPPED = "the subscription was paused or deleted meanwhile"  # the whole batch stops
+    FINISHED = "the delivery finished meanwhile"  # this one only
+
+
+class BatchEnd(enum.Enum):
+    """How sending a claimed batch ended."""
+
+    SENT = "every delivery was sent"
+    FAILED = "an attempt failed: the rest was given back, for the breaker to decide"
+    STOPPED = "the subscription was paused or deleted meanwhile"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording some attempts came to: each delivery's state after it, and the breaker's verdicts."""
+
+    sent: list[states.Sent]
+    after: dict
+    verdicts: list[health.Verdict]
+
+
+class _Unrecorded:
+    """Successes sent but not recorded yet (recorded together: RECORD_EVERY or RECORD_SECONDS, whichever first)."""
+
+    def __init__(self):
+        self.sent: list[states.Sent] = []
+        self._since = 0.0
+
+    def add(self, sent: states.Sent) -> None:
+        if not self.sent:
+            self._since = time.monotonic()
+        self.sent.append(sent)
+
+    def due(self) -> bool:
+        return len(self.sent) >= RECORD_EVERY or time.monotonic() - self._since > RECORD_SECONDS
+
+    def take(self) -> list[states.Sent]:
+        taken, self.sent = self.sent, []
+        return taken
+
+
+def endpoint_send(*, subscription_id, helper: bool = False) -> int:
+    """Send what is due to this endpoint while its caps allow; return how many attempts were made."""
+    return Sender(subscription_id, helper=helper).run()
+
+
+class Sender:
+    """One sender of one endpoint. From start to end it owns its two slots, the deliveries it claimed and,
+    unless it is a helper, the endpoint's wake row (a helper that is refused leaves it to its holder)."""
+
+    def __init__(self, subscription_id, *, helper: bool = False):
+        self.subscription_id = subscription_id
+        self.helper = helper
+        self.holder = slots.new_holder()
         self.until = slots.lease_until()
+        self.attempts = 0
+        self.endpoint: snapshots.Endpoint | None = None
+        self._record_clean = True  # the endpoint's breaker record has nothing to forget after a success
+        self._helped = False
 
-    def cover_one_request(self, *, subscription_id, claimed_ids) -> None:
-        """Renew slots and claims if a request starting now could outlast them."""
+    # --- from start to end ---------------------------------------------------------------
+
+    def run(self) -> int:
+        """Send what is due while the caps allow; return how many attempts were made."""
+        while self._start():
+            try:
+                self._drain()
+            finally:
+                self._stop()
+            if self.helper or not self._look_again():
+                break
+        return self.attempts
+
+    def _start(self) -> bool:
+        """Read the endpoint and take the slots; return False (and settle the wake row) if it may not send."""
+        if not self._read():
+            if not self.helper:
+                wakeups.endpoint_sleep(self.subscription_id)
+            return False
+        self.until = slots.lease_until()
+        scopes = {"endpoint": (slots.endpoint_scope(self.subscription_id), slots.ENDPOINT_SENDERS),
+                  "organisation": (slots.organisation_scope(self.endpoint.organisation_id),
+                                   slots.ORGANISATION_SENDERS)}
+        if not slots.slots_take(**scopes, holder=self.holder, until=self.until):
+            if not self.helper:
+                wakeups.endpoint_wait_for_slot(self.subscription_id)
+            return False
+        return True
+
+    def _stop(self) -> None:
+        """Free the slots, and wake the endpoints of the organisation that found them all taken."""
+        slots.slots_release(holder=self.holder)
+        wakeups.endpoints_wake_waiting(organisation_id=self.endpoint.organisation_id)
+
+    def _look_again(self) -> bool:
+        """Delete the wake row, then look once more; return True if there is work and the endpoint is ours again."""
+        wakeups.endpoint_sleep(self.subscription_id)
+        # What committed before the delete is found here; what commits after it wakes the endpoint itself.
+        return (states.has_sendable(subscription_id=self.subscription_id)
+                and wakeups.endpoint_awaken(self.subscription_id))
+
+    def _read(self) -> bool:
+        """Read the endpoint as it is now; return False (holding or cancelling its deliveries) if it does not send."""
+        self.endpoint = snapshots.endpoint_snapshot(subscription_id=self.subscription_id)
+        if self.endpoint is None:
+            return False
+        self._record_clean = self.endpoint.record is None or self.endpoint.record.clean
+        if self.endpoint.sending.sends:
+            return True
+        if self.endpoint.sending.deleted_at is not None:
+            states.deliveries_cancel(subscription_id=self.subscription_id)
+        else:
+            states.deliveries_hold(subscription_id=self.subscription_id)
+        return False
+
+    # --- claiming and sending --------------------------------------------------------------
+
+    def _drain(self) -> None:
+        """Claim and send until nothing may go, lingering once for work about to commit."""
+        lingered = False
+        while True:
+            batch, limit = self._claim()
+            if batch is None:
+                return
+            if batch:
+                end = self._send(batch)
+                if end is BatchEnd.STOPPED:
+                    return
+                lingered = False
+                if len(batch) == limit or end is BatchEnd.FAILED:
+                    continue  # more may be due now
+            elif lingered:
+                return
+            time.sleep(LINGER)
+            lingered = True
+
+    def _claim(self) -> tuple[list[states.Claimed] | None, int]:
+        """Claim what the breaker lets go now: a batch, the one probe, or test sends only; return (batch, limit).
+
+        The claim reads the breaker's record with the deliveries (states.sendable lets
+        through what gate() allows); a half-open breaker's extra deliveries are given
+        back, keeping one as the probe. The batch is None when the subscription was
+        paused or deleted meanwhile.
+        """
+        batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=BATCH_MAX)
+        if not batch:
+            return batch, BATCH_MAX
+        sending = snapshots.sending_of(batch[0].subscription)
+        if not sending.sends:
+            states.deliveries_give_back(ids=[d.id for d in batch])
+            self._read()  # holds or cancels them
+            return None, 0
+        record = snapshots.record_of(batch[0].record, url=sending.url)
+        self._record_clean = record is None or record.clean
+        gate = health.gate(record, timezone.now())
+        if gate is health.Gate.ALL:
+            return batch, BATCH_MAX
+        tests = [d for d in batch if d.is_test]
+        keep = tests
+        if gate is health.Gate.PROBE and health.probe_take(subscription_id=self.subscription_id, until=self.until):
+            keep = tests + [next(d for d in batch if not d.is_test)] if len(tests) < len(batch) else tests
+            if len(keep) == len(tests):
+                health.probe_drop(subscription_id=self.subscription_id)  # nothing to probe with
+        kept = {d.id for d in keep}
+        states.deliveries_give_back(ids=[d.id for d in batch if d.id not in kept])
+        return [d for d in batch if d.id in kept], len(keep) or BATCH_MAX
+
+    def _send(self, batch: list[states.Claimed]) -> BatchEnd:
+        """Send a claimed batch in order, recording as it goes; return how it ended."""
+        started = time.monotonic()
+        unrecorded = _Unrecorded()
+        for i, claimed in enumerate(batch):
+            self._ask_for_help(i, len(batch), started)
+            self._cover([d.id for d in batch[i:]])
+            sent = self._send_one(claimed, first=i == 0)
+            if sent is Skipped.FINISHED:
+                continue
+            if sent is Skipped.STOPPED:
+                self._record(unrecorded.take())
+                states.deliveries_give_back(ids=[d.id for d in batch[i:]])
+                self._read()  # holds or cancels what is left
+                return BatchEnd.STOPPED
+            self.attempts += 1
+            unrecorded.add(sent)
+            if not sent.response.ok:
+                self._record(unrecorded.take())  # with the successes before it: the breaker counts in order
+                states.deliveries_give_back(ids=[d.id for d in batch[i + 1:]])
+                return BatchEnd.FAILED
+            if unrecorded.due():
+                self._record(unrecorded.take())
+        self._record(unrecorded.take())
+        return BatchEnd.SENT
+
+    def _ask_for_help(self, index: int, size: int, started: float) -> None:
+        """A backlog that answers, slowly: ask for one more sender (once per sender, up to the endpoint's cap).
+
+        Not for one that fails (a failure ends the batch, so index > 0 means answers):
+        a hanging endpoint gets no more threads than the one it holds.
+        """
+        if not self._helped and index > 0 and size == BATCH_MAX and time.monotonic() - started > HELPER_AFTER:
+            wakeups.endpoint_help(self.subscription_id)
+            self._helped = True
+
+    def _cover(self, claimed_ids: list) -> None:
+        """Renew slots, claims and the wake row if a request starting now could outlast the lease."""
         if not slots.needs_renewal(self.until):
             return
         self.until = slots.lease_until()
         with transaction.atomic():
             slots.slots_renew(holder=self.holder, until=self.until)
             states.deliveries_extend(ids=claimed_ids, until=self.until)
-        wakeups.endpoint_hold(subscription_id)
+        if not self.helper:
+            wakeups.endpoint_keep_awake(self.subscription_id)
 
-
-def endpoint_send(*, subscription_id) -> int:
-    """Send what is due to this endpoint while its caps allow; return how many attempts were made."""
-    attempts = 0
-    while True:
-        subscription = Subscription.objects.filter(id=subscription_id).first()
-        if subscription is None or not _wanted(subscription):
-            wakeups.endpoint_release(subscription_id)
-            return attempts
-        lease = _Lease(slots.new_holder())
-        scopes = [(slots.endpoint_scope(subscription.id), slots.ENDPOINT_SENDERS),
-                  (slots.organisation_scope(subscription.organisation_id), slots.ORGANISATION_SENDERS)]
-        if not slots.slots_take(scopes=scopes, holder=lease.holder, until=lease.until):
-            # Every slot is held, and each holder looks again after letting go.
-            wakeups.endpoint_release(subscription_id)
-            return attempts
-        try:
-            attempts += _drain(subscription, lease)
-        finally:
-            slots.slots_release(holder=lease.holder)
-        # The last look, after the wake row goes: what committed before is found here, the rest wakes itself.
-        wakeups.endpoint_release(subscription_id)
-        wakeups.endpoints_sweep(organisation_id=subscription.organisation_id, exclude=subscription_id)
-        if not _has_work(subscription) or not wakeups.endpoint_claim(subscription_id):
-            return attempts
-
-
-def _wanted(subscription: Subscription) -> bool:
-    """Return True if the subscription still sends; a deleted one's deliveries are cancelled, a paused one's held."""
-    if subscription.is_deleted:
-        states.deliveries_cancel(subscription_id=subscription.id)
-        return False
-    if not subscription.is_active:
-        states.deliveries_hold(subscription_id=subscription.id)
-        return False
-    return True
-
-
-def _has_work(subscription: Subscription) -> bool:
-    """Return True if something of the endpoint may be sent now (an open breaker lets only test sends by)."""
-    record = health.endpoint_health(subscription=subscription)
-    now = timezone.now()
-    blocked = record is not None and record.open_until is not None and (
-        record.open_until > now or (record.probe_until is not None and record.probe_until > now))
-    return states.has_due(subscription_id=subscription.id, tests_only=blocked)
-
-
-def _claim(subscription: Subscription, lease: _Lease) -> list[Delivery]:
-    """Claim what may go now: a batch, the one probe of a half-open breaker, or test sends only."""
-    record = health.endpoint_health(subscription=subscription)
-    claim = {"subscription_id": subscription.id, "until": lease.until}
-    if record is None or record.open_until is None:
-        return states.deliveries_claim(**claim, limit=BATCH_MAX)
-    if record.open_until <= timezone.now() and health.probe_take(subscription=subscription, until=lease.until):
-        probe = states.deliveries_claim(**claim, limit=1)
-        if not probe:
-            health.probe_drop(subscription=subscription)
-        return probe
-    return states.deliveries_claim(**claim, limit=BATCH_MAX, tests_only=True)
-
-
-def _drain(subscription: Subscription, lease: _Lease) -> int:
-    """Claim and send batches until nothing may go; return how many attempts were made."""
-    attempts = 0
-    lingered = 0.0
-    helped = False
-    while True:
-        wakeups.endpoint_hold(subscription.id)
-        batch = _claim(subscription, lease)
-        if not batch:
-            if lingered >= LINGER:
-                return attempts
-            time.sleep(LINGER_POLL)
-            lingered += LINGER_POLL
-            continue
-        lingered = 0.0
-        started = time.monotonic()
-        unrecorded: list = []  # successes sent but not yet recorded (at most RECORD_EVERY, RECORD_SECONDS)
-        for i, delivery in enumerate(batch):
-            # A backlog that answers, slowly: ask for one more sender (each sender asks once, up to the
-            # endpoint's cap). Not for one that fails (a failure ends the batch, so i > 0 means answers):
-            # a hanging endpoint gets no more threads than the one it holds.
-            if not helped and i > 0 and len(batch) == BATCH_MAX and time.monotonic() - started > HELPER_AFTER:
-                wakeups.endpoint_help(subscription.id)
-                helped = True
-            rest = [d.id for d in batch[i:]]
-            lease.cover_one_request(subscription_id=subscription.id, claimed_ids=rest)
-            outcome = _send_one(subscription, delivery)
-            if outcome is _SKIPPED:
-                continue
-            if outcome is None:  # deleted or paused meanwhile: the whole batch stops, this one included
-                _record(subscription, unrecorded)
-                states.deliveries_unclaim(ids=rest)
-                _wanted(Subscription.objects.get(id=subscription.id))
-                return attempts
-            attempts += 1
-            unrecorded.append(outcome)
-            response = outcome[2]
-            if not response.ok:
-                _record(subscription, unrecorded)  # with the successes before it: the breaker counts in order
-                states.deliveries_unclaim(ids=rest[1:])  # the breaker decides what goes next
-                break
-            if len(unrecorded) >= RECORD_EVERY or time.monotonic() - unrecorded[0][3] > RECORD_SECONDS:
-                _record(subscription, unrecorded)
-                unrecorded = []
+    def _send_one(self, claimed: states.Claimed, *, first: bool) -> states.Sent | Skipped:
+        """POST one claimed delivery as things are now; return what to record, or why it was not sent."""
+        if first:  # the claim read the subscription a moment ago
+            state, sending = Delivery.State.PENDING, snapshots.sending_of(claimed.subscription)
         else:
-            _record(subscription, unrecorded)
+            now = snapshots.delivery_snapshot(delivery_id=claimed.id)
+            if now is None:
+                return Skipped.STOPPED
+            state, sending = now
+        if not sending.sends:
+            return Skipped.STOPPED
+        if state != Delivery.State.PENDING:
+            return Skipped.FINISHED
+        started_at = timezone.now()
+        headers, response = {}, None
+        try:
+            headers, response = self._post(claimed, sending)
+        except Exception as exc:  # noqa: BLE001 - whatever goes wrong is an attempt with an error, then a retry
+            logger.exception("Sending delivery %s failed in the sender", claimed.id)
+            response = transport.Response(duration_ms=int((timezone.now() - started_at).total_seconds() * 1000),
+                                          error_kind=Attempt.ErrorKind.OTHER,
+                                          error_message=f"The sender failed while sending: {type(exc).__name__}.")
+        shown = {**headers, **headers_shown(stored=sending.custom_headers)}  # never a secret header's value
+        return states.Sent(claimed, _attempt(claimed, url=sending.url, started_at=started_at, headers=shown,
+                                             response=response), response)
+
+    @staticmethod
+    def _post(claimed: states.Claimed, sending: snapshots.Sending) -> tuple[dict, transport.Response]:
+        """Sign and POST the delivery's body; return (the headers sent, the answer)."""
+        body = claimed.body.encode()
+        try:
+            # During a planned rotation the old secret signs too, until its time is up.
+            also = ((decrypt_secret(sending.previous_secret_encrypted),)
+                    if sending.previous_secret_until and sending.previous_secret_until > timezone.now() else ())
+            secret = decrypt_secret(sending.secret_encrypted)
+        except Exception:  # noqa: BLE001 - a secret that cannot be decrypted is recorded, not retried forever
+            logger.exception("Cannot decrypt the signing secret of delivery %s", claimed.id)
+            return {}, transport.Response(
+                duration_ms=0, error_kind=Attempt.ErrorKind.OTHER,
+                error_message="The signing secret cannot be decrypted (were the encryption keys changed?).")
+        headers = {**headers_for_sending(stored=sending.custom_headers),
+                   **signed_headers(secret=secret, msg_id=claimed.webhook_id, timestamp=int(time.time()), body=body,
+                                    also=also)}
+        return headers, transport.post(sending.url, body, headers)
+
+    # --- recording, then reporting -----------------------------------------------------------
+
+    def _record(self, sent: list[states.Sent]) -> None:
+        """Write the attempts, their deliveries' next states and the breaker's record in one transaction; report."""
+        if not sent:
+            return
+        verdicts = []
+        url = sent[-1].attempt.url
+        with transaction.atomic():
+            after = states.deliveries_record(sent=sent)
+            if not self._record_clean and any(s.response.ok for s in sent):
+                health.endpoint_clear(subscription_id=self.subscription_id)
+                self._record_clean = True
+            for s in sent:
+                if not s.response.ok:
+                    verdicts.append(health.endpoint_failed(subscription_id=self.subscription_id, url=url,
+                                                           status_code=s.response.status_code))
+                    self._record_clean = False
+        self._report(Recorded(sent, after, verdicts))
+
+    def _report(self, recorded: Recorded) -> None:
+        """Log and count each attempt by its delivery's real state; say if the breaker opened or a pause is due."""
+        for s in recorded.sent:
+            outcome = OUTCOMES.get(recorded.after.get(s.delivery.id), "other")
+            response, attempt = s.response, s.attempt
+            logger.info(
+                "Attempt %d of %s to %s: %s in %d ms", attempt.number, s.delivery.webhook_id, attempt.url,
+                f"HTTP {response.status_code}" if not response.error_kind else response.error_kind,
+                response.duration_ms,
+                extra={"event_id": s.delivery.webhook_id, "delivery_id": str(s.delivery.id),
+                       "organisation": self.endpoint.organisation_id, "endpoint_host": transport.host_of(attempt.url),
+                       "outcome": outcome, "duration_ms": response.duration_ms},
+            )
+            metrics.attempt_recorded(
+                outcome=outcome,
+                error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
+                duration_ms=response.duration_ms)
+        if not any(v.breaker_opened or v.pause_reason for v in recorded.verdicts):
+            return
+        subscription = Subscription.objects.get(id=self.subscription_id)
+        failure = recorded.sent[-1].response
+        for verdict in recorded.verdicts:
+            if verdict.breaker_opened:
+                signals.endpoint_failing.send(sender=Subscription, subscription=subscription,
+                                              reason=states.summary(failure))
+            if verdict.pause_reason and _pause(subscription, reason=verdict.pause_reason):
+                signals.endpoint_auto_paused.send(sender=Subscription, subscription=subscription,
+                                                  reason=verdict.pause_reason)
 
 
-def _send_one(subscription: Subscription, delivery: Delivery):
-    """POST one claimed delivery as things are now; return (delivery, attempt, response, when), to record.
-
-    None: the subscription was deleted or paused meanwhile; _SKIPPED: the delivery finished meanwhile.
-
-    The subscription object is updated with its current URL (an edit applies to the next request).
-    """
-    current = (Delivery.objects.filter(id=delivery.id)
-               .values_list("state", "subscription__state", "subscription__deleted_at", "subscription__url",
-                            "subscription__secret_encrypted", "subscription__previous_secret_encrypted",
-                            "subscription__previous_secret_until", "subscription__custom_headers").first())
-    if current is None:
-        return None
-    state, sub_state, deleted_at, url, secret_encrypted, previous_encrypted, previous_until, custom = current
-    if deleted_at is not None or sub_state != Subscription.State.ACTIVE:
-        return None
-    if state != Delivery.State.PENDING:
-        return _SKIPPED
-    subscription.url = url
-    body = delivery.event.body.encode()
-    started_at = timezone.now()
-    try:
-        # During a planned rotation the old secret signs too, until its time is up.
-        also = (decrypt_secret(previous_encrypted),) if previous_until and previous_until > started_at else ()
-        headers = {**headers_for_sending(stored=custom),
-                   **signed_headers(secret=decrypt_secret(secret_encrypted), msg_id=webhook_id_for(delivery.event_id),
-                                    timestamp=int(time.time()), body=body, also=also)}
-    except Exception:  # noqa: BLE001 - a secret that cannot be decrypted is recorded, not retried forever
-        logger.exception("Cannot sign delivery %s", delivery.id)
-        headers = {}
-        response = transport.Response(
-            duration_ms=0, error_kind="other",
-            error_message="The signing secret cannot be decrypted (were the encryption keys changed?).")
-    else:
-        response = transport.post(url, body, headers)
-    shown = {**headers, **headers_shown(stored=custom)}  # the attempt log never shows a secret header's value
-    return delivery, _attempt(delivery, url=url, started_at=started_at, headers=shown, response=response), response, \
-        time.monotonic()
-
-
-def _attempt(delivery: Delivery, *, url: str, started_at, headers: dict, response: transport.Response) -> Attempt:
+def _attempt(claimed: states.Claimed, *, url: str, started_at, headers: dict, response: transport.Response) -> Attempt:
     """Return the (unsaved) Attempt row of one HTTP try, with any bytes the receiver sent made storable."""
     body_text, escaped = body_for_storage(raw=response.body, truncated=response.truncated)
     return Attempt(
-        delivery_id=delivery.id, number=delivery.attempt_count + 1, url=url, started_at=started_at,
+        delivery_id=claimed.id, number=claimed.attempt_count + 1, url=url, started_at=started_at,
         duration_ms=response.duration_ms,
         request_headers={"Content-Type": "application/json", "User-Agent": transport.USER_AGENT, **headers},
         status_code=response.status_code,
@@ -230,47 +387,6 @@ def _attempt(delivery: Delivery, *, url: str, started_at, headers: dict, respons
         response_body=body_text, response_body_escaped=escaped, response_truncated=response.truncated,
         error_kind=response.error_kind, error_message=response.error_message,
     )
-
-
-def _record(subscription: Subscription, sent: list) -> None:
-    """Write the attempts, their deliveries' next states and the endpoint's record in one transaction.
-
-    Then log and count each attempt, and tell others if the breaker opened or the subscription
-    must be paused. `sent` is what _send_one returned, in order; a failure, if any, is last.
-    """
-    if not sent:
-        return
-    with transaction.atomic():
-        after = states.deliveries_record(sent=[(d, a, r) for d, a, r, _ in sent])
-        verdicts = []
-        if any(r.ok for _, _, r, _ in sent):
-            verdicts.append(health.endpoint_record(subscription=subscription, succeeded=True, status_code=200))
-        for _, _, response, _ in sent:
-            if not response.ok:
-                verdicts.append(health.endpoint_record(subscription=subscription, succeeded=False,
-                                                       status_code=response.status_code))
-    for delivery, attempt, response, _ in sent:
-        outcome = _OUTCOMES.get(after.get(delivery.id), "failed")
-        event_id = webhook_id_for(delivery.event_id)
-        logger.info(
-            "Attempt %d of %s to %s: %s in %d ms", attempt.number, event_id, attempt.url,
-            f"HTTP {response.status_code}" if not response.error_kind else response.error_kind, response.duration_ms,
-            extra={"event_id": event_id, "delivery_id": str(delivery.id), "organisation": subscription.organisation_id,
-                   "endpoint_host": transport.host_of(attempt.url), "outcome": outcome,
-                   "duration_ms": response.duration_ms},
-        )
-        metrics.attempt_recorded(
-            outcome=outcome,
-            error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
-            duration_ms=response.duration_ms)
-    failure = sent[-1][2] if not sent[-1][2].ok else None
-    for verdict in verdicts:
-        if verdict.breaker_opened:
-            signals.endpoint_failing.send(sender=Subscription, subscription=subscription,
-                                          reason=states.summary(failure))
-        if verdict.pause_reason and _pause(subscription, reason=verdict.pause_reason):
-            signals.endpoint_auto_paused.send(sender=Subscription, subscription=subscription,
-                                              reason=verdict.pause_reason)
 
 
 def _pause(subscription: Subscription, *, reason: str) -> bool:

@@ -21,7 +21,7 @@ def delivery_redeliver(*, delivery: Delivery, by=None) -> bool:
     TrailEntry.objects.create(subscription_id=delivery.subscription_id, actor=by,
                               action=TrailEntry.Action.REDELIVERED, detail=delivery.event.webhook_id)
     subscription_id = delivery.subscription_id
-    transaction.on_commit(lambda: wakeups.endpoints_wake([subscription_id]))
+    transaction.on_commit(lambda: wakeups.endpoints_awaken([subscription_id]))
     return True
 
 
@@ -44,5 +44,5 @@ def deliveries_recover_since(*, subscription: Subscription, since: datetime, by=
         + ("" if live.is_active else ", held until Resume"),
     )
     if live.is_active:
-        transaction.on_commit(lambda: wakeups.endpoints_wake([live.id]))
+        transaction.on_commit(lambda: wakeups.endpoints_awaken([live.id]))
     return count

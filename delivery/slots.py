@@ -15,10 +15,11 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from delivery.compiled import Compiled, Param
 from delivery.models import SenderSlot
 
 ENDPOINT_SENDERS = 4
@@ -28,6 +29,12 @@ ORGANISATION_SENDERS = 6
 # outlive it (RENEW_MARGIN), so a lease never runs out while its request may still be running.
 LEASE_EXTRA = 10.0
 RENEW_MARGIN = 5.0
+# A take that loses a race for a free row picks again, at most this many times (each loss means
+# another sender took a slot, so a few tries settle it).
+RACE_TRIES = 5
+_TIME = models.DateTimeField()
+_SCOPE = models.CharField()
+_NUMBER = models.IntegerField()
 
 
 def lease_seconds() -> float:
@@ -57,48 +64,69 @@ def new_holder() -> str:
     return uuid.uuid4().hex
 
 
-def _free(scope: str, cap: int, now: datetime):
-    return SenderSlot.objects.filter(scope=scope, number__lt=cap).filter(
-        Q(held_until__isnull=True) | Q(held_until__lt=now))
+def _free(now) -> Q:
+    return Q(held_until__isnull=True) | Q(held_until__lt=now)
 
 
-def _take_one(*, scope: str, cap: int, holder: str, until: datetime) -> bool:
-    """Take a free slot of the scope for holder; return False if all `cap` are held."""
-    for _ in range(cap + 1):
-        now = timezone.now()
-        free = _free(scope, cap, now)
-        first = free.order_by("number").values("pk")[:1]
-        # The freeness test is repeated on the row itself: two senders that picked the
-        # same row cannot both take it (the loser updates nothing and picks again).
-        if free.filter(pk__in=first).update(held_until=until, holder=holder):
+def _first_free(scope: str):
+    """The lowest free slot of a scope (as a subquery of one pk)."""
+    return (SenderSlot.objects.filter(_free(Param("now", _TIME)), scope=Param(scope, _SCOPE),
+                                      number__lt=Param(f"{scope}_cap", _NUMBER))
+            .order_by("number").values("pk")[:1])
+
+
+# One statement takes a slot of each scope. The freeness test is repeated on the row itself, so
+# two senders that picked the same row cannot both take it (the loser changes one row, not two).
+_TAKE = Compiled(lambda: (
+    SenderSlot.objects.filter(_free(Param("now", _TIME)))
+    .filter(Q(pk__in=_first_free("endpoint")) | Q(pk__in=_first_free("organisation"))),
+    {"held_until": Param("until", _TIME), "holder": Param("holder", _SCOPE)}), update=True)
+_RENEW = Compiled(lambda: (SenderSlot.objects.filter(holder=Param("holder", _SCOPE)),
+                           {"held_until": Param("until", _TIME)}), update=True)
+_RELEASE = Compiled(lambda: (SenderSlot.objects.filter(holder=Param("holder", _SCOPE)),
+                             {"held_until": None, "holder": ""}), update=True)
+
+
+def slots_take(*, endpoint: tuple[str, int], organisation: tuple[str, int], holder: str, until: datetime) -> bool:
+    """Take one slot of the endpoint's scope and one of the organisation's, each (scope, cap); return False if full.
+
+    One statement when both have a free slot (the usual case). A scope used for the
+    first time gets its rows; a lost race is tried again; a full scope leaves the
+    holder with nothing.
+    """
+    for _ in range(RACE_TRIES):
+        taken = _TAKE.run(now=timezone.now(), until=until, holder=holder, endpoint=endpoint[0],
+                          endpoint_cap=endpoint[1], organisation=organisation[0], organisation_cap=organisation[1])
+        if taken == 2:
             return True
-        existing = SenderSlot.objects.filter(scope=scope, number__lt=cap).count()
-        if existing >= cap:
-            if not free.exists():
-                return False
-            continue  # lost a race for a free row: pick again
-        SenderSlot.objects.bulk_create([SenderSlot(scope=scope, number=n) for n in range(cap)], ignore_conflicts=True)
+        if taken:
+            slots_release(holder=holder)
+        if not _room(endpoint, organisation):
+            return False
     return False
 
 
-def slots_take(*, scopes: list[tuple[str, int]], holder: str, until: datetime) -> bool:
-    """Take one slot in each (scope, cap) for holder until `until`; return False (holding none) if any is full."""
+def _room(*scopes: tuple[str, int]) -> bool:
+    """Return True if every scope has a free slot, creating the rows of a scope used for the first time."""
+    now = timezone.now()
     for scope, cap in scopes:
-        if not _take_one(scope=scope, cap=cap, holder=holder, until=until):
-            slots_release(holder=holder)
+        existing = SenderSlot.objects.filter(scope=scope, number__lt=cap)
+        if existing.count() < cap:
+            SenderSlot.objects.bulk_create([SenderSlot(scope=scope, number=n) for n in range(cap)],
+                                           ignore_conflicts=True)
+        elif not existing.filter(_free(now)).exists():
             return False
     return True
 
 
 def slots_renew(*, holder: str, until: datetime) -> None:
     """Extend every slot the holder has to `until`."""
-    SenderSlot.objects.filter(holder=holder).update(held_until=until)
+    _RENEW.run(holder=holder, until=until)
 
 
 def slots_release(*, holder: str) -> None:
     """Free every slot the holder has."""
-    with transaction.atomic():
-        SenderSlot.objects.filter(holder=holder).update(held_until=None, holder="")
+    _RELEASE.run(holder=holder)
 
 
 def slots_in_use(*, scope: str) -> int:

@@ -7,22 +7,32 @@
           `--> held <--> pending      (pause / Resume; 410 Gone holds, then pauses)
     succeeded, failed, cancelled --> pending   (Redeliver, "Retry failed since")
 
-A pending delivery is due when `next_attempt_at` has passed; a sender claims
-it with `locked_until` (delivery.sender). Waiting for an endpoint's slot or its
-open breaker does not change a delivery and uses up no retry: it stays due.
-Nothing outside this module writes `state`, `next_attempt_at`,
-`locked_until`, `attempt_count` or `schedule_offset`.
+A pending delivery is *due* when its `next_attempt_at` has passed and no
+sender has *claimed* it (`locked_until` in the future): `due()` is that rule,
+written once, for the sender's claim, its last look and the sweeper. Waiting
+for an endpoint's slot or its open breaker does not change a delivery and uses
+up no retry: it stays due. Nothing outside this module writes `state`,
+`next_attempt_at`, `locked_until`, `attempt_count`, `schedule_offset`,
+`completed_at`, `last_status_code` or `last_error` (delivery/tests/test_architecture.py).
+
+The sender's statements (claim, record, extend, give back) are compiled once
+(delivery.compiled): they run for every delivery, and building them with the
+ORM each time cost more than the rest of a delivery (docs/PERFORMANCE.md).
 """
 
 import random
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import models, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from delivery import health
+from delivery.compiled import Compiled, Insert, NewUUID, Param, params
 from delivery.models import Attempt, Delivery, Event
 from delivery.transport import Response
 from subscriptions.models import Subscription
@@ -31,6 +41,21 @@ RETRY_JITTER = 0.1  # +/- 10 %, so retries of many deliveries do not arrive in l
 DELETED = "Cancelled: the subscription was deleted."
 
 State = Delivery.State
+_ID = Delivery._meta.pk
+_TIME = models.DateTimeField()
+
+
+# --- the one "due" rule ------------------------------------------------------------
+
+def due(now) -> Q:
+    """Return the filter of deliveries that are due and unclaimed at `now` (a datetime or a Param)."""
+    return Q(state=State.PENDING, next_attempt_at__lte=now) & (Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+
+
+def sendable(now) -> Q:
+    """Return the filter of deliveries that may go at `now`: due, and let through by their endpoint's breaker
+    (delivery.health.gate: anything unless it lets only test sends go)."""
+    return due(now) & (health.gate_lets_deliveries("subscription__endpoint_health__", now) | Q(event__is_test=True))
 
 
 # --- the retry rules -----------------------------------------------------------
@@ -49,21 +74,33 @@ def next_attempt_at(*, attempts_made: int, now: datetime, minimum_delay: float |
     return now + timedelta(seconds=delay)
 
 
-def retry_after_seconds(response: Response) -> float | None:
-    """Return the Retry-After delay of a 429 or 503 answer, in seconds, or None."""
+def retry_after_cap() -> float:
+    """Return the longest Retry-After we honour, in seconds: the longest interval of the retry schedule."""
+    return float(max(settings.WEBHOOKS_RETRY_SCHEDULE, default=0))
+
+
+def retry_after_seconds(response: Response, *, now: datetime | None = None) -> float | None:
+    """Return the Retry-After delay of a 429 or 503 answer in seconds (0 to retry_after_cap()), or None.
+
+    RFC 9110 section 10.2.3: delay-seconds (digits only) or an HTTP-date. Anything
+    else (a fraction, "inf", a sign, a date we cannot read) is ignored, so the
+    schedule alone decides; a delay beyond the cap is cut to the cap.
+    """
     if response.status_code not in (429, 503):
         return None
-    value = {k.lower(): v for k, v in response.headers.items()}.get("retry-after")
+    value = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), "").strip()
     if not value:
         return None
+    cap = retry_after_cap()
+    if value.isascii() and value.isdigit():
+        return min(float(int(value[:12])), cap)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - timezone.now()).total_seconds())
-    except (TypeError, ValueError):
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if moment is None or moment.tzinfo is None:
+        return None
+    return min(max((moment - (now or timezone.now())).total_seconds(), 0.0), cap)
 
 
 def summary(response: Response) -> str:
@@ -75,131 +112,242 @@ def summary(response: Response) -> str:
     return f"HTTP {response.status_code}"
 
 
-def _after_attempt(delivery: Delivery, response: Response, *, number: int, now: datetime) -> dict:
-    """Return the state fields of a pending delivery after this attempt: done, held (410 Gone), or due again."""
-    if response.ok:
-        return {"state": State.SUCCEEDED, "completed_at": now, "next_attempt_at": None}
+def _after_failure(claimed: "Claimed", response: Response, *, number: int, now: datetime) -> dict:
+    """Return the state fields of a pending delivery after a failed attempt: held (410 Gone), due again, or failed."""
     if response.status_code == 410:
         # The endpoint says it is gone: the subscription is paused next, and this
         # delivery is held with the rest, to be sent on Resume.
-        return {"state": State.HELD, "next_attempt_at": None}
-    due = next_attempt_at(attempts_made=number - delivery.schedule_offset, now=now,
-                          minimum_delay=retry_after_seconds(response))
-    if due is None:
-        return {"state": State.FAILED, "completed_at": now, "next_attempt_at": None}
-    return {"next_attempt_at": due}
+        return {"state": State.HELD, "next_attempt_at": None, "completed_at": None}
+    due_at = next_attempt_at(attempts_made=number - claimed.schedule_offset, now=now,
+                             minimum_delay=retry_after_seconds(response, now=now))
+    if due_at is None:
+        return {"state": State.FAILED, "next_attempt_at": None, "completed_at": now}
+    return {"state": State.PENDING, "next_attempt_at": due_at, "completed_at": None}
 
 
 # --- creation --------------------------------------------------------------------
 
-def deliveries_create(*, event: Event, targets: list[tuple]) -> list[Delivery]:
-    """Insert one delivery of the event per (subscription id, subscription state); return them.
+def _targets(one: bool):
+    """The subscriptions an event goes to: the organisation's that want its type, or the one of a test send."""
+    if one:
+        return Subscription.objects.filter(id=Param("subscription_id", Subscription._meta.pk))
+    return Subscription.objects.filter(
+        organisation_id=Param("organisation_id", Subscription._meta.get_field("organisation").target_field),
+        deleted_at__isnull=True,
+        activity_types__activity_type=Param("activity_type", models.CharField()))
 
-    An active subscription's delivery is pending and due now; a paused one's is
-    held, never dropped.
+
+_CREATED_COLUMNS = ("id", "event", "subscription", "activity_type", "state", "attempt_count", "schedule_offset",
+                    "next_attempt_at", "last_error", "created_at")
+
+
+def _insert_deliveries(select_sql: str) -> str:
+    from django.db import connection
+
+    columns = ", ".join(connection.ops.quote_name(Delivery._meta.get_field(c).column) for c in _CREATED_COLUMNS)
+    # The SELECT's columns come in _CREATED_COLUMNS order, so RETURNING them converts with the SELECT's converters.
+    return (f"INSERT INTO {connection.ops.quote_name(Delivery._meta.db_table)} ({columns}) {select_sql} "
+            f"RETURNING {columns}")
+
+
+def _create(one: bool):
+    active = Q(state=Subscription.State.ACTIVE)
+    at = Param("created_at", _TIME)
+    return _targets(one).annotate(
+        d_id=NewUUID(),
+        d_event=Param("event_id", Event._meta.pk),
+        d_type=Param("activity_type_copy", models.CharField()),
+        d_state=Case(When(active, then=Value(State.PENDING)), default=Value(State.HELD)),
+        d_zero=Value(0), d_offset=Value(0),
+        d_due=Case(When(active, then=at), default=None, output_field=_TIME),
+        d_error=Value(""), d_created=at,
+    ).values_list("d_id", "d_event", "id", "d_type", "d_state", "d_zero", "d_offset", "d_due", "d_error", "d_created")
+
+
+_CREATE = {one: Compiled(lambda one=one: _create(one), wrap=_insert_deliveries) for one in (False, True)}
+
+
+def deliveries_create(*, event: Event, subscription_id=None) -> list[tuple]:
+    """Insert one delivery of the event per subscription that wants it (or to `subscription_id`); return them.
+
+    One statement whatever their number: INSERT ... SELECT over the matching
+    subscriptions. Returns (subscription id, state) per delivery: pending and due
+    now for an active subscription, held for a paused one (kept, never dropped).
     """
-    active = Subscription.State.ACTIVE
-    deliveries = [
-        Delivery(
-            event=event, subscription_id=subscription_id, activity_type=event.activity_type,
-            created_at=event.created_at,
-            state=State.PENDING if state == active else State.HELD,
-            next_attempt_at=event.created_at if state == active else None,
-        )
-        for subscription_id, state in targets
-    ]
-    return Delivery.objects.bulk_create(deliveries)
+    rows = _CREATE[subscription_id is not None].run(
+        event_id=event.id, organisation_id=event.organisation_id, activity_type=event.activity_type,
+        activity_type_copy=event.activity_type, created_at=event.created_at, subscription_id=subscription_id)
+    return [(row[2], row[4]) for row in rows]
 
 
 # --- a sender's claim ------------------------------------------------------------------
 
-def _due(subscription_id, now: datetime):
-    return Delivery.objects.filter(
-        subscription_id=subscription_id, state=State.PENDING, next_attempt_at__lte=now,
-    ).filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery a sender claimed: what it needs to send it, and its endpoint as the claim read it."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    body: str
+    is_test: bool
+    attempt_count: int
+    schedule_offset: int
+    subscription: tuple  # the subscription's sending fields at the claim (delivery.snapshots.SENDING)
+    record: tuple  # the endpoint's breaker record at the claim (delivery.snapshots.RECORD; Nones: none)
+
+    @property
+    def webhook_id(self) -> str:
+        return f"evt_{self.event_id.hex}"
 
 
-def deliveries_claim(*, subscription_id, until: datetime, limit: int, tests_only: bool = False) -> list[Delivery]:
-    """Lock up to `limit` due deliveries of the endpoint until `until`, oldest due first; return them with events.
+def _claim_query(limit: int, tests_only: bool):
+    from delivery.snapshots import RECORD, SENDING
 
-    Rows another sender is claiming are skipped (PostgreSQL: SKIP LOCKED); on
-    SQLite the transaction holds the database's write lock, which serialises
-    claims all the same. `tests_only`: only test sends (an open breaker lets those pass).
-    """
-    now = timezone.now()
-    due = _due(subscription_id, now)
+    now = Param("now", _TIME)
+    queryset = Delivery.objects.filter(sendable(now), subscription_id=Param("subscription_id", _ID))
     if tests_only:
-        due = due.filter(event__is_test=True)
+        queryset = queryset.filter(event__is_test=True)
+    return (queryset.order_by("next_attempt_at", "created_at").select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", "event_id", "event__body", "event__is_test", "attempt_count", "schedule_offset",
+                         *(f"subscription__{name}" for name in SENDING),
+                         *(f"subscription__endpoint_health__{name}" for name in RECORD))[:limit])
+
+
+_CLAIM = Compiled(_claim_query)
+_LEASE = Compiled(lambda n: (Delivery.objects.filter(id__in=params("ids", _ID, n), state=State.PENDING),
+                             {"locked_until": Param("until", _TIME)}), update=True)
+_GIVE_BACK = Compiled(lambda n: (Delivery.objects.filter(id__in=params("ids", _ID, n)), {"locked_until": None}),
+                      update=True)
+
+
+def deliveries_claim(*, subscription_id, until: datetime, limit: int, tests_only: bool = False) -> list[Claimed]:
+    """Claim up to `limit` sendable deliveries of the endpoint until `until`, oldest due first; return them.
+
+    Sendable: due, and let through by the breaker (an open one lets test sends
+    only; a half-open one lets deliveries through too, and the caller keeps one
+    of them as its probe, delivery.sender). Rows another sender is claiming are
+    skipped (PostgreSQL: SKIP LOCKED); on SQLite the transaction (BEGIN
+    IMMEDIATE) holds the write lock, which serialises claims all the same.
+    `tests_only`: only test sends. Two statements: select and lock, then mark.
+    """
+    from delivery.snapshots import SENDING
+
     with transaction.atomic():
-        ids = list(due.order_by("next_attempt_at", "created_at")
-                   .select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:limit])
-        if not ids:
+        rows = _CLAIM.run((limit, tests_only), now=timezone.now(), subscription_id=subscription_id)
+        if not rows:
             return []
-        Delivery.objects.filter(id__in=ids).update(locked_until=until)
-    claimed = {d.id: d for d in Delivery.objects.filter(id__in=ids).select_related("event")}
-    return [claimed[i] for i in ids if i in claimed]
+        _LEASE.run((len(rows),), ids=[row[0] for row in rows], until=until)
+    split = 6 + len(SENDING)
+    return [Claimed(id=r[0], event_id=r[1], body=r[2], is_test=r[3], attempt_count=r[4], schedule_offset=r[5],
+                    subscription=r[6:split], record=r[split:]) for r in rows]
 
 
-def deliveries_extend(*, ids, until: datetime) -> None:
-    """Push the claim of these deliveries (still claimed by the caller) to `until`."""
-    Delivery.objects.filter(id__in=list(ids), state=State.PENDING).update(locked_until=until)
+def deliveries_extend(*, ids: list, until: datetime) -> None:
+    """Push the claim of these deliveries (still the caller's) to `until`."""
+    if ids:
+        _LEASE.run((len(ids),), ids=ids, until=until)
 
 
-def deliveries_unclaim(*, ids) -> None:
+def deliveries_give_back(*, ids: list) -> None:
     """Give back claimed deliveries that were not sent: due as they were, for the next sender."""
-    Delivery.objects.filter(id__in=list(ids)).update(locked_until=None)
+    if ids:
+        _GIVE_BACK.run((len(ids),), ids=ids)
 
 
-def has_due(*, subscription_id, tests_only: bool = False) -> bool:
-    """Return True if a delivery of the endpoint (a test send, with tests_only) is due and not claimed."""
-    due = _due(subscription_id, timezone.now())
-    return (due.filter(event__is_test=True) if tests_only else due).exists()
+_SENDABLE_ONE = Compiled(lambda tests_only: Delivery.objects.filter(
+    sendable(Param("now", _TIME)), subscription_id=Param("subscription_id", _ID),
+    **({"event__is_test": True} if tests_only else {})).values_list("id")[:1])
+
+
+def has_sendable(*, subscription_id, tests_only: bool = False) -> bool:
+    """Return True if a delivery of the endpoint (a test send, with tests_only) may go now (the last look)."""
+    return bool(_SENDABLE_ONE.run((tests_only,), now=timezone.now(), subscription_id=subscription_id))
 
 
 # --- the outcome of an attempt ------------------------------------------------------
 
-def deliveries_record(*, sent: list[tuple[Delivery, Attempt, Response]]) -> dict:
+@dataclass(frozen=True)
+class Sent:
+    """One attempt to record: the claimed delivery, its (unsaved) Attempt row, and the answer."""
+
+    delivery: Claimed
+    attempt: Attempt
+    response: Response
+
+
+_ATTEMPT_FIELDS = [f for f in Attempt._meta.concrete_fields if not f.primary_key]
+_INSERT_ATTEMPTS = Compiled(lambda n: Insert(
+    Attempt, [f.name for f in _ATTEMPT_FIELDS],
+    [Attempt(**{f.attname: Param(f.attname, f, i) for f in _ATTEMPT_FIELDS}) for i in range(n)]))
+_SUCCEED = Compiled(lambda n: (
+    Delivery.objects.filter(id__in=params("ids", _ID, n), state=State.PENDING),
+    {"state": State.SUCCEEDED, "completed_at": Param("now", _TIME), "next_attempt_at": None, "locked_until": None,
+     "attempt_count": F("attempt_count") + 1, "last_status_code": Param("status", models.IntegerField()),
+     "last_error": ""}), update=True)
+_FAIL = Compiled(lambda: (
+    Delivery.objects.filter(id=Param("id", _ID), state=State.PENDING),
+    {"state": Param("state", models.CharField()), "next_attempt_at": Param("next_attempt_at", _TIME),
+     "completed_at": Param("completed_at", _TIME), "locked_until": None,
+     "attempt_count": Param("number", models.IntegerField()),
+     "last_status_code": Param("status", models.IntegerField(null=True)),
+     "last_error": Param("error", models.CharField())}), update=True)
+
+
+def deliveries_record(*, sent: list[Sent]) -> dict:
     """Save the attempts and move their deliveries on, in the caller's transaction; return {delivery id: state}.
 
-    One path for a batch of one and a batch of many: the attempts in one insert, the
-    successes in two updates per status code, each failure by itself (its retry time is
-    its own). After an attempt a pending delivery is succeeded, pending again (a retry),
-    failed (the schedule is spent) or held (410 Gone). Only a delivery still pending moves
-    on: one cancelled or held while its request was in flight keeps that state, but still
-    counts the attempt, so attempt numbers stay unique.
+    The states returned are the deliveries' real states after the write. After an
+    attempt a pending delivery is succeeded, pending again (a retry), failed (the
+    schedule is spent) or held (410 Gone). Only a delivery still pending moves on:
+    one cancelled or held while its request was in flight keeps that state (and is
+    reported so), but still counts the attempt, so attempt numbers stay unique.
+    One insert for the attempts, one update per status code of the successes, one
+    update per failure (each has its own retry time).
     """
     now = timezone.now()
-    Attempt.objects.bulk_create([attempt for _, attempt, _ in sent])
+    values = {f.attname: [getattr(s.attempt, f.attname) for s in sent] for f in _ATTEMPT_FIELDS}
+    _INSERT_ATTEMPTS.run((len(sent),), **values)
     after: dict = {}
-    by_status: dict[int, list] = {}
-    for delivery, _, response in sent:
-        if response.ok:
-            by_status.setdefault(response.status_code, []).append(delivery.id)
-    for status, ids in by_status.items():
-        counted = {"attempt_count": F("attempt_count") + 1, "last_status_code": status, "last_error": "",
-                   "locked_until": None}
-        # Those no longer pending first (they keep their state), then the rest succeed.
-        Delivery.objects.filter(id__in=ids).exclude(state=State.PENDING).update(**counted)
-        Delivery.objects.filter(id__in=ids, state=State.PENDING).update(
-            **counted, state=State.SUCCEEDED, completed_at=now, next_attempt_at=None)
-        after.update(dict.fromkeys(ids, State.SUCCEEDED))
-    for delivery, attempt, response in sent:
-        if response.ok:
-            continue
-        counted = {"attempt_count": attempt.number, "last_status_code": response.status_code,
-                   "last_error": summary(response), "locked_until": None}
-        moved = _after_attempt(delivery, response, number=attempt.number, now=now)
-        if Delivery.objects.filter(id=delivery.id, state=State.PENDING).update(**counted, **moved):
-            after[delivery.id] = moved.get("state", State.PENDING)
+    by_status: dict[int, list[Sent]] = {}
+    for s in sent:
+        if s.response.ok:
+            by_status.setdefault(s.response.status_code, []).append(s)
+    for status, group in by_status.items():
+        ids = [s.delivery.id for s in group]
+        moved = _SUCCEED.run((len(ids),), ids=ids, now=now, status=status)
+        if moved == len(ids):
+            after.update(dict.fromkeys(ids, State.SUCCEEDED))
         else:
-            Delivery.objects.filter(id=delivery.id).update(**counted)
-            after[delivery.id] = Delivery.objects.filter(id=delivery.id).values_list("state", flat=True).get()
+            after.update(_count_unmoved(group, status=status, error=""))
+    for s in sent:
+        if s.response.ok:
+            continue
+        moved = _after_failure(s.delivery, s.response, number=s.attempt.number, now=now)
+        if _FAIL.run(id=s.delivery.id, number=s.attempt.number, status=s.response.status_code,
+                     error=summary(s.response), **moved):
+            after[s.delivery.id] = moved["state"]
+        else:
+            after.update(_count_unmoved([s], status=s.response.status_code, error=summary(s.response)))
     return after
 
 
-def delivery_record(*, delivery: Delivery, attempt: Attempt, response: Response) -> str:
+def _count_unmoved(group: list[Sent], *, status, error: str) -> dict:
+    """Count the attempt on deliveries that were no longer pending (cancelled or held meanwhile); return their states.
+
+    Those the update above moved already count this attempt (attempt_count == its number).
+    """
+    numbers = {s.delivery.id: s.attempt.number for s in group}
+    current = dict(Delivery.objects.filter(id__in=numbers).values_list("id", "attempt_count"))
+    unmoved = [i for i, count in current.items() if count < numbers[i]]
+    for delivery_id in unmoved:
+        Delivery.objects.filter(id=delivery_id).update(
+            attempt_count=numbers[delivery_id], last_status_code=status, last_error=error, locked_until=None)
+    return dict(Delivery.objects.filter(id__in=numbers).values_list("id", "state"))
+
+
+def delivery_record(*, delivery: Claimed, attempt: Attempt, response: Response) -> str:
     """Record one attempt (deliveries_record with a batch of one); return the delivery's state after it."""
-    return deliveries_record(sent=[(delivery, attempt, response)])[delivery.id]
+    return deliveries_record(sent=[Sent(delivery, attempt, response)])[delivery.id]
 
 
 # --- operator and lifecycle transitions ---------------------------------------------
@@ -221,7 +369,7 @@ def deliveries_hold(*, subscription_id) -> int:
     ).update(state=State.HELD, next_attempt_at=None, locked_until=None)
 
 
-def deliveries_release_held(*, subscription_id) -> int:
+def deliveries_resume(*, subscription_id) -> int:
     """Make the subscription's held deliveries due now (on Resume); return how many.
 
     All get the same due time; senders take them oldest first (created_at).

@@ -7,8 +7,8 @@ from delivery.models import Delivery
 
 
 @shared_task(name="delivery.tasks.send_endpoint", ignore_result=True)
-def send_endpoint(subscription_id: str) -> int:
-    return sender.endpoint_send(subscription_id=subscription_id)
+def send_endpoint(subscription_id: str, helper: bool = False) -> int:
+    return sender.endpoint_send(subscription_id=subscription_id, helper=helper)
 
 
 @shared_task(name="delivery.tasks.deliver", ignore_result=True)

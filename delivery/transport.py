@@ -146,12 +146,19 @@ class _Watchdog:
                 self._thread.start()
             handle = next(self._ids)
             heapq.heappush(self._heap, (deadline, handle, exchange))
-            self._cond.notify()
+            # Wake the thread only if it must wake sooner than it planned: every wake-up of another
+            # thread costs the sender a GIL switch (a profile showed 8 % of a burst's CPU in notify()).
+            if self._heap[0][1] == handle:
+                self._cond.notify()
             return handle
 
     def disarm(self, handle: int) -> None:
         with self._cond:
             self._cancelled.add(handle)
+            # Exchanges mostly end in the order they started: drop finished ones from the front now, so
+            # the thread sleeps until a live deadline instead of waking for each finished one.
+            while self._heap and self._heap[0][1] in self._cancelled:
+                self._cancelled.discard(heapq.heappop(self._heap)[1])
 
     def _run(self) -> None:
         while True:

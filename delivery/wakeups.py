@@ -1,126 +1,154 @@
 """Waking an endpoint's sender: at most one waiting message per endpoint, and the sweeper behind it.
 
 A sender sends every due delivery of its endpoint (delivery.sender), so one
-message per endpoint is enough while a sender is queued or running. An
-EndpointWake row says so:
-- on commit, the caller creates the row for each endpoint it wrote deliveries
-  for, and publishes a message only where it created it;
-- the running sender refreshes the row, and deletes it right before its last
-  look for due work: a delivery committed before that delete is found by that
-  look, one committed after it creates the row again and publishes.
+message per endpoint is enough while a sender is queued or running: the
+endpoint is then *awake*, and an EndpointWake row says so.
+- On commit, a caller makes the endpoints of its deliveries awake and
+  publishes a message only for those that were not (`endpoints_awaken`).
+- The sender that message starts (the row's *holder*) keeps the row fresh
+  while it runs, and deletes it right before its last look for due work
+  (`endpoint_sleep`): a delivery committed before that delete is found by that
+  look, one committed after it awakens the endpoint again and publishes.
+- A holder that finds every slot of its endpoint or organisation taken leaves
+  the row marked *waiting*; whoever frees a slot of that organisation wakes
+  the waiting endpoints (`endpoints_wake_waiting`).
+- A helper (a second sender for a slow backlog, `endpoint_help`) never touches the row.
 
 The database is the source of truth, so a lost message (broker restarted
 empty, worker killed) only delays: the sweeper (every SWEEP_INTERVAL, from
 Celery beat) deletes rows older than a lease (their sender died) and wakes
-every endpoint that has due work and no row, unless its breaker is open.
+every endpoint that has sendable work and no row (delivery.states.sendable:
+due, and let through by its breaker).
 """
 
 import logging
-import uuid
 from datetime import timedelta
 
 from celery import current_app
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import models
 from django.utils import timezone
 
-from delivery import metrics, slots
+from delivery import metrics, slots, states
+from delivery.compiled import Compiled, Insert, Param, any_equal
 from delivery.models import Delivery, EndpointWake
+from subscriptions.models import Subscription
 
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "delivery.tasks.send_endpoint"
 SWEEP_INTERVAL = 2.0  # seconds between sweeps (CELERY_BEAT_SCHEDULE in settings says the same)
+SWEEP_MAX = 1000  # endpoints woken by one sweep at most; the next sweep takes the rest
+_TIME = models.DateTimeField()
+_ID = EndpointWake._meta.pk
+_ORGANISATION = Subscription._meta.get_field("organisation").target_field
 
 
 def sweep_grace() -> float:
     """Return the age after which a wake row means a dead sender or a lost message.
 
-    A running sender refreshes its row each batch and whenever it renews its
-    lease, so the row is never older than one lease.
+    A running holder refreshes its row whenever it renews its lease, so the row
+    is never older than one lease while it runs.
     """
     return slots.lease_seconds()
 
 
-def endpoint_claim(subscription_id) -> bool:
-    """Create the endpoint's wake row; return False if it exists (a sender is queued or running)."""
+_AWAKEN = Compiled(lambda n: Insert(
+    EndpointWake, ["subscription", "since", "waiting"],
+    [EndpointWake(subscription_id=Param("ids", _ID, i), since=Param("now", _TIME), waiting=False) for i in range(n)],
+    ignore_conflicts=True, returning=("subscription",)))
+_SLEEP = Compiled(lambda: EndpointWake.objects.filter(subscription_id=Param("id", _ID)), delete=True)
+_KEEP = Compiled(lambda: (EndpointWake.objects.filter(subscription_id=Param("id", _ID)),
+                          {"since": Param("now", _TIME), "waiting": False}), update=True)
+_WAIT = Compiled(lambda: (EndpointWake.objects.filter(subscription_id=Param("id", _ID)),
+                          {"since": Param("now", _TIME), "waiting": True}), update=True)
+_WAITING = Compiled(lambda: EndpointWake.objects.filter(
+    waiting=True, subscription__organisation_id=Param("organisation_id", _ORGANISATION))
+    .values_list("subscription_id")[:SWEEP_MAX])
+_UNWAIT = Compiled(lambda n: (EndpointWake.objects.filter(any_equal("subscription_id", "ids", _ID, n), waiting=True),
+                              {"since": Param("now", _TIME), "waiting": False}), update=True)
+
+
+def _publish(subscription_id, *, helper: bool = False) -> bool:
+    """Send one message for the endpoint; return False (and log) if the broker refused it."""
     try:
-        with transaction.atomic():
-            EndpointWake.objects.create(subscription_id=subscription_id, since=timezone.now())
-    except IntegrityError:
+        current_app.send_task(SEND_TASK, args=[str(subscription_id)], kwargs={"helper": True} if helper else None,
+                              retry=False)
+    except Exception:  # noqa: BLE001 - any broker error: the sweeper takes over
+        logger.warning("Broker unavailable; endpoint %s left for the sweeper", subscription_id)
         return False
     return True
 
 
-def _claim_many(subscription_ids: list) -> list:
-    """Create the wake rows that do not exist yet; return the endpoints whose row was created here.
+def endpoints_awaken(subscription_ids) -> int:
+    """Make these endpoints awake and publish a message for each that was not; return how many were published.
 
-    Two statements whatever the number of endpoints (a caller with 100 subscriptions pays no more).
+    One statement whatever the number of endpoints. A broker that is down loses
+    nothing: the row is removed again, the deliveries stay due, and the sweeper
+    wakes the endpoint once it can.
     """
-    if len(subscription_ids) == 1:
-        return subscription_ids if endpoint_claim(subscription_ids[0]) else []
-    token, now = uuid.uuid4().hex, timezone.now()
-    EndpointWake.objects.bulk_create(
-        [EndpointWake(subscription_id=s, since=now, token=token) for s in subscription_ids], ignore_conflicts=True)
-    return list(EndpointWake.objects.filter(subscription_id__in=subscription_ids, token=token)
-                .values_list("subscription_id", flat=True))
+    ids = list(dict.fromkeys(subscription_ids))
+    if not ids:
+        return 0
+    created = [row[0] for row in _AWAKEN.run((len(ids),), ids=ids, now=timezone.now())]
+    published = 0
+    for subscription_id in created:
+        if _publish(subscription_id):
+            published += 1
+        else:
+            endpoint_sleep(subscription_id)
+    return published
 
 
-def endpoints_wake(subscription_ids) -> int:
-    """Publish a send message for each endpoint that has no sender queued or running; return how many.
-
-    A broker that is down loses nothing: the row is removed again, the
-    deliveries stay due, and the sweeper wakes the endpoint once it can.
-    """
-    sent = 0
-    for subscription_id in _claim_many(list(dict.fromkeys(subscription_ids))):
-        try:
-            current_app.send_task(SEND_TASK, args=[str(subscription_id)], retry=False)
-            sent += 1
-        except Exception:  # noqa: BLE001 - any broker error: the sweeper takes over
-            logger.warning("Broker unavailable; endpoint %s left for the sweeper", subscription_id)
-            endpoint_release(subscription_id)
-    return sent
+def endpoint_awaken(subscription_id) -> bool:
+    """Make the endpoint awake for the caller itself (a holder about to look again); return False if it already was."""
+    return bool(_AWAKEN.run((1,), ids=[subscription_id], now=timezone.now()))
 
 
 def endpoint_help(subscription_id) -> None:
-    """Publish one more send message for an endpoint whose sender has a slow backlog (whatever the wake row says)."""
-    try:
-        current_app.send_task(SEND_TASK, args=[str(subscription_id)], retry=False)
-    except Exception:  # noqa: BLE001 - the one sender carries on alone
-        logger.warning("Broker unavailable; no helper sender for endpoint %s", subscription_id)
+    """Publish one more message for an endpoint whose sender has a slow backlog (the wake row is not its business)."""
+    _publish(subscription_id, helper=True)
 
 
-def endpoint_hold(subscription_id) -> None:
-    """Refresh the endpoint's wake row (creating it if gone): new deliveries publish nothing while it runs."""
-    if not EndpointWake.objects.filter(subscription_id=subscription_id).update(since=timezone.now()):
-        endpoint_claim(subscription_id)
+def endpoint_keep_awake(subscription_id) -> None:
+    """Refresh the endpoint's wake row (the holder, while it runs): the sweeper leaves it alone."""
+    if not _KEEP.run(id=subscription_id, now=timezone.now()):
+        endpoint_awaken(subscription_id)
 
 
-def endpoint_release(subscription_id) -> None:
-    """Delete the endpoint's wake row, right before the sender's last look: later deliveries publish again."""
-    EndpointWake.objects.filter(subscription_id=subscription_id).delete()
+def endpoint_sleep(subscription_id) -> None:
+    """Delete the endpoint's wake row, right before the holder's last look: later deliveries publish again."""
+    _SLEEP.run(id=subscription_id)
 
 
-def endpoints_sweep(*, organisation_id=None, exclude=None) -> int:
-    """Wake every endpoint with due, unclaimed work whose message is missing or stale; return how many.
+def endpoint_wait_for_slot(subscription_id) -> None:
+    """Leave the endpoint's wake row marked waiting: every slot it needs is taken (woken when one is freed)."""
+    if not _WAIT.run(id=subscription_id, now=timezone.now()):
+        endpoint_awaken(subscription_id)
+        _WAIT.run(id=subscription_id, now=timezone.now())
 
-    With organisation_id: only that organisation's endpoints (but `exclude`), and stale rows stay
-    (a sender that let go of an organisation's slot wakes the endpoints that found every slot held).
+
+def endpoints_wake_waiting(*, organisation_id) -> int:
+    """Publish a message for each endpoint of the organisation waiting for a slot; return how many.
+
+    Called by every sender that frees its slots: one indexed read when none waits.
+    """
+    waiting = [row[0] for row in _WAITING.run(organisation_id=organisation_id)]
+    if not waiting:
+        return 0
+    _UNWAIT.run((len(waiting),), ids=waiting, now=timezone.now())
+    return sum(_publish(subscription_id) for subscription_id in waiting)
+
+
+def endpoints_sweep() -> int:
+    """Wake every endpoint with due work whose message is missing or stale; return how many.
+
+    Stale rows (older than sweep_grace(): their sender died, or their message
+    was lost) are deleted first. An endpoint whose breaker lets only test sends
+    go is woken only for a due test send.
     """
     now = timezone.now()
-    if organisation_id is None:
-        EndpointWake.objects.filter(since__lt=now - timedelta(seconds=sweep_grace())).delete()
-    breaker_open = Q(subscription__endpoint_health__open_until__gt=now) & Q(event__is_test=False)
-    due = (
-        Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__lte=now)
-        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
-        .exclude(breaker_open)
-        .exclude(subscription__endpoint_wake__isnull=False)
-    )
-    if organisation_id is not None:
-        due = due.filter(subscription__organisation_id=organisation_id).exclude(subscription_id=exclude)
-    woken = endpoints_wake(list(due.values_list("subscription_id", flat=True).distinct()[:1000]))
-    if organisation_id is None:
-        metrics.sweeper_requeued(count=woken)
+    EndpointWake.objects.filter(since__lt=now - timedelta(seconds=sweep_grace())).delete()
+    due = Delivery.objects.filter(states.sendable(now), subscription__endpoint_wake__isnull=True)
+    woken = endpoints_awaken(list(due.values_list("subscription_id", flat=True).distinct()[:SWEEP_MAX]))
+    metrics.sweeper_requeued(count=woken)
     return woken

@@ -90,6 +90,12 @@ def headers_clean(*, headers: list[dict], previous: list[dict] | None = None) ->
         value = trimmed(row.get("value"))
         secret = bool(row.get("secret"))
         lower = name.lower()
+        if value == MASK and not (secret and lower in kept):
+            # The mask stands for a stored secret of this very name: it cannot become another
+            # header's value or a plain one, and must never be stored as a value itself.
+            errors.append(f"Type the value of {name or 'this header'} again: a secret value is never shown, "
+                          "so it cannot move to another name or stop being secret.")
+            continue
         if not name:
             errors.append("A custom header needs a name.")
             continue

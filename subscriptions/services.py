@@ -64,7 +64,8 @@ def subscription_update(
     """Change the endpoint URL, activity types and description; effective for the next event."""
     codes = _clean_activity_types(activity_types)
     changes = []
-    if url.strip() != subscription.url:
+    url_changed = url.strip() != subscription.url
+    if url_changed:
         changes.append(f"URL {subscription.url} → {url.strip()}")
     subscription.url = url.strip()
     if description is not None:
@@ -83,6 +84,8 @@ def subscription_update(
         changes.append("added " + ", ".join(sorted(added)))
     if removed:
         changes.append("removed " + ", ".join(sorted(removed)))
+    if url_changed:
+        _told(signals.subscription_url_changed, subscription=subscription, url=subscription.url)
     _trail(subscription, TrailEntry.Action.EDITED, by, "; ".join(changes) or "no change")
     return subscription
 

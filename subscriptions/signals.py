@@ -19,3 +19,8 @@ activity_occurred = Signal()
 subscription_paused = Signal()
 subscription_resumed = Signal()
 subscription_deleted = Signal()
+
+# Sent inside the transaction that changed a subscription's endpoint URL (arguments: subscription,
+# url). The receiver in `delivery` starts the endpoint's breaker record afresh: the old
+# address's failures say nothing of the new one.
+subscription_url_changed = Signal()

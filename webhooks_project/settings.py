@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "alerts",
     "demo",
     "operations",
+    "console",
 ]
 
 MIDDLEWARE = [

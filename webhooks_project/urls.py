@@ -8,12 +8,10 @@ from webhooks_project.login_forms import AdminLoginForm, LoginForm
 admin.site.login_form = AdminLoginForm
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="subscriptions:list", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="console:subscription_list", permanent=False)),
     path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/notifications/", include("alerts.urls")),
-    path("accounts/organisation/", include("organisations.urls")),
-    path("administration/webhooks/", include("subscriptions.urls")),
+    path("", include("console.urls")),
     path("django-admin/", admin.site.urls),
     path("", include("operations.urls")),
 ]

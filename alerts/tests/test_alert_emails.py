@@ -28,7 +28,7 @@ PAUSED = "Webhook paused automatically:"
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """No worker here: the test runs the task itself, so wake-ups publish nothing."""
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ def add_attempt(delivery, number=1, **fields) -> Attempt:
 
 def page_of(client, user, delivery) -> str:
     client.force_login(user)
-    response = client.get(reverse("subscriptions:delivery:detail", args=[delivery.subscription_id, delivery.id]))
+    response = client.get(reverse("console:delivery_detail", args=[delivery.subscription_id, delivery.id]))
     assert response.status_code == 200
     page = response.content.decode()
     assert len(page) < PAGE_LIMIT

@@ -118,7 +118,7 @@ def test_a_delivery_whose_message_was_lost_is_sent_by_the_sweeper(require_servic
                                                                    worker):
     make_subscription(org, url=receiver.url)
     # The broker "forgets" the message: nothing is enqueued on commit.
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)
 
     event = record_activity(organisation=org, activity_type="lot.created", data={"lot_id": "LOST"})
 

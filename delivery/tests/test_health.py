@@ -35,7 +35,7 @@ def breaker(monkeypatch, settings):
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """No worker here: the test runs the task itself, so wake-ups (the sweeper's too) publish nothing."""
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)
 
 
 def _record(org, n=1, activity_type="lot.created"):
@@ -90,11 +90,11 @@ def test_after_the_cool_down_exactly_one_probe_goes_and_its_success_closes_the_b
 
     with time_machine.travel(T0 + timedelta(seconds=61), tick=False):
         # Another sender took the probe and its request is in flight: no second probe goes.
-        assert health.probe_take(subscription=subscription, until=slots.lease_until()) is True
-        assert health.probe_take(subscription=subscription, until=slots.lease_until()) is False
+        assert health.probe_take(subscription_id=subscription.id, until=slots.lease_until()) is True
+        assert health.probe_take(subscription_id=subscription.id, until=slots.lease_until()) is False
         assert _send(subscription) == 0
         assert len(receiver.received) == 3
-        health.probe_drop(subscription=subscription)  # that probe gave up without sending
+        health.probe_drop(subscription_id=subscription.id)  # that probe gave up without sending
 
         # This sender takes the probe: it succeeds, the breaker closes, and the rest follow.
         assert _send(subscription) == 5
@@ -173,7 +173,9 @@ def test_an_endpoint_whose_slots_are_all_held_sends_nothing_until_one_is_release
     # Bad input for the sender: both of busy's slots are held by two other senders (other workers, other machines).
     until = timezone.now() + timedelta(seconds=30)
     for holder in ("other-sender-1", "other-sender-2"):
-        assert slots.slots_take(scopes=[(slots.endpoint_scope(busy.id), 2)], holder=holder, until=until)
+        assert slots.slots_take(endpoint=(slots.endpoint_scope(busy.id), 2),
+                                organisation=(slots.organisation_scope(org.id), slots.ORGANISATION_SENDERS),
+                                holder=holder, until=until)
     assert slots.slots_in_use(scope=slots.endpoint_scope(busy.id)) == 2
 
     assert _send(busy) == 0
@@ -260,3 +262,40 @@ def test_one_success_in_the_period_restarts_the_clock(org, receiver, settings):
     assert subscription.state == Subscription.State.ACTIVE
     state = EndpointHealth.objects.get(subscription=subscription)
     assert state.failing_since == T0 + timedelta(days=3)  # the first failure after the success
+
+
+# --- the one gate ------------------------------------------------------------------------
+
+GATE_CASES = {  # (open_until, probe_until) in seconds from now (None: unset) -> what gate() answers
+    "no record": (None, None, None, health.Gate.ALL),
+    "a clean record": (True, None, None, health.Gate.ALL),
+    "open, cooling down": (True, 60, None, health.Gate.TESTS_ONLY),
+    "cool-down over, no probe yet": (True, -1, None, health.Gate.PROBE),
+    "cool-down over to the microsecond": (True, 0, None, health.Gate.PROBE),
+    "probe in flight": (True, -1, 30, health.Gate.TESTS_ONLY),
+    "probe's lease ran out (its sender died)": (True, -1, -1, health.Gate.PROBE),
+    "opened again after a failed probe": (True, 120, -5, health.Gate.TESTS_ONLY),
+}
+
+
+@pytest.mark.parametrize("case", list(GATE_CASES))
+def test_the_gate_and_its_query_expression_agree(org, case):
+    has_record, open_in, probe_in, expected = GATE_CASES[case]
+    subscription, _ = make_subscription(org)
+    (event,) = _record(org)
+    now = timezone.now()
+
+    def at(seconds):
+        return None if seconds is None else now + timedelta(seconds=seconds)
+
+    if has_record:
+        EndpointHealth.objects.create(subscription=subscription, url=subscription.url, open_until=at(open_in),
+                                      probe_until=at(probe_in), consecutive_failures=5 if open_in else 0)
+    record = EndpointHealth.objects.filter(subscription=subscription).first()
+
+    gate = health.gate(record, now)
+    matched = Delivery.objects.filter(health.gate_lets_deliveries("subscription__endpoint_health__", now),
+                                      event=event).exists()
+
+    assert gate is expected
+    assert matched == (gate is not health.Gate.TESTS_ONLY)  # the sweeper and the last look ask the same question

@@ -88,7 +88,7 @@ def assert_storable(attempt: Attempt) -> None:
 
 def assert_page_answers(client, user, delivery) -> str:
     client.force_login(user)
-    response = client.get(reverse("subscriptions:delivery:detail", args=[delivery.subscription_id, delivery.id]))
+    response = client.get(reverse("console:delivery_detail", args=[delivery.subscription_id, delivery.id]))
     assert response.status_code == 200
     assert len(response.content) < PAGE_LIMIT
     return response.content.decode()

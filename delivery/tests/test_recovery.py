@@ -38,7 +38,7 @@ def test_recover_since_sends_the_failed_deliveries_since_then_again_oldest_first
 ):
     subscription, (old, recent_a, recent_b, _) = failed
     woken = []
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.extend(ids))
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: woken.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         count = deliveries_recover_since(subscription=subscription, since=timezone.now() - timedelta(days=1), by=alice)
 
@@ -59,7 +59,7 @@ def test_recover_on_a_paused_subscription_holds_them_for_resume(failed, receiver
     subscription, deliveries = failed
     subscription_pause(subscription=subscription)
     woken = []
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.extend(ids))
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: woken.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         assert deliveries_recover_since(subscription=subscription, since=timezone.now() - timedelta(days=3)) == 3
     assert Delivery.objects.filter(subscription=subscription, state=Delivery.State.HELD).count() == 3

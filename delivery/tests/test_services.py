@@ -60,7 +60,7 @@ def test_paused_subscription_holds_events_and_resume_sends_them_oldest_first(
     assert subscription_card_stats(subscriptions=[subscription])[subscription.id].held == 3
 
     woken = []
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.extend(ids))
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: woken.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         assert subscription_resume(subscription=subscription) == 3
     assert woken == [subscription.id]
@@ -111,7 +111,7 @@ def test_delete_cancels_pending_retrying_and_held_and_a_queued_task_sends_nothin
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_waiting_on_the_row_lock_sends_nothing_once_the_delete_commits(org, receiver, monkeypatch):
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)  # no worker here: the test sends
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)  # no worker here: the test sends
     subscription, _ = make_subscription(org, url=receiver.url)
     _record(org)
     delivery = Delivery.objects.get()
@@ -156,7 +156,7 @@ def test_410_gone_pauses_at_once_with_the_reason_and_resume_delivers_what_was_he
     assert _states(subscription) == ["held", "held"]
 
     woken = []
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: woken.extend(ids))
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: woken.extend(ids))
     with django_capture_on_commit_callbacks(execute=True):
         assert subscription_resume(subscription=subscription) == 2
     assert woken == [subscription.id]
@@ -173,7 +173,7 @@ def test_410_gone_pauses_at_once_with_the_reason_and_resume_delivers_what_was_he
     [
         (429, "120", 120.0),
         (503, "0", 0.0),
-        (503, "-5", 0.0),  # bad input: negative seconds
+        (503, "-5", None),  # bad input: negative seconds are not delay-seconds (RFC 9110): ignored
         (503, "soon", None),  # bad input: neither seconds nor a date
         (503, "", None),  # bad input: empty
         (500, "120", None),  # only 429 and 503 are honoured
@@ -261,7 +261,7 @@ def test_a_delete_committed_while_a_task_is_sending_stops_what_it_has_not_sent_y
 
     from delivery.tests.receiver import answer
 
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)  # no worker here: the test sends
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)  # no worker here: the test sends
     subscription, _ = make_subscription(org, url=receiver.url)
     _record(org, 8)
     first = Delivery.objects.order_by("created_at").first()
@@ -293,7 +293,7 @@ def test_a_sender_that_looks_again_reads_the_subscription_afresh(org, receiver, 
 
     from delivery.tests.receiver import answer
 
-    monkeypatch.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)  # no worker here: the test sends
+    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)  # no worker here: the test sends
     subscription, _ = make_subscription(org, url=receiver.url)
     (first,) = _record(org)
 

@@ -13,10 +13,13 @@ from delivery import slots
 from delivery.models import SenderSlot
 
 SCOPE = "endpoint:race"
+# Every take needs a slot of an organisation too: here one roomy enough never to be the limit.
+ROOMY = ("organisation:roomy", 16)
 
 
 def _take(holder, *, cap=1, scope=SCOPE, seconds=30.0):
-    return slots.slots_take(scopes=[(scope, cap)], holder=holder, until=timezone.now() + timedelta(seconds=seconds))
+    return slots.slots_take(endpoint=(scope, cap), organisation=ROOMY, holder=holder,
+                            until=timezone.now() + timedelta(seconds=seconds))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -102,8 +105,8 @@ def test_an_expired_lease_is_taken_over_and_its_late_release_frees_nothing():
 @pytest.mark.django_db
 def test_renew_extends_every_slot_of_the_holder():
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        scopes = [(SCOPE, 1), ("organisation:race", 1)]
-        assert slots.slots_take(scopes=scopes, holder="long-request", until=timezone.now() + timedelta(seconds=5))
+        assert slots.slots_take(endpoint=(SCOPE, 1), organisation=("organisation:race", 1), holder="long-request",
+                                until=timezone.now() + timedelta(seconds=5))
         assert _take("short", scope="endpoint:control", seconds=5) is True  # not renewed: the control
 
         slots.slots_renew(holder="long-request", until=timezone.now() + timedelta(seconds=60))
@@ -115,11 +118,10 @@ def test_renew_extends_every_slot_of_the_holder():
 
 
 @pytest.mark.django_db
-def test_a_sender_gets_a_slot_in_every_scope_or_holds_none():
+def test_a_sender_gets_a_slot_of_its_endpoint_and_of_its_organisation_or_holds_none():
     assert _take("org-wide", scope="organisation:7") is True  # the organisation's one slot is held
-    scopes = [("endpoint:a", 2), ("organisation:7", 1)]
-
-    assert slots.slots_take(scopes=scopes, holder="sender", until=timezone.now() + timedelta(seconds=30)) is False
+    assert slots.slots_take(endpoint=("endpoint:a", 2), organisation=("organisation:7", 1), holder="sender",
+                            until=timezone.now() + timedelta(seconds=30)) is False
 
     assert slots.slots_in_use(scope="endpoint:a") == 0  # the endpoint slot it took first was given back
     assert not SenderSlot.objects.filter(holder="sender").exists()

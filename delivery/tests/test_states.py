@@ -89,11 +89,12 @@ def test_a_claim_takes_due_unclaimed_deliveries_oldest_first_up_to_the_limit(org
 
     assert [d.id for d in first] == [oldest.id, expired.id]
     assert [d.id for d in rest] == [newest.id]
-    assert first[0].event.webhook_id == oldest.event.webhook_id  # the event comes with the claim
+    assert first[0].webhook_id == oldest.event.webhook_id  # the event comes with the claim
+    assert first[0].body == oldest.event.body
     assert set(Delivery.objects.filter(locked_until=until).values_list("id", flat=True)) == {
         oldest.id, expired.id, newest.id}
     assert states.deliveries_claim(subscription_id=subscription.id, until=until, limit=20) == []
-    assert states.has_due(subscription_id=subscription.id) is False
+    assert states.has_sendable(subscription_id=subscription.id) is False
 
 
 def test_a_claim_for_tests_only_leaves_the_other_deliveries_due(org, subscription):
@@ -103,19 +104,19 @@ def test_a_claim_for_tests_only_leaves_the_other_deliveries_due(org, subscriptio
     claimed = states.deliveries_claim(subscription_id=subscription.id, until=_lease(), limit=20, tests_only=True)
 
     assert [d.event_id for d in claimed] == [test_event.id]
-    assert states.has_due(subscription_id=subscription.id, tests_only=True) is False
-    assert states.has_due(subscription_id=subscription.id) is True
+    assert states.has_sendable(subscription_id=subscription.id, tests_only=True) is False
+    assert states.has_sendable(subscription_id=subscription.id) is True
     assert Delivery.objects.get(id=ordinary.id).locked_until is None
 
 
-def test_unclaim_gives_deliveries_back_as_they_were_and_extend_pushes_the_lease(org, subscription):
+def test_give_back_leaves_deliveries_as_they_were_and_extend_pushes_the_lease(org, subscription):
     a, b = _deliveries(org, 2)
     claimed = states.deliveries_claim(subscription_id=subscription.id, until=_lease(10), limit=20)
     assert len(claimed) == 2
     later = _lease(60)
 
     states.deliveries_extend(ids=[a.id], until=later)
-    states.deliveries_unclaim(ids=[b.id])
+    states.deliveries_give_back(ids=[b.id])
 
     a.refresh_from_db()
     b.refresh_from_db()
@@ -172,7 +173,7 @@ def test_the_retry_schedule_exhausted_fails_the_delivery_for_good(org, subscript
 
     assert delivery.state == State.FAILED and delivery.completed_at is not None
     assert delivery.next_attempt_at is None and delivery.attempt_count == 3
-    assert states.has_due(subscription_id=subscription.id) is False
+    assert states.has_sendable(subscription_id=subscription.id) is False
 
 
 @pytest.mark.parametrize(
@@ -183,9 +184,20 @@ def test_the_retry_schedule_exhausted_fails_the_delivery_for_good(org, subscript
         (429, "1", 8.9, 11),  # bad input: asks for sooner than the schedule; never earlier than the schedule
         (500, "600", 8.9, 11),  # bad input: Retry-After on a 500 is not honoured
         (429, "in a while", 8.9, 11),  # bad input: neither seconds nor a date
+        (503, "inf", 8.9, 11),  # bad input: not delay-seconds (RFC 9110: digits only), ignored
+        (503, "1e12", 8.9, 11),
+        (503, "1e308", 8.9, 11),
+        (503, "600.5", 8.9, 11),  # a fraction is not delay-seconds either
+        (503, "-5", 8.9, 11),
+        (503, "99999999999999999999999", 3599, 3600),  # huge: cut to the schedule's longest interval (1 h here)
+        (503, "9000000000", 3599, 3600),
+        (429, "Fri, 31 Dec 9999 23:59:59 GMT", 3599, 3600),  # a date at the end of the calendar: cut to the cap
+        (429, "Thu, 01 Jan 1970 00:00:00 GMT", 8.9, 11),  # a date in the past: now, so the schedule decides
     ],
 )
-def test_retry_after_pushes_the_retry_later_never_earlier(org, subscription, status, retry_after, low, high):
+def test_retry_after_pushes_the_retry_later_never_earlier_and_is_capped(org, subscription, status, retry_after,
+                                                                          low, high, settings):
+    settings.WEBHOOKS_RETRY_SCHEDULE = [10, 100, 3600]
     (delivery,) = _deliveries(org)
 
     delivery = _record(delivery, _answer(status, **{"Retry-After": retry_after}))
@@ -248,7 +260,7 @@ def test_pause_holds_what_no_sender_has_claimed_and_resume_makes_it_due_at_once(
     assert states.delivery_hold(delivery_id=waiting.id) is False  # not pending any more
 
     before = timezone.now()
-    assert states.deliveries_release_held(subscription_id=subscription.id) == 2
+    assert states.deliveries_resume(subscription_id=subscription.id) == 2
     released = list(Delivery.objects.filter(id__in=[waiting.id, retrying.id]))
     assert {d.state for d in released} == {State.PENDING}
     assert {d.next_attempt_at for d in released} == {released[0].next_attempt_at}

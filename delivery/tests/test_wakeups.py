@@ -188,8 +188,9 @@ def test_a_sender_that_lets_go_of_its_organisations_slot_wakes_the_endpoint_that
     starved, secret = make_subscription(org, url=receiver.url + "/starved", activity_types=["harvest.recorded"])
     (waiting,) = _record(org, activity_type="harvest.recorded")
     # Bad input for the starved endpoint's sender: the organisation's one slot is held by another sender.
-    scope = [(slots.organisation_scope(org.id), 1)]
-    assert slots.slots_take(scopes=scope, holder="another-sender", until=timezone.now() + timedelta(seconds=30))
+    assert slots.slots_take(endpoint=(slots.endpoint_scope(first.id), 4),
+                            organisation=(slots.organisation_scope(org.id), 1),
+                            holder="another-sender", until=timezone.now() + timedelta(seconds=30))
     assert send_endpoint(str(starved.id)) == 0
     assert receiver.received == []
     slots.slots_release(holder="another-sender")

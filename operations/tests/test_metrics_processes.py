@@ -48,7 +48,7 @@ def test_counters_after_a_real_delivery_run(require_services, client, web_settin
 
     # First, before any sender runs: the broker "forgets" the wake-up; the sweeper finds the delivery.
     with monkeypatch.context() as m:
-        m.setattr("delivery.wakeups.endpoints_wake", lambda ids: 0)
+        m.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)
         swept = record_activity(organisation=org, activity_type="lot.created", data={"n": "swept"})
     wait_until(lambda: Delivery.objects.filter(event=swept, state=Delivery.State.SUCCEEDED).exists(), timeout=60,
                message="the swept delivery sent")

@@ -62,6 +62,18 @@ def test_a_masked_secret_value_keeps_the_stored_one(org, receiver):
     assert Subscription.objects.get(id=subscription.id).custom_headers == before
 
 
+def test_the_mask_cannot_move_a_secret_to_another_name_or_make_it_plain(org):
+    subscription, _ = make_subscription(org)
+    subscription_set_headers(subscription=subscription, headers=[
+        {"name": "X-Api-Key", "value": "k-1", "secret": True}])
+    before = Subscription.objects.get(id=subscription.id).custom_headers
+    for bad in ({"name": "X-Other-Key", "value": MASK, "secret": True},   # bad input: the mask under a new name
+                {"name": "X-Api-Key", "value": MASK, "secret": False}):   # bad input: the mask made plain text
+        with pytest.raises(ValidationError, match=f"Type the value of {bad['name']} again"):
+            subscription_set_headers(subscription=subscription, headers=[bad])
+    assert Subscription.objects.get(id=subscription.id).custom_headers == before
+
+
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("Host", "evil.example", "set by the sender"),            # bad input: a header we own
     ("Content-Type", "text/plain", "set by the sender"),
@@ -70,6 +82,7 @@ def test_a_masked_secret_value_keeps_the_stored_one(org, receiver):
     ("Bad Name", "x", "not a valid header name"),              # a space in the name
     ("X-Ok", "two\r\nlines", "visible ASCII"),                 # header injection attempt
     ("X-Ok", "", "needs a value"),
+    ("X-Ok", MASK, "Type the value of X-Ok again"),            # the mask echoed back as a plain value
 ])
 def test_bad_headers_are_refused_and_nothing_is_stored(org, name, value, message):
     subscription, _ = make_subscription(org)

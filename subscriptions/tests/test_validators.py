@@ -1,5 +1,5 @@
 """Endpoint URL validation at save time: syntax, and the SSRF guard, through the
-validator, the form, the create_webhook command and the model."""
+validator, the create_webhook command and the model (the form: console/tests/test_forms.py)."""
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -7,7 +7,6 @@ from django.core.management import CommandError, call_command
 
 from conftest import make_subscription
 from delivery.tests.fake_dns import FakeDNS
-from subscriptions.forms import SubscriptionForm
 from subscriptions.models import Subscription
 from subscriptions.validators import validate_endpoint_url
 
@@ -146,14 +145,6 @@ def test_the_private_network_switch_lifts_the_guard(settings, dns):
 
 
 # --- the same refusal through every entry point ----------------------------------
-
-def test_the_form_shows_the_refusal_on_the_url_field(guarded):
-    # Bad input: the metadata service typed into the Create Webhook form.
-    form = SubscriptionForm(data={"url": "https://169.254.169.254/latest/meta-data/",
-                                  "activity_types": ["lot.created"]})
-    assert not form.is_valid()
-    assert "link-local" in " ".join(form.errors["url"])
-
 
 def test_the_command_refuses_with_a_clear_error_and_creates_nothing(guarded, org):
     # Bad input: a loopback endpoint given to create_webhook.

@@ -1,0 +1,173 @@
+"""The Delivery Log's search: a whole event id, dates, state and type combined, keyset pages, bulk redeliver."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from conftest import make_subscription
+from console.tests.test_views_detail import add_deliveries, event_links
+from delivery import bulk
+from delivery.models import Delivery
+from subscriptions.models import Subscription, TrailEntry
+
+pytestmark = pytest.mark.usefixtures("web_settings")
+
+
+@pytest.fixture
+def subscription(org, alice):
+    subscription, _ = make_subscription(org, activity_types=["lot.created", "order.created"], created_by=alice)
+    return subscription
+
+
+def detail(subscription):
+    return reverse("console:subscription_detail", args=[subscription.id])
+
+
+def bulk_url(subscription):
+    return reverse("console:deliveries_bulk_redeliver", args=[subscription.id])
+
+
+def one_event_each(subscription, count, **kwargs):
+    """Return count deliveries with an event each (add_deliveries shares one event between its rows)."""
+    return [add_deliveries(subscription, 1, **kwargs)[0] for _ in range(count)]
+
+
+def test_the_log_shows_whole_event_ids_with_a_copy_button(admin_client, subscription):
+    (row,) = one_event_each(subscription, 1)
+    page = admin_client.get(detail(subscription)).content.decode()
+    whole = f"evt_{row.event_id.hex}"
+    assert f">{whole}</a>" in page
+    assert f'data-copy-text="{whole}"' in page and f'aria-label="Copy event id {whole}"' in page
+
+
+@pytest.mark.parametrize("spelling", ["evt_{hex}", "{hex}", "  EVT_{HEX} ", "{uuid}"])
+def test_search_by_a_whole_event_id_finds_its_delivery_at_any_depth(admin_client, subscription, spelling):
+    rows = one_event_each(subscription, 3)
+    add_deliveries(subscription, 120)  # the wanted one is on the third page of the unfiltered log
+    wanted = rows[0]
+    q = spelling.format(hex=wanted.event_id.hex, HEX=wanted.event_id.hex.upper(), uuid=wanted.event_id)
+    page = admin_client.get(detail(subscription), {"q": q}).content.decode()
+    assert event_links(page) == [str(wanted.id)]
+
+
+def test_an_event_id_that_is_not_whole_is_an_error_at_the_field_and_shows_no_rows(admin_client, subscription):
+    """Bad input: a cut id (the old 13 characters), a word, and 5,000 characters."""
+    (row,) = one_event_each(subscription, 1)
+    for q in (f"evt_{row.event_id.hex}"[:13], "lot", "x" * 5000):
+        response = admin_client.get(detail(subscription), {"q": q})
+        page = response.content.decode()
+        assert response.status_code == 200
+        assert "Enter a whole event id" in page or "Ensure this value has at most" in page, q
+        assert event_links(page) == [] and "Correct the search above to see deliveries." in page
+
+
+def test_another_webhooks_event_id_finds_nothing(admin_client, org, subscription):
+    other, _ = make_subscription(org, url="https://other.example.com/in")
+    (theirs,) = one_event_each(other, 1)
+    one_event_each(subscription, 2)
+    page = admin_client.get(detail(subscription), {"q": f"evt_{theirs.event_id.hex}"}).content.decode()
+    assert event_links(page) == [] and "No deliveries match these filters." in page
+
+
+def test_date_range_state_and_type_combine(admin_client, subscription):
+    now = timezone.now().replace(microsecond=0)
+    old = add_deliveries(subscription, 2, start=now - timedelta(days=10), state=Delivery.State.FAILED)
+    inside = add_deliveries(subscription, 3, start=now - timedelta(days=3), state=Delivery.State.FAILED)
+    add_deliveries(subscription, 2, start=now - timedelta(days=3), state=Delivery.State.SUCCEEDED)
+    add_deliveries(subscription, 2, start=now - timedelta(days=3), state=Delivery.State.FAILED,
+                   activity_type="order.created")
+    add_deliveries(subscription, 2, start=now - timedelta(hours=1), state=Delivery.State.FAILED)
+    params = {"state": "failed", "type": "lot.created",
+              "since": (now - timedelta(days=4)).strftime("%Y-%m-%dT%H:%M"),
+              "until": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")}
+    page = admin_client.get(detail(subscription), params).content.decode()
+    assert set(event_links(page)) == {str(d.id) for d in inside}
+    assert 'value="failed" selected' in page and 'value="lot.created" selected' in page
+    assert f'value="{params["since"]}"' in page  # the form keeps what was searched
+    until_only = admin_client.get(detail(subscription), {"until": params["since"]}).content.decode()
+    assert set(event_links(until_only)) == {str(d.id) for d in old}
+
+
+def test_a_range_that_ends_before_it_starts_is_an_error(admin_client, subscription):
+    """Bad input: "to" before "from", and a date that is not one."""
+    add_deliveries(subscription, 2)
+    page = admin_client.get(detail(subscription), {"since": "2026-02-01T00:00", "until": "2026-01-01T00:00"})
+    assert "Choose a time after the start of the range." in page.content.decode()
+    page = admin_client.get(detail(subscription), {"since": "last tuesday"}).content.decode()
+    assert "Enter a date and time." in page and event_links(page) == []
+
+
+def test_older_pages_keep_the_search(admin_client, subscription):
+    rows = add_deliveries(subscription, 60, state=Delivery.State.FAILED)
+    add_deliveries(subscription, 60)
+    page = admin_client.get(detail(subscription), {"state": "failed"}).content.decode()
+    older = re.search(r'href="([^"]+)" rel="next">Older</a>', page).group(1).replace("&amp;", "&")
+    assert "state=failed" in older
+    second = admin_client.get(older).content.decode()
+    assert len(event_links(page)) + len(event_links(second)) == len(rows)
+    assert set(event_links(page) + event_links(second)) == {str(d.id) for d in rows}
+
+
+def test_bulk_redeliver_says_how_many_first_then_redelivers_the_filtered_set(admin_client, alice, subscription):
+    failed = add_deliveries(subscription, 4, state=Delivery.State.FAILED)
+    ok = add_deliveries(subscription, 3)
+    pending = add_deliveries(subscription, 1, state=Delivery.State.PENDING)
+    detail_page = admin_client.get(detail(subscription), {"state": "failed"}).content.decode()
+    assert f'href="{bulk_url(subscription)}?state=failed"' in detail_page
+
+    confirm = admin_client.get(bulk_url(subscription), {"state": "failed", "before": "Zm9v", "x": "1"}).content.decode()
+    assert "4 finished deliveries</strong> will be sent again" in confirm
+    assert 'name="before"' not in confirm and 'name="x"' not in confirm  # only the search is carried on
+    assert "state Failed" in confirm and 'name="state" value="failed"' in confirm
+    assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 4  # a GET sends nothing
+
+    response = admin_client.post(bulk_url(subscription), {"state": "failed"}, follow=True)
+    assert "Redelivering 4 deliveries" in response.content.decode()
+    assert response.redirect_chain[-1][0] == detail(subscription) + "?state=failed#delivery-log"
+    assert set(Delivery.objects.filter(id__in=[d.id for d in failed]).values_list("state", flat=True)) == {"pending"}
+    assert set(Delivery.objects.filter(id__in=[d.id for d in ok]).values_list("state", flat=True)) == {"succeeded"}
+    assert Delivery.objects.get(id=pending[0].id).attempt_count == 1
+    entry = TrailEntry.objects.get(subscription=subscription, action=TrailEntry.Action.REDELIVERED)
+    assert entry.actor == alice and entry.detail == "4 deliveries of the Delivery Log (state Failed)"
+
+
+def test_bulk_redeliver_of_everything_skips_unfinished_deliveries(admin_client, subscription):
+    add_deliveries(subscription, 2)
+    add_deliveries(subscription, 5, state=Delivery.State.PENDING)
+    confirm = admin_client.get(bulk_url(subscription)).content.decode()
+    assert "2 finished deliveries</strong>" in confirm and "all deliveries" in confirm
+    nothing = admin_client.get(bulk_url(subscription), {"state": "pending"}).content.decode()
+    assert "nothing to redeliver" in nothing and "Redeliver 0" not in nothing
+
+
+def test_bulk_redeliver_refuses_on_a_paused_webhook_and_above_the_limit(admin_client, subscription, monkeypatch):
+    add_deliveries(subscription, 3, state=Delivery.State.FAILED)
+    monkeypatch.setattr(bulk, "BULK_LIMIT", 2)
+    monkeypatch.setattr("console.bulk_views.BULK_LIMIT", 2)
+    confirm = admin_client.get(bulk_url(subscription)).content.decode()
+    assert "More than 2 finished deliveries match" in confirm and "<button" not in confirm.split("<main")[1]
+    admin_client.post(bulk_url(subscription))
+    assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 3  # nothing half-done
+
+    monkeypatch.setattr(bulk, "BULK_LIMIT", 10)
+    Subscription.objects.filter(id=subscription.id).update(state=Subscription.State.PAUSED)
+    confirm = admin_client.get(bulk_url(subscription)).content.decode()
+    assert "This webhook is paused: resume it to redeliver." in confirm
+    response = admin_client.post(bulk_url(subscription), follow=True)
+    assert "resume it to redeliver" in response.content.decode()
+    assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 3
+
+
+def test_bulk_redeliver_is_for_admins_of_the_organisation_only(client, bob, mallory, subscription):
+    add_deliveries(subscription, 2, state=Delivery.State.FAILED)
+    client.force_login(bob)
+    assert client.get(bulk_url(subscription)).status_code == 403
+    assert client.post(bulk_url(subscription)).status_code == 403
+    page = client.get(detail(subscription)).content.decode()
+    assert "Redeliver all finished" not in page
+    client.force_login(mallory)
+    assert client.post(bulk_url(subscription)).status_code == 404
+    assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 2

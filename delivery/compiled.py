@@ -1,0 +1,174 @@
+"""Queries the ORM writes once and the sender runs many times: compiled SQL with fresh values.
+
+Building and compiling one query costs about 0.35 ms of CPU on our 2-core
+machine, ten times what running the same SQL costs (docs/PERFORMANCE.md,
+"Where the time went"); the sender runs the same dozen queries for every
+delivery. A Compiled query is written with the ORM, from the model's metadata
+and the shared expressions (the one "due" rule, the breaker's gate), with
+Param placeholders where values change. Its SQL is made by Django once per
+database vendor and shape (an IN list's length, a LIMIT); each run binds every
+Param through its field as the ORM would (UUIDs as text on SQLite, datetimes
+adapted, JSON wrapped) and converts each row as the ORM would. So the SQL is
+the ORM's on both stores, and no statement is written by hand twice.
+
+A Compiled SELECT may be wrapped (an INSERT ... SELECT, a RETURNING clause):
+the wrapper adds SQL around the ORM's, never inside it.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Expression, Field, Func, Model, Q, QuerySet, UUIDField
+from django.db.models.constants import OnConflict
+from django.db.models.sql.subqueries import DeleteQuery, InsertQuery, UpdateQuery
+
+
+class Param(Expression):
+    """A value given when the query runs: `name`, or item `index` of the list given as `name`."""
+
+    def __init__(self, name: str, field: Field, index: int | None = None):
+        super().__init__(output_field=field)
+        self.name = name
+        self.index = index
+
+    def as_sql(self, compiler, connection):
+        return "%s", [self]
+
+    def bind(self, values: dict, connection) -> Any:
+        value = values[self.name] if self.index is None else values[self.name][self.index]
+        return self.output_field.get_db_prep_save(value, connection)
+
+    def __repr__(self) -> str:
+        return f"Param({self.name!r})" if self.index is None else f"Param({self.name!r}[{self.index}])"
+
+
+class NewUUID(Func):
+    """A random (version 4) UUID made by the database, one per row (an INSERT ... SELECT has no Python per row)."""
+
+    output_field = UUIDField()
+
+    def as_sql(self, compiler, connection, **extra):
+        return "gen_random_uuid()", []  # PostgreSQL 13 and later
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # 32 hex digits, as Django stores a UUID on SQLite, with the version (4) and variant (8-b) digits.
+        # ("%%" is one "%" once the parameters are bound.)
+        return ("lower(hex(randomblob(6)) || '4' || substr(hex(randomblob(2)), 2) || "
+                "substr('89ab', 1 + (abs(random()) %% 4), 1) || substr(hex(randomblob(2)), 2) || "
+                "hex(randomblob(6)))"), []
+
+
+def params(name: str, field: Field, count: int) -> list[Param]:
+    """Return Params for the items of a list value (an IN list of `count` items)."""
+    return [Param(name, field, i) for i in range(count)]
+
+
+def any_equal(lookup: str, name: str, field: Field, count: int) -> Q:
+    """Return `lookup` equal to any item of the list value `name`, for a relation (an IN list of Params is
+    refused on a foreign key: Django checks each item's value when the query is built)."""
+    condition = Q()
+    for param in params(name, field, count):
+        condition |= Q(**{lookup: param})
+    return condition
+
+
+@dataclass(frozen=True)
+class Insert:
+    """What a Compiled INSERT writes: rows of `model` (instances whose values may be Params)."""
+
+    model: type[Model]
+    fields: list[str]
+    rows: list[Model]
+    ignore_conflicts: bool = False
+    returning: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str
+    params: tuple
+    converters: dict  # {column position: ([converter, ...], expression)}
+
+
+class Compiled:
+    """A query built by `build(*shape)`: a values_list QuerySet, an Insert, (QuerySet, {field: value}) for an
+    UPDATE, or a QuerySet to DELETE (`delete=True`).
+
+    run(shape, **values) returns the rows of a SELECT or of an INSERT's
+    RETURNING (converted as the ORM would, as tuples), or the number of rows an
+    UPDATE or DELETE changed. `wrap` turns the compiled SELECT's SQL into the
+    statement to run (for INSERT ... SELECT ... RETURNING).
+    """
+
+    def __init__(self, build: Callable[..., Any], *, update: bool = False, delete: bool = False,
+                 wrap: Callable[[str], str] | None = None):
+        self._build = build
+        self._counts = update or delete  # run() returns a row count
+        self._update = update
+        self._delete = delete
+        self._wrap = wrap
+        self._plans: dict = {}
+
+    def _plan(self, connection, shape: tuple) -> _Plan:
+        key = (connection.alias, connection.vendor, shape)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._compile(connection, shape)
+        return plan
+
+    def _compile(self, connection, shape: tuple) -> _Plan:
+        built = self._build(*shape)
+        if self._update:
+            queryset, values = built
+            query = queryset.query.chain(UpdateQuery)
+            query.add_update_values(values)
+            sql, params = query.get_compiler(connection=connection).as_sql()
+            return _Plan(sql, tuple(params), {})
+        if self._delete:
+            sql, params = built.query.chain(DeleteQuery).get_compiler(connection=connection).as_sql()
+            return _Plan(sql, tuple(params), {})
+        if isinstance(built, Insert):
+            return self._compile_insert(connection, built)
+        assert isinstance(built, QuerySet), "a Compiled select is built from a values_list QuerySet"
+        compiler = built.query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        columns = [select[0] for select in compiler.select[:compiler.col_count]]
+        if self._wrap is not None:
+            sql = self._wrap(sql)
+        return _Plan(sql, tuple(params), compiler.get_converters(columns))
+
+    @staticmethod
+    def _compile_insert(connection, insert: Insert) -> _Plan:
+        opts = insert.model._meta
+        query = InsertQuery(insert.model, on_conflict=OnConflict.IGNORE if insert.ignore_conflicts else None)
+        query.insert_values([opts.get_field(name) for name in insert.fields], insert.rows)
+        compiler = query.get_compiler(connection=connection)
+        returning = [opts.get_field(name) for name in insert.returning]
+        compiler.returning_fields = returning or None
+        [(sql, params)] = compiler.as_sql()
+        columns = [field.get_col(opts.db_table) for field in returning]
+        return _Plan(sql, tuple(params), compiler.get_converters(columns) if columns else {})
+
+    def run(self, shape: tuple = (), using: str = DEFAULT_DB_ALIAS, **values) -> Any:
+        connection = connections[using]
+        plan = self._plan(connection, shape)
+        bound = [p.bind(values, connection) if isinstance(p, Param) else p for p in plan.params]
+        with connection.cursor() as cursor:
+            cursor.execute(plan.sql, bound)
+            if self._counts:
+                return cursor.rowcount
+            rows = cursor.fetchall() if cursor.description else []
+        if not plan.converters:
+            return rows
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, (converters, expression) in plan.converters.items():
+                value = row[position]
+                for converter in converters:
+                    value = converter(value, expression, connection)
+                row[position] = value
+            converted.append(tuple(row))
+        return converted
