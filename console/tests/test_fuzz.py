@@ -51,14 +51,17 @@ EDGES = {
                _cursor(f"0001-01-01T00:00:00+14:00|{uuid.uuid4().hex}"), _cursor("2026-01-01T00:00:00|x"),
                _cursor(f"2026-01-01T00:00:00|{uuid.uuid4().hex}"), "%%%", "=" * 9, "Zm9v"],
     "date": ["9999-12-31T23:59", "9999-12-31 23:59:59", "0001-01-01", "0001-01-01T00:00", "10000-01-01",
+             "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
              "2026-02-30", "2026-13-01T25:61", "1970-01-01T00:00:00+14:00", "-1"],
     "number": ["-1", "0", str(2**31), str(2**63), str(-(2**63) - 1), "1e9", "nan", "25", "24"],
     "id": [str(uuid.uuid4()), "evt_" + "0" * 32, "0" * 32, "00000000-0000-0000-0000-00000000000g", "'; DROP--"],
     "header": ["TOPSECRET-k\u20acy-42", "a\x85", "two\r\nlines", "Host", "webhook-id", "********", "v" * 1001],
     "url": ["https://evil.example/", "javascript:alert(1)", "//evil.example/", "http://127.0.0.1/", "https://[::1]/"],
 }
+# The kind of a field, by its name (the first that matches).
 KINDS = [("json", re.compile(r"^data$")), ("cursor", re.compile(r"^before$")),
-         ("date", re.compile(r"since|until|date|_at$")), ("number", re.compile(r"page|hours|count|range|limit")),
+         ("date", re.compile(r"since|until|date|_at$|as_of")),
+         ("number", re.compile(r"page|hours|count|range|limit|confirmed")),
          ("id", re.compile(r"^(q|organisation|event|id)$|_id$")), ("header", re.compile(r"^header_")),
          ("url", re.compile(r"url|next"))]
 
