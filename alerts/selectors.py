@@ -1,3 +1,4 @@
+from delivery.models import Attempt, EndpointHealth
 from organisations.models import Membership
 
 
@@ -15,3 +16,12 @@ def alerts_wanted(*, membership: Membership) -> bool:
     """Return True unless the member turned the alert emails off."""
     preference = getattr(membership, "alert_preference", None) if membership.pk else None
     return preference is None or preference.email_endpoint_alerts
+
+
+def last_failed_attempt(*, subscription) -> Attempt | None:
+    """Return the endpoint's latest attempt since it started failing (every one since then failed), or None."""
+    health = EndpointHealth.objects.filter(subscription=subscription).first()
+    if health is None or health.failing_since is None:
+        return None
+    return (Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=health.failing_since)
+            .order_by("-started_at", "-id").first())

@@ -19,8 +19,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.failure_lines import failure_lines
 from alerts.models import AlertPreference, EndpointAlert
-from alerts.selectors import alert_recipients
+from alerts.selectors import alert_recipients, last_failed_attempt
 from delivery.models import EndpointHealth
 from subscriptions.models import Subscription
 
@@ -86,9 +87,13 @@ def _send(subscription: Subscription, *, kind: str, reason: str, extra: dict) ->
         return 0
     context = {
         "subscription": subscription, "organisation": subscription.organisation, "reason": reason,
+        # What failed, in our words; the endpoint's own words only quoted and labelled (alerts.failure_lines).
+        "failure": failure_lines(last_failed_attempt(subscription=subscription), recorded=reason),
+        # The webhook's page: it opens in the webhook's organisation, whichever the admin last worked in.
         "link": site_link(reverse("console:subscription_detail", args=[subscription.id])),
         "settings_link": site_link(reverse("console:notifications")), **extra,
     }
+    # Plain text: the .txt templates turn autoescaping off, so "&" and "<" stay as they are.
     subject = " ".join(render_to_string(f"alerts/email/{kind}_subject.txt", context).split())
     body = render_to_string(f"alerts/email/{kind}.txt", context)
     messages = [EmailMessage(subject=subject, body=body, to=[address]) for address in recipients]

@@ -9,8 +9,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from delivery.bulk import BULK_LIMIT
 from delivery.models import Delivery
+from subscriptions.activity_data import json_text_depth_check
 from subscriptions.activity_types import by_category, choices, get_activity_type
+from subscriptions.exceptions import InvalidActivityData
 from subscriptions.models import Subscription
 from subscriptions.validators import validate_endpoint_url
 
@@ -90,6 +93,23 @@ EVENT_ID = re.compile(r"^(?:evt_)?([0-9a-f]{32})$")
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
 
 
+class MomentField(forms.DateTimeField):
+    """A moment as an aware datetime in UTC, within the years a database stores.
+
+    Django's DateTimeField reads ISO 8601 with a zone before its input formats, so any of them takes
+    9999-12-31T23:59:59-14:00, which is in the year 10000 in UTC: refused here, not at the query.
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Enter a date and time between the years 1 and 9999.") from None
+
+
 def _utc_input(**attrs) -> forms.DateTimeInput:
     # datetime-local has no zone: the label says UTC, and the server reads it as UTC (TIME_ZONE).
     return forms.DateTimeInput(attrs={"type": "datetime-local", **attrs}, format="%Y-%m-%dT%H:%M")
@@ -107,9 +127,9 @@ class LogFilterForm(forms.Form):
                                                       "autocomplete": "off"}))
     state = forms.CharField(required=False)
     type = forms.CharField(required=False)
-    since = forms.DateTimeField(label="From (UTC)", required=False, input_formats=DATETIME_FORMATS,
+    since = MomentField(label="From (UTC)", required=False, input_formats=DATETIME_FORMATS,
                                 widget=_utc_input(), error_messages={"invalid": "Enter a date and time."})
-    until = forms.DateTimeField(label="To (UTC)", required=False, input_formats=DATETIME_FORMATS,
+    until = MomentField(label="To (UTC)", required=False, input_formats=DATETIME_FORMATS,
                                 widget=_utc_input(), error_messages={"invalid": "Enter a date and time."})
 
     def __init__(self, data=None, *, codes: list[str]):
@@ -176,10 +196,17 @@ class LogFilterForm(forms.Form):
         return ", ".join(parts) or "all deliveries"
 
 
+class BulkConfirmForm(forms.Form):
+    """What the Bulk redeliver page showed and the admin confirmed: how many deliveries, counted as of when."""
+
+    confirmed = forms.IntegerField(min_value=0, max_value=BULK_LIMIT)
+    as_of = MomentField()
+
+
 class RecoverForm(forms.Form):
     """When to retry failed deliveries from ("Retry failed deliveries since ...")."""
 
-    since = forms.DateTimeField(
+    since = MomentField(
         label="Retry failed deliveries since (UTC)",
         help_text="A date and time in UTC. The next page says how many failed deliveries created since then "
                   "will be sent again, with their event ids, before anything is sent.",
@@ -228,6 +255,11 @@ class TestForm(forms.Form):
             return None  # the one-click Test Webhook of the detail page: the type's sample
         if len(text) > self.MAX_CHARS:
             raise ValidationError(f"The payload must be at most {self.MAX_CHARS:,} characters.")
+        try:
+            # Before parsing: json.loads recurses once per bracket (RecursionError about 1,000 deep).
+            json_text_depth_check(text)
+        except InvalidActivityData as exc:
+            raise ValidationError(str(exc)) from None
         try:
             value = json.loads(text)
         except ValueError as exc:

@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from console.forms import SubscriptionForm
-from subscriptions.custom_headers import MASK, MAX_HEADERS, MAX_NAME, headers_clean
+from subscriptions.custom_headers import MASK, MAX_HEADERS, MAX_NAME, headers_clean, trimmed
 from subscriptions.models import Subscription
 
 BLANK_ROWS = 2
@@ -20,6 +20,7 @@ class SubscriptionEditForm(SubscriptionForm):
     def __init__(self, *args, stored_headers: list[dict], **kwargs):
         super().__init__(*args, **kwargs)
         self.stored_headers = stored_headers or []
+        self.posted_rows = self._posted_rows()
         posted = sum(1 for key in (self.data or {}) if key.startswith("header_name_"))
         self.row_count = min(MAX_HEADERS, max(len(self.stored_headers) + BLANK_ROWS, posted))
         for i in range(self.row_count):
@@ -28,8 +29,10 @@ class SubscriptionEditForm(SubscriptionForm):
                 label="Name", required=False, max_length=MAX_NAME + 1, initial=stored.get("name", ""),
                 widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false",
                                               "placeholder": "X-Api-Key" if i == 0 else ""}))
+            # strip=False: Python's strip() also removes U+0085 and U+00A0; the value's rule trims only what HTTP does.
             self.fields[f"header_value_{i}"] = forms.CharField(
-                label="Value", required=False, initial=MASK if stored.get("secret") else stored.get("value", ""),
+                label="Value", required=False, strip=False,
+                initial=MASK if stored.get("secret") else stored.get("value", ""),
                 widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
             self.fields[f"header_secret_{i}"] = forms.BooleanField(
                 label="Secret", required=False, initial=bool(stored.get("secret")))
@@ -39,12 +42,21 @@ class SubscriptionEditForm(SubscriptionForm):
         form = SubscriptionForm.for_subscription(subscription)
         return cls(data=data, initial=form.initial, stored_headers=subscription.custom_headers)
 
+    def _posted_rows(self) -> int:
+        """Return how many rows were posted filled in, whatever their numbers (a tampered form may send more)."""
+        filled = set()
+        for key in self.data or {}:
+            for prefix in ("header_name_", "header_value_"):
+                if key.startswith(prefix) and trimmed(self.data.get(key)):
+                    filled.add(key.removeprefix(prefix))
+        return len(filled)
+
     def _rows(self) -> list[tuple[int, dict]]:
         """Return (row number, entry) of the filled rows, as posted."""
         rows = []
         for i in range(self.row_count):
-            entry = {"name": self.cleaned_data.get(f"header_name_{i}", "").strip(),
-                     "value": self.cleaned_data.get(f"header_value_{i}", "").strip(),
+            entry = {"name": trimmed(self.cleaned_data.get(f"header_name_{i}", "")),
+                     "value": trimmed(self.cleaned_data.get(f"header_value_{i}", "")),
                      "secret": self.cleaned_data.get(f"header_secret_{i}", False)}
             if entry["name"] or entry["value"]:
                 rows.append((i, entry))
@@ -52,6 +64,10 @@ class SubscriptionEditForm(SubscriptionForm):
 
     def clean(self):
         data = super().clean()
+        if self.posted_rows > MAX_HEADERS:
+            # More rows than the form ever shows: refuse the lot rather than keep the first MAX_HEADERS.
+            self.add_error(None, f"At most {MAX_HEADERS} custom headers: {self.posted_rows} were sent. Nothing was "
+                                 "saved; remove the extra ones.")
         seen = set()
         for i, entry in self._rows():
             lower = entry["name"].lower()

@@ -4,6 +4,7 @@ Reads go through selectors, writes through services; every view is scoped to
 the signed-in user's organisation (see permissions.py).
 """
 
+from cryptography.fernet import InvalidToken
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -75,7 +76,10 @@ def subscription_create(request):
 def subscription_secret(request, subscription):
     """Show the signing secret once: it leaves the session as this page renders, and no cache keeps it."""
     token = request.session.pop(_secret_key(subscription), None)
-    secret = decrypt_secret(token) if token else None
+    try:
+        secret = decrypt_secret(token) if token else None
+    except InvalidToken:  # its key was removed between the two pages: as lost as a secret already shown
+        secret = None
     return render(request, "console/subscriptions/secret.html", {"subscription": subscription, "secret": secret})
 
 
@@ -111,7 +115,7 @@ def subscription_log(request, subscription):
 def _log_context(request, subscription, codes: list[str], health=None) -> dict:
     """Return the log's search form and one page of it, each unfinished row with what it waits for.
 
-    A search that cannot be read shows no rows.
+    A search that cannot be read shows no rows; a page link (?before=) that cannot be used shows the first page.
     """
     form = LogFilterForm(request.GET, codes=codes)
     filters = form.selector_kwargs()
@@ -125,7 +129,8 @@ def _log_context(request, subscription, codes: list[str], health=None) -> dict:
         waits = delivery_waits(subscription=subscription, deliveries=page.deliveries, health=health)
         for d in page.deliveries:
             d.wait = waits.get(d.id)
-    return {"log": page, "log_form": form, "log_before": before}
+    # A page link that could not be used gave the first page (and says so): it refreshes like the first page.
+    return {"log": page, "log_form": form, "log_before": "" if page.cursor_error else before}
 
 
 def _not_a_surprise_duplicate(form: SubscriptionForm, organisation, exclude=None) -> bool:

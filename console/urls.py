@@ -8,6 +8,7 @@ from console import (
     delivery_views,
     list_views,
     notification_views,
+    organisation_views,
     subscription_views,
 )
 
@@ -41,4 +42,5 @@ webhook_patterns = [
 urlpatterns = [
     path("administration/webhooks/", include(webhook_patterns)),
     path("accounts/notifications/", notification_views.notifications, name="notifications"),
+    path("accounts/organisation/", organisation_views.organisation_switch, name="organisation_switch"),
 ]

@@ -9,7 +9,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -21,11 +21,17 @@ PAGE_SIZE = 50
 SUCCESS_WINDOW = timedelta(hours=24)
 
 
+class InvalidCursor(ValueError):
+    """A page link (`?before=`) that is not one of ours, or points outside the dates a database can store."""
+
+
 @dataclass(frozen=True)
 class LogPage:
     deliveries: list[Delivery]
     older_cursor: str | None  # None on the last page
     has_unfinished: bool  # the page is worth refreshing while this is true
+    # Why the cursor asked for was not used (the page is then the first one), for the page to say; else "".
+    cursor_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,18 +49,26 @@ def cursor_encode(delivery: Delivery) -> str:
 
 
 def cursor_decode(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """Return (created_at, id) from a cursor, or None when it is missing or malformed."""
+    """Return (created_at in UTC, id) from a cursor, or None when there is none; raise InvalidCursor for a bad one.
+
+    A date is taken only if it is a moment with a zone whose UTC time a database can store: the
+    first or last day of the calendar in a far zone (9999-12-31T23:59:59-14:00) is not one.
+    """
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, _, hex_id = raw.partition("|")
         at = datetime.fromisoformat(stamp)
-        if at.tzinfo is None:
-            return None
-        return at, uuid.UUID(hex=hex_id)
+        delivery_id = uuid.UUID(hex=hex_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
+        raise InvalidCursor("This page link is not one of the Delivery Log's.") from None
+    if at.tzinfo is None:
+        raise InvalidCursor("This page link has a date without a time zone.")
+    try:
+        return at.astimezone(UTC), delivery_id
+    except OverflowError:
+        raise InvalidCursor("This page link points outside the dates the Delivery Log holds.") from None
 
 
 def delivery_log_queryset(
@@ -90,17 +104,25 @@ def delivery_log(
     cursor: str | None = None, limit: int = PAGE_SIZE, event_id: uuid.UUID | None = None,
     since: datetime | None = None, until: datetime | None = None,
 ) -> LogPage:
-    """Return one page of the delivery log (one query) and the cursor of the next, older page."""
+    """Return one page of the delivery log (one query) and the cursor of the next, older page.
+
+    A cursor that cannot be used gives the first page, with cursor_error saying why.
+    """
     if state not in Delivery.State.values:
         state = None
+    try:
+        before, cursor_error = cursor_decode(cursor), ""
+    except InvalidCursor as exc:
+        before, cursor_error = None, f"{exc} Showing the newest deliveries."
     rows = list(
         delivery_log_queryset(subscription=subscription, state=state, activity_type=activity_type or None,
-                              before=cursor_decode(cursor), event_id=event_id, since=since,
+                              before=before, event_id=event_id, since=since,
                               until=until)[: limit + 1]
     )
     older = cursor_encode(rows[limit - 1]) if len(rows) > limit else None
     rows = rows[:limit]
-    return LogPage(deliveries=rows, older_cursor=older, has_unfinished=any(not d.is_finished for d in rows))
+    return LogPage(deliveries=rows, older_cursor=older, has_unfinished=any(not d.is_finished for d in rows),
+                   cursor_error=cursor_error)
 
 
 def deliveries_count(qs: QuerySet[Delivery], *, limit: int | None = None) -> int:

@@ -1,18 +1,44 @@
-"""Readiness: can this deployment deliver right now? One function that /readyz and check_health share."""
+"""Readiness: can this deployment deliver right now? One function that /readyz and check_health share.
+
+readiness() has the details (error classes and messages), for check_health, the logs and
+a caller with the metrics token. Anyone else learns only which check is failing
+(readiness_for_anyone): an error message names hosts, users and sometimes part of a
+password (a database's "role ... does not exist", a broker URL cut at a `#`).
+"""
 
 import re
+from urllib.parse import unquote
 
+from django.conf import settings
 from django.db import connection
 
 from operations.heartbeat import STALE_AFTER, heartbeat_ages, heartbeat_is_fresh
 from webhooks_project.celery import app
 
 BROKER_TIMEOUT = 2.0
+MASK = "***"
+# A URL's user:password@, whatever the password holds ("/", "?", "#" included).
+_USERINFO = re.compile(r"(?<=://)[^@\s]*@")
+_URL_DELIMITERS = re.compile(r"[:/?#@\[\]]")
+
+
+def _credentials() -> list[str]:
+    """Return the configured database and broker user names and passwords, and the parts a parser may cut them into."""
+    found = [str(settings.DATABASES["default"].get(key) or "") for key in ("USER", "PASSWORD")]
+    # Read by hand, not by a URL parser: a `#` or `?` in a password would end the parser's userinfo early.
+    userinfo = settings.CELERY_BROKER_URL.partition("://")[2].rpartition("@")[0]
+    for text in (userinfo, unquote(userinfo)):
+        found += [text, *_URL_DELIMITERS.split(text)]
+    # Longest first; very short pieces would mask ordinary words.
+    return sorted({f for f in found if len(f) >= 3}, key=len, reverse=True)
 
 
 def _error(exc: Exception) -> str:
-    # The class and message, with any user:password in a URL masked, cut short.
-    return re.sub(r"://[^@/\s]*@", "://***@", f"{type(exc).__name__}: {exc}")[:300]
+    """Return the class and message, every configured user name and password masked, cut short."""
+    text = _USERINFO.sub(MASK + "@", f"{type(exc).__name__}: {exc}")
+    for credential in _credentials():
+        text = text.replace(credential, MASK)
+    return text[:300]
 
 
 def _database() -> dict:
@@ -55,3 +81,9 @@ def readiness() -> dict:
     else:
         checks["worker"] = checks["scheduler"] = {"ok": False, "error": "unknown: the database is unreachable"}
     return {"ok": all(c["ok"] for c in checks.values()), "checks": checks}
+
+
+def readiness_for_anyone(result: dict) -> dict:
+    """Return what /readyz tells a caller without the metrics token: each check's name and "ok" or "failing"."""
+    return {"status": "ok" if result["ok"] else "failing",
+            "checks": {name: "ok" if check["ok"] else "failing" for name, check in result["checks"].items()}}

@@ -1,12 +1,17 @@
-from organisations.selectors import membership_for_user
+from django.utils.functional import SimpleLazyObject
+
+from organisations.selectors import membership_for_user, memberships_for_user
 
 
 def current_organisation(request):
-    """Expose the signed-in user's membership to every template."""
+    """Expose the signed-in user's membership, and all of them for the header's switcher, to every template."""
     membership = getattr(request, "membership", None)
     if membership is None and hasattr(request, "user"):
         membership = membership_for_user(user=request.user)
-    return {"membership": membership, "organisation": membership.organisation if membership else None}
+    user = getattr(request, "user", None)
+    return {"membership": membership, "organisation": membership.organisation if membership else None,
+            # Read only by the header's switcher, for a user of several organisations.
+            "memberships": SimpleLazyObject(lambda: memberships_for_user(user=user) if user else [])}
 
 
 def private_networks(request):

@@ -1,5 +1,6 @@
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from organisations.models import Membership, Organisation
 
@@ -17,3 +18,10 @@ def organisation_create(*, slug: str, name: str, admin_username: str, admin_pass
         user=user, organisation=organisation, defaults={"role": Membership.Role.ADMIN}
     )
     return organisation
+
+
+def membership_choose(*, membership: Membership) -> Membership:
+    """Make this the organisation the user's pages work in (until another is chosen); return it."""
+    membership.chosen_at = timezone.now()
+    Membership.objects.filter(pk=membership.pk).update(chosen_at=membership.chosen_at)
+    return membership

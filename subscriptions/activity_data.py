@@ -8,6 +8,7 @@ check refuses all of that at the call, naming where the bad value is.
 """
 
 import math
+import re
 
 from subscriptions.exceptions import InvalidActivityData
 
@@ -15,6 +16,31 @@ from subscriptions.exceptions import InvalidActivityData
 # delivery page pretty-prints to delivery.body_display.PRETTY_MAX_DEPTH, which
 # leaves room for this plus the envelope around `data`.
 MAX_DEPTH = 32
+
+
+# A JSON string (escapes included; an unterminated one runs to the end, so that a text full of quotes is
+# still read once, in linear time), or one bracket: what the depth check reads of a text.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def json_text_depth_check(text: str, *, max_depth: int = MAX_DEPTH) -> None:
+    """Return None if the JSON text nests at most max_depth objects and arrays; raise InvalidActivityData otherwise.
+
+    Read before parsing: json.loads recurses once per bracket, so text nested a thousand deep
+    raises RecursionError (and costs a parser's stack) before any check of the parsed value could run.
+    Brackets inside strings do not count. Text that is not JSON at all is left to the parser to name.
+    """
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise InvalidActivityData(
+                    f"The JSON is nested too deeply at character {match.start() + 1}: more than {max_depth} levels "
+                    "of objects and arrays.")
+        elif token in "]}":
+            depth -= 1
 
 
 def activity_data_check(data: dict | list) -> None:

@@ -19,6 +19,13 @@ def subscription_get(*, organisation, subscription_id) -> Subscription | None:
     return subscription_list(organisation=organisation).filter(id=subscription_id).first()
 
 
+def subscription_organisation_for_user(*, user, subscription_id):
+    """Return the id of the organisation of the user's that has this live webhook, or None."""
+    return (Subscription.objects.filter(id=subscription_id, deleted_at__isnull=True,
+                                        organisation__memberships__user=user)
+            .values_list("organisation_id", flat=True).first())
+
+
 def subscription_with_url(*, organisation, url: str, exclude: Subscription | None = None) -> Subscription | None:
     """Return another live subscription of the organisation to exactly this URL, or None."""
     qs = Subscription.objects.filter(organisation=organisation, deleted_at__isnull=True, url=url.strip())

@@ -128,6 +128,25 @@ def subscription_stop_old_secret(*, subscription: Subscription, by=None) -> bool
     return bool(stopped)
 
 
+def subscription_old_secrets_forget(*, now=None) -> int:
+    """Delete the previous secret of every planned rotation whose time is up; return how many were deleted.
+
+    The sender stops signing with it at that moment already; this removes it from storage (the
+    beat job forget-expired-old-secrets, every 30 s). Each is its own compare-and-swap, so a
+    rotation started meanwhile keeps its new previous secret.
+    """
+    now = now or timezone.now()
+    forgotten = 0
+    for subscription_id in Subscription.objects.filter(previous_secret_until__lte=now).values_list("id", flat=True):
+        with transaction.atomic():
+            if Subscription.objects.filter(id=subscription_id, previous_secret_until__lte=now).update(
+                    previous_secret_encrypted="", previous_secret_until=None):
+                TrailEntry.objects.create(subscription_id=subscription_id, action=TrailEntry.Action.SECRET_REGENERATED,
+                                          detail="the old secret's time was up: it was deleted")
+                forgotten += 1
+    return forgotten
+
+
 @transaction.atomic
 def subscription_set_headers(*, subscription: Subscription, headers: list[dict], by=None) -> Subscription:
     """Replace the custom headers sent on every attempt (validated; secret values encrypted)."""

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -83,8 +84,26 @@ TEMPLATES = [
     },
 ]
 
+
+
+def _readable_url(name: str, default: str) -> str:
+    """Return the URL in the environment variable, or stop the start if a password in it is not percent-encoded.
+
+    Unencoded, a `#`, `?` or `/` in a password ends the URL's user part early, and the parsers'
+    errors quote what they took for a port: a piece of the password. The value is never echoed.
+    """
+    url = env(name, default=default)
+    try:
+        urlsplit(url).port  # noqa: B018 - reading the port is the check: it raises on a cut-short user part
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} cannot be read: percent-encode the characters : / ? # [ ] @ % in its user name and password "
+            "(for example # as %23, / as %2F, ? as %3F, @ as %40). The value is not shown.") from None
+    return url
+
+
 # SQLite under var/ by default; PostgreSQL in CI and production.
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES = {"default": env.db_url_config(_readable_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web, worker and scheduler share the file: WAL lets readers run beside the
     # writer, IMMEDIATE transactions queue writers instead of failing them.
@@ -215,7 +234,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
 # was written, but a message taken by a worker that then dies is gone; the
 # sweeper re-enqueues such deliveries from the database, which is the source
 # of truth. Use Redis in production.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="embedded://")
+CELERY_BROKER_URL = _readable_url("CELERY_BROKER_URL", "embedded://")
 if CELERY_BROKER_URL.startswith(("embedded://", "filesystem://")):
     _broker_dir = Path(env("CELERY_FILESYSTEM_BROKER_DIR", default=str(VAR_DIR / "broker")))
     _broker_dir.mkdir(parents=True, exist_ok=True)
@@ -310,6 +329,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-old-deliveries": {
         "task": "delivery.tasks.prune_old_deliveries",
         "schedule": 3600.0,
+    },
+    # Retention of secrets: the old secret of a planned rotation is deleted within 30 s of its end.
+    "forget-expired-old-secrets": {
+        "task": "subscriptions.tasks.forget_expired_old_secrets",
+        "schedule": 30.0,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -14,6 +14,7 @@ from alerts.services import ALERT_EVERY, alert_preference_set
 from conftest import make_subscription, make_user, send_now
 from delivery import health
 from delivery.models import Delivery, EndpointHealth
+from delivery.tests.receiver import answer
 from organisations.models import Membership
 from subscriptions.activity import record_activity
 from subscriptions.models import Subscription
@@ -150,3 +151,79 @@ def test_when_the_mail_server_is_down_delivery_goes_on_and_the_next_opening_trie
     _reopen_breaker(subscription)
     _send_all(subscription)
     assert len(smtp_server.to("alice@acme.test")) == 1
+
+
+# --- issue 21: plain-text subjects, the receiver's words quoted, the link for its organisation -----------------
+
+PHISH = "URGENT: your account is locked, reset it at https://evil.example/reset"
+
+
+def _breaker_opened_by(organisation, receiver, answer_with):
+    """Make organisation's webhook to the receiver fail twice with that answer, so that the breaker opens."""
+    subscription, _ = make_subscription(organisation, url=receiver.url)
+    receiver.default = answer_with
+    for n in range(2):
+        record_activity(organisation=organisation, activity_type="lot.created", data={"n": n})
+    _send_all(subscription)
+    return subscription
+
+
+def test_the_subject_is_plain_text_with_nothing_html_escaped(org, admins, receiver, breaker, smtp_server):
+    org.name = "Smith & Sons <EU> \"North\""  # bad input for an HTML escaper: &, <, > and quotes
+    org.save()
+    _breaker_opened_by(org, receiver, 500)
+
+    (message,) = smtp_server.to("alice@acme.test")
+    assert message["Subject"] == f'{FAILING} {receiver.url} (Smith & Sons <EU> "North")'
+    assert "&amp;" not in message.get_content() and "&lt;" not in message.get_content()
+
+
+def test_the_receivers_own_words_are_quoted_labelled_and_one_line(org, admins, receiver, breaker, smtp_server):
+    # Bad input: a receiver whose answer reads like our instructions, on several lines, with a bidi override.
+    body = (f"{PHISH}\u202e Act within 24 hours or every webhook of yours is deleted.\r\n"
+            "Call +1 555 0100 now.\nThe GrowerIQ team").encode()
+    _breaker_opened_by(org, receiver, lambda handler: answer(handler, 503, body))
+
+    text = smtp_server.to("alice@acme.test")[0].get_content()
+    lines = text.splitlines()
+    what = lines.index("What failed: HTTP 503 Service Unavailable")
+    label = "The endpoint's answer, in its own words (first line): “"
+    assert lines[what + 1].startswith(label + PHISH + " Act within") and lines[what + 1].endswith("…”")
+    assert len(lines[what + 1].removeprefix(label).removesuffix("”")) == 120  # cut to one short line
+    assert "Call +1 555" not in text and "The GrowerIQ team" not in text and "\u202e" not in text
+    assert sum(PHISH[:40] in line for line in lines) == 1  # nowhere else, and never unquoted
+
+
+def test_a_receiver_that_does_not_speak_http_is_quoted_as_the_recorded_error(
+        org, admins, receiver, breaker, smtp_server):
+    def not_http(handler):  # bad input: the phishing text as the status line
+        handler.wfile.write(f"{PHISH}\r\n\r\n".encode())
+
+    _breaker_opened_by(org, receiver, not_http)
+
+    lines = smtp_server.to("alice@acme.test")[0].get_content().splitlines()
+    what = next(i for i, line in enumerate(lines) if line.startswith("What failed:"))
+    assert "URGENT" not in lines[what] and "evil" not in lines[what]
+    assert lines[what + 1].startswith("The error as recorded, which may quote the endpoint (first line): “")
+    assert lines[what + 1].endswith("”") and "URGENT" in lines[what + 1]
+
+
+def test_the_links_open_the_webhook_for_an_admin_of_two_organisations(
+        org, other_org, admins, receiver, breaker, smtp_server, client, web_settings):
+    # Finding 6 of issue 21: alice works in acme; the alert is about globex's webhook; its link used to be a 404.
+    Membership.objects.create(user=admins["alice"], organisation=other_org, role=Membership.Role.ADMIN)
+    theirs = _breaker_opened_by(other_org, receiver, 500)
+    (message,) = smtp_server.to("alice@acme.test")
+    assert "(Globex Farms)" in message["Subject"]
+    link = next(line for line in message.get_content().splitlines() if f"/{theirs.id}/" in line)
+    client.force_login(admins["alice"])
+    assert "Acme Cultivation" in client.get("/administration/webhooks/").content.decode()  # where she works now
+
+    page = client.get(link.removeprefix("https://webhooks.groweriq.test"))
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert receiver.url in body and "You are now working in Globex Farms" in body
+    assert 'selected>Globex Farms</option>' in body  # the header's switcher says where she is
+    listed = client.get("/administration/webhooks/").content.decode()
+    assert receiver.url in listed  # the Webhooks page is globex's now too

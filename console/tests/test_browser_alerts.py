@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from console.tests.test_browser_console import BOTH_SIZES, check, detail_url
+from organisations.models import Membership
 from subscriptions.custom_headers import MASK, headers_for_sending
 from subscriptions.models import Subscription
 
@@ -75,15 +76,22 @@ def test_custom_headers_form_masks_secrets_and_shows_errors(site, subscription, 
 
 
 @BOTH_SIZES
-def test_the_notifications_page_turns_alerts_off(site, alice, open_page, viewport, suffix):
+def test_the_notifications_page_turns_alerts_off_per_organisation(site, alice, other_org, open_page, viewport,
+                                                                   suffix):
+    Membership.objects.create(user=alice, organisation=other_org, role=Membership.Role.MEMBER)
     page = open_page(viewport)
     page.goto(site.url + "/administration/webhooks/")
+    expect(page.get_by_label("Organisation")).to_have_value(str(alice.memberships.get(role="admin").organisation_id))
     page.get_by_role("link", name="Notifications").click()
     page.get_by_label("Email address").fill("alice@acme.test")
-    box = page.get_by_label("Email me when a webhook endpoint starts failing or is paused automatically")
-    expect(box).to_be_checked()
-    box.uncheck()
+    group = page.get_by_role("group", name="Email me when a webhook endpoint starts failing or is paused automatically")
+    acme, globex = group.get_by_label("Acme Cultivation"), group.get_by_label("Globex Farms")
+    expect(acme).to_be_checked()
+    expect(globex).to_be_checked()
+    expect(page.get_by_text("Only administrators of Globex Farms receive these emails.")).to_be_visible()
+    acme.uncheck()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved your notification settings.")).to_be_visible()
-    expect(box).not_to_be_checked()
+    expect(acme).not_to_be_checked()
+    expect(globex).to_be_checked()
     check(page, f"66-notifications{suffix}")

@@ -69,6 +69,9 @@ EXPECTED = {
     # Each user's own alert preferences: nothing of another organisation's to see.
     "console:notifications": {"anonymous": (LOGIN, LOGIN), "bob": (200, None), "alice": (200, None),
                              "mallory": (200, None)},
+    # The header's switcher: only to one of the user's own organisations (POSTed without one: 404).
+    "console:organisation_switch": {"anonymous": (LOGIN, LOGIN), "bob": (405, 404), "alice": (405, 404),
+                             "mallory": (405, 404)},
     "healthz": {u: (200, 405) for u in USERS},
     "readyz": {u: (503, 405) for u in USERS},
     "metrics": {u: (404, 405) for u in USERS},

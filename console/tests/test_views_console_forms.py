@@ -100,9 +100,12 @@ def test_an_edited_payload_is_sent_as_typed(admin_client, subscription):
     ('{"lot_id": 5}', "missing required properties: product, strain"),
     ('{"lot_id": 5}', "lot_id: 5 is not of type &#x27;string&#x27;"),
     ('{"x": "' + "y" * 70_000 + '"}', "at most 65,536 characters"),
+    # Finding 4 of issue 21: nested 941 deep, this was a 500 (RecursionError in json.loads).
+    ('{"a":' * 941 + "1" + "}" * 941, "The JSON is nested too deeply at character 161: more than 32 levels"),
+    ("[" * 941, "The JSON is nested too deeply at character 33"),
 ])
 def test_a_payload_that_breaks_the_schema_is_not_sent(admin_client, subscription, text, message):
-    """Bad input: not JSON, not an object, against the schema, too long."""
+    """Bad input: not JSON, not an object, against the schema, too long, nested far too deep."""
     response = admin_client.post(action("test", subscription), {"activity_type": "lot.created", "data": text})
     page = response.content.decode()
     assert response.status_code == 400 and message in page, page[page.find("error-summary"):][:800]
@@ -138,6 +141,17 @@ def test_retry_failed_since_says_how_many_before_it_sends(admin_client, org, sub
     later = (timezone.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     none = admin_client.get(action("recover", subscription), {"since": later})
     assert "there is nothing to retry" in none.content.decode()
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_retry_failed_since_a_date_outside_the_calendar_in_utc_is_an_error_not_a_500(admin_client, subscription,
+                                                                                    since):
+    # Bad input found by the console fuzz: ISO dates with a zone are read before the input formats, and these two
+    # are in the years 10000 and 0 in UTC (an OverflowError at the query, on SQLite).
+    for method in (admin_client.get, admin_client.post):
+        response = method(action("recover", subscription), {"since": since}, follow=True)
+        assert response.status_code == 200
+        assert "Enter the date and time from which to retry failed deliveries (UTC)." in response.content.decode()
 
 
 def test_delete_says_how_many_pending_deliveries_it_cancels(admin_client, org, subscription):

@@ -1,5 +1,6 @@
 """The detail page: what it shows, the Delivery Log (filters, keyset pages, live refresh), its cost at 100k rows."""
 
+import base64
 import re
 import uuid
 from datetime import timedelta
@@ -115,6 +116,25 @@ def test_bad_filters_and_cursor_fall_back_to_the_first_page(client, alice, subsc
         assert response.status_code == 200, params
         assert len(event_links(response.content.decode())) == 3, params
     assert {str(d.id) for d in rows} == set(event_links(client.get(url).content.decode()))
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+@pytest.mark.parametrize("view", ["console:subscription_detail", "console:subscription_log"])
+def test_a_page_link_at_the_edge_of_the_calendar_shows_the_first_page_and_says_why(client, bob, subscription, stamp,
+                                                                                  view):
+    # Finding 3 of issue 21: a member's ?before= of these dates was a 500 (OverflowError converting them to UTC).
+    rows = add_deliveries(subscription, 2) + add_deliveries(subscription, 1, state=Delivery.State.PENDING)
+    client.force_login(bob)
+    cursor = base64.urlsafe_b64encode(f"{stamp}|{uuid.uuid4().hex}".encode()).decode()
+
+    response = client.get(reverse(view, args=[subscription.id]), {"before": cursor})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert set(event_links(page)) == {str(d.id) for d in rows}
+    assert ("This page link points outside the dates the Delivery Log holds. Showing the newest deliveries."
+            in page)
+    assert "data-refresh=" in page  # refreshed like the first page it is
 
 
 def test_older_links_walk_every_delivery_once_even_with_equal_timestamps(client, alice, subscription):

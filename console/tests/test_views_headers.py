@@ -9,6 +9,7 @@ from subscriptions.activity import record_activity
 from subscriptions.custom_headers import MASK, headers_for_sending
 from subscriptions.models import Subscription, TrailEntry
 from subscriptions.services import subscription_set_headers
+from subscriptions.signing_secrets import encrypt_secret
 
 pytestmark = pytest.mark.usefixtures("web_settings")
 
@@ -87,7 +88,9 @@ def test_emptying_a_row_removes_the_header(admin_client, with_headers):
     (("Bad Name", "x", False), "header_name_0", "is not a valid header name"),
     (("X-Empty", "", False), "header_value_0", "X-Empty needs a value."),
     (("", "orphan value", False), "header_name_0", "A custom header needs a name."),
-    (("X-Line", "a\r\nX-Injected: 1", False), "header_value_0", "The value of X-Line must be one line"),
+    (("X-Line", "a\r\nX-Injected: 1", False), "header_value_0", "The value of X-Line may only hold visible ASCII"),
+    (("X-Key", "TOPSECRET-k\u20acy-42", True), "header_value_0", "The value of X-Key may only hold visible ASCII"),
+    (("X-Nel", "a\u0085", False), "header_value_0", "character 2 is U+0085"),  # not stripped away silently
     (("X-New", MASK, True), "header_value_0", "Type the value of X-New again"),
 ])
 def test_a_bad_row_is_an_error_at_its_field_and_in_the_summary_and_nothing_is_saved(
@@ -136,3 +139,49 @@ def test_headers_saved_on_the_page_are_sent_and_the_attempt_shows_the_secret_mas
     page = client.get(reverse("console:delivery_detail", args=[subscription.id, attempt.delivery_id]))
     page = page.content.decode()
     assert API_KEY not in page and MASK in page
+
+
+def test_a_tampered_form_with_more_rows_than_allowed_is_an_error_and_nothing_is_saved(admin_client, with_headers):
+    # Bad input: 15 filled rows, where the page shows at most 10 (it used to store the first 10 silently).
+    before = with_headers.custom_headers
+    rows = [(f"X-H{n}", f"v{n}", False) for n in range(15)]
+
+    response = admin_client.post(action("edit", with_headers), edit_data(with_headers, *rows, description="new"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="error-summary"' in page
+    assert "At most 10 custom headers: 15 were sent. Nothing was saved; remove the extra ones." in page
+    with_headers.refresh_from_db()
+    assert with_headers.custom_headers == before and with_headers.description == ""
+
+
+def test_rows_with_unexpected_numbers_count_too(admin_client, subscription):
+    # Bad input: 11 rows numbered far apart, so that no row of the form's own numbers holds them.
+    data = edit_data(subscription)
+    data |= {f"header_name_{n * 100}": f"X-H{n}" for n in range(11)}
+
+    page = admin_client.post(action("edit", subscription), data).content.decode()
+
+    assert "At most 10 custom headers: 11 were sent." in page
+    subscription.refresh_from_db()
+    assert subscription.custom_headers == []
+
+
+def test_a_stored_secret_value_that_cannot_be_sent_asks_to_be_typed_again(admin_client, subscription):
+    # Bad input: a secret value saved before values were limited to visible ASCII.
+    Subscription.objects.filter(id=subscription.id).update(custom_headers=[
+        {"name": "X-Api-Key", "value": encrypt_secret("TOPSECRET-k\u20acy-42"), "secret": True}])
+
+    response = admin_client.post(action("edit", subscription), edit_data(
+        subscription, ("X-Api-Key", MASK, True), description="kept as is"))
+
+    page = response.content.decode()
+    assert response.status_code == 200 and 'href="#id_header_value_0"' in page
+    assert "Type the value of X-Api-Key again: the stored one cannot be sent" in page
+    assert "TOPSECRET" not in page and "\u20ac" not in page
+    response = admin_client.post(action("edit", subscription), edit_data(
+        subscription, ("X-Api-Key", "TOPSECRET-key-42", True)))
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert headers_for_sending(stored=subscription.custom_headers) == {"X-Api-Key": "TOPSECRET-key-42"}

@@ -30,6 +30,15 @@ def bulk_url(subscription):
     return reverse("console:deliveries_bulk_redeliver", args=[subscription.id])
 
 
+def confirmed_post(client, subscription, query=None):
+    """Open the confirmation page and press its button: POST what the page's form holds. Return the answer."""
+    page = client.get(bulk_url(subscription), query or {}).content.decode()
+    form = page.split('<form method="post" class="actions">')[1].split("</form>")[0]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    return client.post(bulk_url(subscription), {k: v.replace("&#x27;", "'").replace("&amp;", "&")
+                                                for k, v in fields.items()}, follow=True)
+
+
 def one_event_each(subscription, count, **kwargs):
     """Return count deliveries with an event each (add_deliveries shares one event between its rows)."""
     return [add_deliveries(subscription, 1, **kwargs)[0] for _ in range(count)]
@@ -124,7 +133,7 @@ def test_bulk_redeliver_says_how_many_first_then_redelivers_the_filtered_set(adm
     assert "state Failed" in confirm and 'name="state" value="failed"' in confirm
     assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 4  # a GET sends nothing
 
-    response = admin_client.post(bulk_url(subscription), {"state": "failed"}, follow=True)
+    response = confirmed_post(admin_client, subscription, {"state": "failed"})
     assert "Redelivering 4 deliveries" in response.content.decode()
     assert response.redirect_chain[-1][0] == detail(subscription) + "?state=failed#delivery-log"
     assert set(Delivery.objects.filter(id__in=[d.id for d in failed]).values_list("state", flat=True)) == {"pending"}
@@ -171,3 +180,71 @@ def test_bulk_redeliver_is_for_admins_of_the_organisation_only(client, bob, mall
     client.force_login(mallory)
     assert client.post(bulk_url(subscription)).status_code == 404
     assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 2
+
+
+# --- what is sent is what was confirmed (issue 21) -----------------------------------------------------------
+
+def test_deliveries_created_after_the_confirmation_are_not_sent(admin_client, subscription):
+    # Bad input: confirmed 5, then 3 more failures arrive before the button is pressed (it used to send 8).
+    confirmed = add_deliveries(subscription, 5, state=Delivery.State.FAILED)
+    page = admin_client.get(bulk_url(subscription), {"state": "failed"}).content.decode()
+    assert "5 finished deliveries</strong> will be sent again" in page
+    later = add_deliveries(subscription, 3, state=Delivery.State.FAILED, start=timezone.now() + timedelta(seconds=1))
+    form = page.split('<form method="post" class="actions">')[1]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+
+    response = admin_client.post(bulk_url(subscription), fields, follow=True)
+
+    assert "Redelivering 5 deliveries" in response.content.decode()
+    assert set(Delivery.objects.filter(id__in=[d.id for d in confirmed]).values_list("state", flat=True)) == {"pending"}
+    assert set(Delivery.objects.filter(id__in=[d.id for d in later]).values_list("state", flat=True)) == {"failed"}
+
+
+def test_when_the_confirmed_set_changed_nothing_is_sent_and_the_page_asks_again(admin_client, subscription):
+    add_deliveries(subscription, 5, state=Delivery.State.FAILED)
+    pending = add_deliveries(subscription, 1, state=Delivery.State.PENDING)
+    page = admin_client.get(bulk_url(subscription), {"state": "failed"}).content.decode()
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page))
+    assert fields["confirmed"] == "5"
+    Delivery.objects.filter(id=pending[0].id).update(state=Delivery.State.FAILED)  # it failed for good meanwhile
+
+    response = admin_client.post(bulk_url(subscription), fields)
+
+    assert response.status_code == 409
+    again = response.content.decode()
+    assert "Nothing was redelivered: you confirmed 5, but 6 of the deliveries you confirmed now match" in again
+    assert "6 finished deliveries</strong> will be sent again" in again and 'name="confirmed" value="6"' in again
+    assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 6  # none sent
+    assert not TrailEntry.objects.filter(subscription=subscription, action=TrailEntry.Action.REDELIVERED).exists()
+
+
+@pytest.mark.parametrize("fields", [
+    {},                                                                   # a form from before the confirmation
+    {"confirmed": "5"},                                                   # no moment
+    {"confirmed": "-1", "as_of": "2026-01-01T00:00:00+00:00"},
+    {"confirmed": "99999999999", "as_of": "2026-01-01T00:00:00+00:00"},
+    {"confirmed": "5", "as_of": "9999-12-31T23:59:59-14:00"},            # the end of the calendar, in UTC after it
+    {"confirmed": "5", "as_of": "0001-01-01T00:00:00+14:00"},
+    {"confirmed": "5", "as_of": "not a date"},
+])
+def test_a_post_without_a_readable_confirmation_asks_for_one_and_sends_nothing(admin_client, subscription, fields):
+    add_deliveries(subscription, 5, state=Delivery.State.FAILED)
+
+    response = admin_client.post(bulk_url(subscription), {"state": "failed", **fields})  # bad input: tampered
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Check how many deliveries will be sent again, then confirm." in page
+    assert "5 finished deliveries</strong> will be sent again" in page
+    assert Delivery.objects.filter(state=Delivery.State.FAILED).count() == 5
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_search_date_outside_the_calendar_in_utc_is_an_error_at_its_field(admin_client, subscription, stamp):
+    # Bad input found by the console fuzz: read as ISO 8601 with a zone, in the years 10000 and 0 in UTC.
+    add_deliveries(subscription, 2, state=Delivery.State.FAILED)
+    for field in ("since", "until"):
+        page = admin_client.get(detail(subscription), {field: stamp}).content.decode()
+        assert "Enter a date and time between the years 1 and 9999." in page and event_links(page) == []
+        response = admin_client.get(bulk_url(subscription), {field: stamp}, follow=True)
+        assert response.status_code == 200 and "Correct the search first." in response.content.decode()

@@ -3,6 +3,7 @@
 import logging
 
 import pytest
+from cryptography.fernet import Fernet
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 
@@ -121,3 +122,16 @@ def test_secret_is_kept_encrypted_while_it_waits_in_the_session(client, org, ali
     waiting = session_rows_text()
     shown = client.get(reverse("console:subscription_secret", args=[subscription.id])).context["secret"]
     assert shown not in waiting
+
+
+def test_a_secret_waiting_under_a_key_removed_meanwhile_is_not_a_500(client, org, alice, settings):
+    # Bad input: the encryption key removed between Regenerate and the page that shows the secret once.
+    subscription, _ = make_subscription(org)
+    client.force_login(alice)
+    client.post(reverse("console:subscription_regenerate", args=[subscription.id]))
+    settings.WEBHOOKS_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+
+    response = client.get(reverse("console:subscription_secret", args=[subscription.id]))
+
+    assert response.status_code == 200 and response.context["secret"] is None
+    assert "The signing secret of this webhook was shown once and is not shown again." in response.content.decode()

@@ -1,5 +1,6 @@
 """Delivery log pages and card numbers."""
 
+import base64
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -8,7 +9,7 @@ from django.utils import timezone
 
 from conftest import make_subscription
 from delivery.models import Delivery, Event
-from delivery.selectors import cursor_decode, cursor_encode, delivery_log, subscription_card_stats
+from delivery.selectors import InvalidCursor, cursor_decode, cursor_encode, delivery_log, subscription_card_stats
 from subscriptions.models import Subscription
 
 pytestmark = pytest.mark.django_db
@@ -21,15 +22,46 @@ def add(subscription, *, state, created_at, attempts=1, activity_type="lot.creat
                                    attempt_count=attempts, created_at=created_at)
 
 
-def test_cursor_round_trips_and_bad_cursors_mean_the_first_page():
-    """Bad input: empty, not base64, base64 of junk, a naive timestamp, a bad uuid."""
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode()
+
+
+def test_cursor_round_trips_and_bad_cursors_are_refused_with_a_reason():
+    """Bad input: not base64, base64 of junk, a naive timestamp, a bad uuid."""
     d = Delivery(id=uuid.uuid4(), created_at=datetime(2026, 4, 1, 12, 0, 0, 123456, tzinfo=UTC))
     assert cursor_decode(cursor_encode(d)) == (d.created_at, d.id)
-    import base64
-    for bad in ("", None, "%%%", "Zm9v", base64.urlsafe_b64encode(b"2026-04-01T12:00:00|abc").decode(),
-                base64.urlsafe_b64encode(f"2026-04-01T12:00:00+00:00|{'z' * 32}".encode()).decode(),
-                "\u00e9\u00e9"):
-        assert cursor_decode(bad) is None, bad
+    assert cursor_decode("") is None and cursor_decode(None) is None  # no cursor: the first page
+    for bad in ("%%%", "Zm9v", _cursor("2026-04-01T12:00:00|abc"), _cursor(f"2026-04-01T12:00:00+00:00|{'z' * 32}"),
+                "\u00e9\u00e9", _cursor(f"2026-04-01T12:00:00|{uuid.uuid4().hex}")):
+        with pytest.raises(InvalidCursor):
+            cursor_decode(bad)
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+                                   "9999-12-31T23:59:59.999999-00:01", "0001-01-01T00:00:00+00:00:01"])
+def test_a_cursor_at_the_edge_of_the_calendar_gives_the_first_page_and_says_why(org, stamp):
+    # Finding 3 of issue 21: these used to be a 500 (OverflowError converting them to UTC) for any member.
+    subscription, _ = make_subscription(org)
+    newest = add(subscription, state=Delivery.State.SUCCEEDED, created_at=timezone.now())
+    cursor = _cursor(f"{stamp}|{uuid.uuid4().hex}")
+    with pytest.raises(InvalidCursor, match="outside the dates the Delivery Log holds"):
+        cursor_decode(cursor)
+
+    page = delivery_log(subscription=subscription, cursor=cursor)
+
+    assert [d.id for d in page.deliveries] == [newest.id]
+    assert page.cursor_error == ("This page link points outside the dates the Delivery Log holds. "
+                                 "Showing the newest deliveries.")
+
+
+def test_a_cursor_in_a_far_zone_but_inside_the_calendar_is_used_in_utc(org):
+    subscription, _ = make_subscription(org)
+    at = timezone.now()
+    older = add(subscription, state=Delivery.State.SUCCEEDED, created_at=at - timedelta(hours=1))
+    add(subscription, state=Delivery.State.SUCCEEDED, created_at=at)
+    local = (at - timedelta(minutes=30)).astimezone(timezone.get_fixed_timezone(14 * 60))
+    page = delivery_log(subscription=subscription, cursor=_cursor(f"{local.isoformat()}|{'f' * 32}"))
+    assert [d.id for d in page.deliveries] == [older.id] and page.cursor_error == ""
 
 
 def test_log_pages_do_not_overlap_and_filters_apply(org):

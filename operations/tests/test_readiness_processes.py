@@ -9,8 +9,12 @@ from operations.models import Heartbeat
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
+TOKEN = "metrics-token-for-tests-0123456789"
+
+
 def _readyz(client):
-    response = client.get("/readyz")
+    """GET /readyz with the metrics token: the details of each check."""
+    response = client.get("/readyz", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     return response.status_code, response.json()
 
 
@@ -19,6 +23,7 @@ def test_readyz_fails_while_the_worker_is_stopped_and_recovers_when_it_restarts(
 ):
     # Heartbeats every 5 s: 12 s without one is "gone" (the default, 30 s, only makes the test slower).
     monkeypatch.setattr(heartbeat, "STALE_AFTER", 12.0)
+    web_settings.METRICS_TOKEN = TOKEN
     wait_until(lambda: _readyz(client)[0] == 200, timeout=60, message="/readyz ok with worker and beat up")
 
     worker.stop()

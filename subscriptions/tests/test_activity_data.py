@@ -8,7 +8,7 @@ from conftest import make_subscription
 from delivery.body_display import PRETTY_MAX_DEPTH
 from delivery.models import Delivery, Event
 from subscriptions.activity import record_activity
-from subscriptions.activity_data import MAX_DEPTH
+from subscriptions.activity_data import MAX_DEPTH, json_text_depth_check
 from subscriptions.exceptions import ActivityError, InvalidActivityData
 
 pytestmark = pytest.mark.django_db
@@ -106,3 +106,30 @@ def test_clean_unicode_data_is_recorded_as_strict_utf8_json(org):
     event = record_activity(organisation=org, activity_type="lot.created", data=data)
     assert json.loads(event.body)["data"] == data
     event.body.encode("utf-8")  # strict: no surrogate escapes in the text
+
+
+# --- the depth of JSON text, read before parsing (finding 4 of issue 21) ------------------------------------
+
+def test_json_text_nested_far_too_deep_is_refused_before_parsing():
+    # Bad input: 941 levels, which made json.loads raise RecursionError (a 500 on Test Webhook).
+    text = '{"a":' * 941 + "1" + "}" * 941
+    with pytest.raises(InvalidActivityData, match=f"nested too deeply at character {5 * MAX_DEPTH + 1}: more than "
+                                                  f"{MAX_DEPTH} levels"):
+        json_text_depth_check(text)
+    with pytest.raises(InvalidActivityData):
+        json_text_depth_check("[" * 100_000)  # not even JSON: refused at once, without recursion
+
+
+def test_json_text_at_the_limit_passes_and_brackets_in_strings_do_not_count():
+    at_limit = json.dumps(nested(MAX_DEPTH))
+    json_text_depth_check(at_limit)
+    with pytest.raises(InvalidActivityData):
+        json_text_depth_check(json.dumps(nested(MAX_DEPTH + 1)))
+    json_text_depth_check(json.dumps({"a": "[[[[{{{{" * 100, "b": '\\"[[[[' * 50}))
+    json_text_depth_check('"unterminated [[[[' + "[" * 100)  # not JSON: left for the parser to name
+
+
+def test_the_depth_check_reads_a_text_full_of_quotes_in_linear_time():
+    # Bad input: escaped quotes that never close a string (a backtracking reader would take minutes).
+    json_text_depth_check('"' + '\\"' * 200_000)
+    json_text_depth_check('\\"' * 200_000)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -18,7 +19,12 @@ from conftest import make_subscription, send_now
 from delivery.models import Delivery
 from subscriptions.activity import record_activity
 from subscriptions.models import Subscription, TrailEntry
-from subscriptions.services import subscription_regenerate_secret, subscription_stop_old_secret
+from subscriptions.services import (
+    subscription_old_secrets_forget,
+    subscription_regenerate_secret,
+    subscription_stop_old_secret,
+)
+from subscriptions.tasks import forget_expired_old_secrets
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +98,45 @@ def test_an_overlap_outside_24_hours_is_refused_and_nothing_changes(org, overlap
     with pytest.raises(ValidationError, match="up to 24 hours"):
         subscription_regenerate_secret(subscription=subscription, overlap=overlap)
     assert Subscription.objects.get(id=subscription.id).secret_encrypted == before
+
+
+# --- an expired old secret is deleted by the retention job (issue 21) --------------------------------------
+
+def test_an_old_secret_whose_time_is_up_is_deleted_by_the_periodic_job(org):
+    # Bad input for storage: an overlap that ended, with nobody pressing Stop; its secret used to stay stored.
+    ended, _ = make_subscription(org, url="https://hooks.example.com/ended")
+    running, _ = make_subscription(org, url="https://hooks.example.com/running")
+    subscription_regenerate_secret(subscription=ended, overlap=timedelta(hours=1))
+    subscription_regenerate_secret(subscription=running, overlap=timedelta(hours=24))
+
+    with time_machine.travel(timezone.now() + timedelta(hours=1, seconds=1)):
+        assert forget_expired_old_secrets() == 1
+        assert forget_expired_old_secrets() == 0  # nothing left to delete
+
+    stored = Subscription.objects.get(id=ended.id)
+    assert stored.previous_secret_encrypted == "" and stored.previous_secret_until is None
+    assert TrailEntry.objects.filter(subscription=ended, actor=None,
+                                     detail="the old secret's time was up: it was deleted").exists()
+    kept = Subscription.objects.get(id=running.id)
+    assert kept.previous_secret_encrypted and kept.old_secret_signs_until is not None
+
+
+def test_a_rotation_started_meanwhile_keeps_its_old_secret(org):
+    subscription, _ = make_subscription(org)
+    subscription_regenerate_secret(subscription=subscription, overlap=timedelta(hours=1))
+    later = timezone.now() + timedelta(hours=2)
+    with time_machine.travel(later):
+        subscription_regenerate_secret(subscription=Subscription.objects.get(id=subscription.id),
+                                       overlap=timedelta(hours=6))  # a new overlap, before the job ran
+        assert subscription_old_secrets_forget(now=later) == 0
+    assert Subscription.objects.get(id=subscription.id).previous_secret_encrypted
+
+
+def test_the_scheduler_runs_the_job_every_30_seconds():
+    from webhooks_project.celery import app
+
+    (entry,) = [e for e in settings.CELERY_BEAT_SCHEDULE.values()
+                if e["task"] == "subscriptions.tasks.forget_expired_old_secrets"]
+    assert entry["schedule"] <= 30
+    app.loader.import_default_modules()
+    assert app.tasks[entry["task"]].run is forget_expired_old_secrets.run  # the worker knows the task

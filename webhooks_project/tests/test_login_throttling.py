@@ -124,3 +124,13 @@ def test_without_trusted_proxies_forwarded_for_is_ignored(limit_three, alice):
     response = Client(REMOTE_ADDR=SPRAYER, HTTP_X_FORWARDED_FOR=ELSEWHERE).post(
         "/accounts/login/", {"username": "alice", "password": "correct horse battery"})
     assert response.status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/django-admin/login/"])
+def test_a_username_longer_than_any_account_is_a_form_error_not_a_500(web_settings, path):
+    # Bad input: a 70,000-character username (django-axes used to store it in a 255-character column: a 500).
+    response = login(path, "u" * 70_000, "Summer2026!", SPRAYER)
+
+    assert response.status_code == 200
+    assert "Ensure this value has at most 150 characters (it has 70000)." in response.content.decode()
+    assert "sessionid" not in response.cookies

@@ -1,22 +1,21 @@
-"""Re-encrypt every signing secret under the newest WEBHOOKS_ENCRYPTION_KEYS key.
+"""Re-encrypt every encrypted value under the newest WEBHOOKS_ENCRYPTION_KEYS key.
 
 Rotation: put a new key first in WEBHOOKS_ENCRYPTION_KEYS (keep the old ones
-after it), deploy, run this command, then drop the old keys. Secrets are never
-printed; a secret no key can decrypt is reported by subscription id, and the
-command then exits non-zero.
+after it), deploy, run this command, then drop the old keys. What is encrypted
+is listed in subscriptions/encrypted_values.py (signing secrets, the previous
+secret of a planned rotation, secret custom header values); the command says how
+many of each it re-encrypted. Values are never printed; one that no key can
+decrypt is reported by subscription id, and the command then exits non-zero.
 """
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet
 from django.core.management.base import BaseCommand, CommandError
 
-from subscriptions.models import Subscription
-from subscriptions.signing_secrets import encrypted_under_newest_key, reencrypt_secret
-
-BATCH = 500
+from subscriptions.key_rotation import encrypted_values_rotate
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every signing secret under the newest key of WEBHOOKS_ENCRYPTION_KEYS."
+    help = "Re-encrypt every encrypted value (signing secrets, secret header values...) under the newest key."
 
     def add_arguments(self, parser):
         parser.add_argument("--generate-key", action="store_true",
@@ -26,41 +25,13 @@ class Command(BaseCommand):
         if generate_key:
             self.stdout.write(Fernet.generate_key().decode())
             return
-        rotated = current = changed_meanwhile = 0
-        failed = []
-        last_id = None
-        while True:
-            # Deleted subscriptions keep their secret row too: all of them are rotated.
-            page = Subscription.objects.order_by("id").values_list("id", "secret_encrypted")
-            if last_id is not None:
-                page = page.filter(id__gt=last_id)
-            rows = list(page[:BATCH])
-            if not rows:
-                break
-            last_id = rows[-1][0]
-            for subscription_id, token in rows:
-                if encrypted_under_newest_key(token):
-                    current += 1
-                    continue
-                try:
-                    new_token = reencrypt_secret(token)
-                except InvalidToken:
-                    failed.append(str(subscription_id))
-                    continue
-                # Compare-and-swap: a secret regenerated meanwhile is already under the newest key.
-                if Subscription.objects.filter(id=subscription_id, secret_encrypted=token).update(
-                    secret_encrypted=new_token
-                ):
-                    rotated += 1
-                else:
-                    changed_meanwhile += 1
-        self.stdout.write(
-            f"Re-encrypted {rotated} secrets under the newest key; {current} already were"
-            + (f"; {changed_meanwhile} changed meanwhile (already current)" if changed_meanwhile else "")
-            + "."
-        )
+        results = encrypted_values_rotate()
+        for r in results:
+            self.stdout.write(f"{r.label}: {r.reencrypted} re-encrypted, {r.current} already under the newest key")
+        failed = [r for r in results if r.undecryptable]
         if failed:
+            where = "; ".join(f"{r.label} of {r.rows} {', '.join(r.undecryptable)}" for r in failed)
             raise CommandError(
-                f"{len(failed)} secrets could not be decrypted with any key in WEBHOOKS_ENCRYPTION_KEYS "
-                f"(subscriptions {', '.join(failed)}); add the key they were written with and run again."
+                f"{sum(len(r.undecryptable) for r in failed)} values could not be decrypted with any key in "
+                f"WEBHOOKS_ENCRYPTION_KEYS ({where}); add the key they were written with and run again."
             )
