@@ -28,6 +28,7 @@ of it for one endpoint, from its message to its last look:
    rest wakes itself.
 """
 
+import dataclasses
 import enum
 import logging
 import time
@@ -40,7 +41,12 @@ from delivery import health, metrics, signals, slots, snapshots, states, transpo
 from delivery.models import Attempt, Delivery
 from delivery.recorded_answer import body_for_storage, headers_for_storage
 from delivery.signing import signed_headers
-from subscriptions.custom_headers import headers_for_sending, headers_shown
+from subscriptions.custom_headers import (
+    CustomHeaderUnsendable,
+    headers_for_sending,
+    headers_shown,
+    secrets_scrubbed,
+)
 from subscriptions.models import Subscription
 from subscriptions.services import subscription_pause
 from subscriptions.signing_secrets import decrypt_secret
@@ -295,11 +301,17 @@ class Sender:
         headers, response = {}, None
         try:
             headers, response = self._post(claimed, sending)
+        except CustomHeaderUnsendable as exc:  # its message names the header, never its value
+            response = _failed(started_at, str(exc))
         except Exception as exc:  # noqa: BLE001 - whatever goes wrong is an attempt with an error, then a retry
-            logger.exception("Sending delivery %s failed in the sender", claimed.id)
-            response = transport.Response(duration_ms=int((timezone.now() - started_at).total_seconds() * 1000),
-                                          error_kind=Attempt.ErrorKind.OTHER,
-                                          error_message=f"The sender failed while sending: {type(exc).__name__}.")
+            # A traceback could quote a secret header's value: only without secret headers does it reach the log.
+            secret_headers = any(h.get("secret") for h in sending.custom_headers or [])
+            logger.error("Sending delivery %s failed in the sender: %s", claimed.id, type(exc).__name__,
+                         exc_info=not secret_headers)
+            response = _failed(started_at, f"The sender failed while sending: {type(exc).__name__}.")
+        if response.error_message:
+            response = dataclasses.replace(response, error_message=secrets_scrubbed(
+                response.error_message, stored=sending.custom_headers))
         shown = {**headers, **headers_shown(stored=sending.custom_headers)}  # never a secret header's value
         return states.Sent(claimed, _attempt(claimed, url=sending.url, started_at=started_at, headers=shown,
                                              response=response), response)
@@ -375,6 +387,12 @@ class Sender:
             if verdict.pause_reason and _pause(subscription, reason=verdict.pause_reason):
                 signals.endpoint_auto_paused.send(sender=Subscription, subscription=subscription,
                                                   reason=verdict.pause_reason)
+
+
+def _failed(started_at, message: str) -> transport.Response:
+    """Return the answer recorded for an attempt that went wrong on our side, with its message."""
+    return transport.Response(duration_ms=int((timezone.now() - started_at).total_seconds() * 1000),
+                              error_kind=Attempt.ErrorKind.OTHER, error_message=message)
 
 
 def _attempt(claimed: states.Claimed, *, url: str, started_at, headers: dict, response: transport.Response) -> Attempt:

@@ -340,3 +340,23 @@ def raw_answers(draw) -> bytes:
         lines.append(b"Content-Length: %d\r\n" % (len(body) + {"exact": 0, "short": -1, "long": 100}[length]))
     # Always closed after it: a length that lies ends at the close, not at a timeout.
     return status + b"".join(lines) + b"Connection: close\r\n\r\n" + body
+
+
+RETRY_AFTERS = st.one_of(
+    st.integers(0, 10**30).map(str),  # delay-seconds, from none to far past any cap
+    st.sampled_from(["inf", "-inf", "NaN", "1e12", "1e308", "9e9", "-5", "600.5", "0x10", " 30 ", "", "soon",
+                     "Fri, 31 Dec 9999 23:59:59 GMT", "Thu, 01 Jan 1970 00:00:00 GMT", "Sun, 06 Nov 1994 08:49:37 GMT",
+                     "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "Mon, 32 Foo 2026 25:61:61 GMT",
+                     "\u20ac", "30\x0030"]),
+    st.datetimes().map(lambda moment: moment.strftime("%a, %d %b %Y %H:%M:%S GMT")),
+    _odd_bytes.map(lambda b: b.decode("latin-1")),
+)
+
+
+@st.composite
+def answers_with_retry_after(draw) -> bytes:
+    """Return a whole answer with a status a sender must act on and a Retry-After in any form, or none."""
+    status = draw(st.sampled_from([200, 204, 301, 400, 410, 429, 429, 500, 503, 503, 599]))
+    retry_after = draw(st.one_of(st.none(), RETRY_AFTERS))
+    header = b"" if retry_after is None else b"Retry-After: " + retry_after.encode("latin-1", "replace") + b"\r\n"
+    return (b"HTTP/1.1 %d Answer\r\n" % status + header + b"Content-Length: 2\r\nConnection: close\r\n\r\nok")

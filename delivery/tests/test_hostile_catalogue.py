@@ -11,6 +11,7 @@ bounded headers, memory stays bounded, and the delivery page answers 200.
 
 import time
 import tracemalloc
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -21,7 +22,7 @@ from conftest import make_subscription
 from delivery.models import Attempt, Delivery
 from delivery.recorded_answer import MAX_HEADER_VALUE, MAX_HEADERS
 from delivery.tasks import send_endpoint
-from delivery.tests.hostile import HostileReceiver, raw_answers
+from delivery.tests.hostile import HostileReceiver, answers_with_retry_after, raw_answers
 from subscriptions.activity import record_activity
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("web_settings")]
@@ -186,4 +187,33 @@ def test_any_generated_answer_is_recorded_once_within_the_deadline_and_shown(org
     assert hostile.requests_to("raw") == before + 1
     assert_within_deadline(attempt, elapsed, settings)
     assert_storable(attempt)
+    assert_page_answers(client, alice, delivery)
+
+
+@hypothesis_settings(max_examples=25, deadline=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(raw=answers_with_retry_after())
+def test_any_status_and_retry_after_ends_in_one_attempt_and_a_sane_next_time(org, alice, client, hostile, settings,
+                                                                           raw):
+    # Bad input: a status the sender must act on with a Retry-After in any form (huge, negative, inf, NaN,
+    # fractions, dates at both ends of the calendar and dates that do not exist, bytes), written raw.
+    from delivery import states
+    from django.utils import timezone
+
+    hostile.raw_answer = raw
+    attempt, delivery, elapsed, _ = deliver_through_the_task(org, hostile.url_for("raw"))
+
+    assert Attempt.objects.filter(delivery=delivery).count() == 1  # exactly one, recorded
+    delivery.refresh_from_db()
+    status = attempt.status_code
+    if status is not None and 200 <= status < 300:
+        assert delivery.state == Delivery.State.SUCCEEDED
+    elif status == 410:
+        assert delivery.state == Delivery.State.HELD
+    else:
+        # Due again, no sooner than the schedule's first step and no later than the Retry-After cap.
+        assert delivery.state == Delivery.State.PENDING and delivery.next_attempt_at is not None
+        earliest = attempt.started_at + timedelta(seconds=settings.WEBHOOKS_RETRY_SCHEDULE[0] * 0.9 - 1)
+        latest = timezone.now() + timedelta(seconds=states.retry_after_cap() * 1.1 + 1)
+        assert earliest <= delivery.next_attempt_at <= latest
     assert_page_answers(client, alice, delivery)

@@ -274,3 +274,25 @@ def test_a_delivery_that_arrives_alone_costs_a_bounded_number_of_statements(org,
     # Read the endpoint, take its slots, claim (2), record (2), free the slots, wake the organisation's
     # waiting endpoints, delete the wake row, the last look: 10 (docs/PERFORMANCE.md).
     assert len(statements) <= 10, "\n".join(statements)
+
+
+def test_no_error_text_recorded_from_sending_holds_a_secret_header_value(org, receiver, monkeypatch):
+    from subscriptions.services import subscription_set_headers
+
+    subscription, _ = make_subscription(org, url=receiver.url)
+    subscription_set_headers(subscription=subscription, headers=[
+        {"name": "X-Api-Key", "value": "gw-key-7f3a9", "secret": True}])
+    (event,) = _record(org)
+
+    def post_that_quotes_its_headers(url, body, headers, **kwargs):
+        # Bad input: a failure whose message quotes the request's headers (as some libraries' errors do).
+        return transport.Response(duration_ms=3, error_kind="other",
+                                  error_message=f"Refused: {headers!r}")
+
+    monkeypatch.setattr(transport, "post", post_that_quotes_its_headers)
+    send_endpoint(str(subscription.id))
+
+    (attempt,) = Attempt.objects.all()
+    assert "X-Api-Key" in attempt.error_message and "gw-key-7f3a9" not in attempt.error_message
+    delivery = Delivery.objects.get(event=event)
+    assert delivery.last_error and "gw-key-7f3a9" not in delivery.last_error
