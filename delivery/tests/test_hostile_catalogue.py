@@ -15,10 +15,12 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
 from conftest import make_subscription
+from delivery import states
 from delivery.models import Attempt, Delivery
 from delivery.recorded_answer import MAX_HEADER_VALUE, MAX_HEADERS
 from delivery.tasks import send_endpoint
@@ -197,9 +199,6 @@ def test_any_status_and_retry_after_ends_in_one_attempt_and_a_sane_next_time(org
                                                                            raw):
     # Bad input: a status the sender must act on with a Retry-After in any form (huge, negative, inf, NaN,
     # fractions, dates at both ends of the calendar and dates that do not exist, bytes), written raw.
-    from delivery import states
-    from django.utils import timezone
-
     hostile.raw_answer = raw
     attempt, delivery, elapsed, _ = deliver_through_the_task(org, hostile.url_for("raw"))
 
