@@ -180,6 +180,19 @@ def wait_until(predicate, timeout=30.0, interval=0.1, message="condition"):
     pytest.fail(f"timed out after {timeout} s waiting for {message}")
 
 
+def wait_until_finished(deliveries, timeout=60.0) -> None:
+    """Wait until none of `deliveries` (a queryset) is unfinished; fail the test after timeout seconds.
+
+    Then no request of theirs can still be on its way to a receiver: a sender sends only what it has
+    claimed, a claimed delivery stays pending until its attempt is recorded, and a worker that died
+    mid-request took its connection with it. (Where tests used to sleep "for a duplicate to land".)
+    """
+    from delivery.models import Delivery
+
+    wait_until(lambda: not deliveries.filter(state__in=Delivery.UNFINISHED).exists(), timeout=timeout,
+               message="every delivery finished")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_stray_test_db_sessions(django_db_setup, django_db_blocker):
     """Yield; afterwards end other sessions on the test database so that it can be dropped.

@@ -19,13 +19,15 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
 from django.db import connection
 
-from conftest import ROOT, WORKER_ARGS, database_url, make_subscription
+from conftest import ROOT, WORKER_ARGS, database_url, make_subscription, wait_until_finished
+from delivery.models import Delivery
 from delivery.tests.receiver import answer
 
 # PostgreSQL and Redis faults: run on the services store (deselected, never skipped, on the embedded one).
@@ -231,7 +233,11 @@ class Stack:
         deadline = time.monotonic() + SETTLE_TIMEOUT
         while not set(recorded) <= self.tally.ids() and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(1)  # let retries still in flight land, so duplicates are counted
+        # Once every delivery of these events is finished, no request of theirs (a retry, a re-send after a
+        # lost record) can still be on its way: the duplicates are all counted.
+        events = [uuid.UUID(webhook_id.removeprefix("evt_")) for webhook_id in recorded]
+        wait_until_finished(Delivery.objects.filter(event_id__in=events),
+                            timeout=max(deadline - time.monotonic(), 1.0))
         with self.tally.lock:
             accepted = Counter({k: v for k, v in self.tally.accepted.items() if k in set(recorded)})
         counts = {

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
-from conftest import WORKER_ARGS, make_organisation, make_subscription, wait_until
+from conftest import WORKER_ARGS, make_organisation, make_subscription, wait_until, wait_until_finished
 from delivery import sender, slots
 from delivery.models import Attempt, Delivery
 from delivery.tests.receiver import answer
@@ -106,7 +106,7 @@ def _attempts_logged(process) -> int:
 def _all_recorded():
     wait_until(lambda: Delivery.objects.filter(state=Delivery.State.SUCCEEDED).count() == EVENTS, timeout=120,
                message=f"{EVENTS} deliveries recorded as succeeded")
-    time.sleep(1.5)  # a duplicate still on its way would land now
+    wait_until_finished(Delivery.objects.all())  # so no duplicate can still be on its way
 
 
 def test_two_workers_drain_one_backlog_with_every_event_once_and_none_in_flight_twice(machines):

@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from conftest import WORKER_ARGS, make_subscription, wait_until
+from conftest import WORKER_ARGS, make_subscription, wait_until, wait_until_finished
 from delivery import slots, wakeups
 from delivery.models import Attempt, Delivery, EndpointHealth, EndpointWake
 from delivery.tasks import send_endpoint
@@ -216,7 +216,7 @@ def test_a_burst_of_200_to_one_endpoint_arrives_exactly_once(require_services, o
     receiver.wait_for(200, timeout=120)
     wait_until(lambda: Delivery.objects.filter(subscription=subscription, state="succeeded").count() == 200,
                timeout=60, message="200 deliveries recorded as succeeded")
-    time.sleep(1.5)  # a duplicate still in flight would land now
+    wait_until_finished(Delivery.objects.filter(subscription=subscription))  # no duplicate can be on its way
     arrived = Counter(_verified_ids(receiver.received, secret))
     assert set(arrived) == {e.webhook_id for e in events}
     assert [i for i, n in arrived.items() if n > 1] == [], "duplicates"

@@ -9,11 +9,12 @@ empty while the backlog is in flight, then records more.
 
 import re
 import time
+import uuid
 
 import pytest
 
-from conftest import WORKER_ARGS, make_subscription
-from delivery.models import EndpointWake
+from conftest import WORKER_ARGS, make_subscription, wait_until_finished
+from delivery.models import Delivery, EndpointWake
 from delivery.tests.test_faults import FAULT_ENV, RedisServer, Tally, emit
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -45,9 +46,9 @@ def test_worker_survives_redis_restarted_empty_with_a_backlog_in_flight(org, rec
         assert wait_for(lambda: tally.count() >= 10, 60), "the worker delivered nothing before the restart"
 
         redis.restart_empty()  # the queue and the reserved messages are gone; the connections drop
-        time.sleep(5)
+        assert wait_for(lambda: "Connection to broker lost" in worker.log_path.read_text(), 30), \
+            "the restart did not reach the worker"
         log = worker.log_path.read_text()
-        assert "Connection to broker lost" in log, "the restart did not reach the worker"
         assert worker.proc.poll() is None, f"the worker exited after the restart:\n{log[-3000:]}"
 
         after = emit(redis.url, 20, lot_id="R-1")  # new messages: the worker must consume them
@@ -59,7 +60,9 @@ def test_worker_survives_redis_restarted_empty_with_a_backlog_in_flight(org, rec
         last = emit(redis.url, 1, lot_id="R-1")
         recorded += last
         wait_for(lambda: set(recorded) <= tally.ids(), 60)
-        time.sleep(1)  # let retries in flight land, so duplicates are counted
+        # Every delivery of these events finished: no retry or re-send can still be on its way.
+        events = [uuid.UUID(webhook_id.removeprefix("evt_")) for webhook_id in recorded]
+        wait_until_finished(Delivery.objects.filter(event_id__in=events))
         log = worker.log_path.read_text()
         reconnected = log.rfind("Connected to redis")
         consumed_after = len(re.findall(r"Task [\w.]+\[[^]]+\] received", log[reconnected:]))
