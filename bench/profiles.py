@@ -45,6 +45,27 @@ def self_time(raw: Path, top: int = 10) -> list[tuple[str, float]]:
     return [(name, n / total) for name, n in counts.most_common(top)] if total else []
 
 
+def inclusive_time(raw: Path, *, under: tuple[str, ...] = ("delivery/",), top: int = 15) -> list[tuple[str, float]]:
+    """Return the `top` functions of our own code (files under `under`) by inclusive time: where the time goes."""
+    counts: Counter = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        total += int(n)
+        seen = set()
+        for frame in stack.split(";"):
+            name, _, where = frame.partition(" (")
+            where = where.rstrip(")").rsplit(":", 1)[0]
+            if any(part in where for part in under):
+                key = f"{name} ({'/'.join(where.split('/')[-2:])})"
+                if key not in seen:
+                    seen.add(key)
+                    counts[key] += int(n)
+    return [(name, n / total) for name, n in counts.most_common(top)] if total else []
+
+
 @contextlib.contextmanager
 def profiled(phase: str, pids: list[int], outdir: Path, results: dict, enabled: bool):
     """Sample the workers while the block runs, if enabled; put {svg, top} under results["profiles"][phase]."""
@@ -69,5 +90,6 @@ def profiled(phase: str, pids: list[int], outdir: Path, results: dict, enabled: 
         results.setdefault("profiles", {})[phase] = {
             "svg": [str(outdir / f"{phase}-{pid}.svg") for pid in pids],
             "top": self_time(merged),
+            "inclusive": inclusive_time(merged),
         }
         print(f"profile {phase}:", results["profiles"][phase], flush=True)
