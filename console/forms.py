@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, timedelta
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from delivery.models import Delivery
 from subscriptions.activity_data import json_text_depth_check
 from subscriptions.activity_types import by_category, choices, get_activity_type
 from subscriptions.exceptions import InvalidActivityData
-from subscriptions.models import Subscription
+from subscriptions.models import TIMEOUT_MAX, TIMEOUT_MIN, Subscription
 from subscriptions.validators import validate_endpoint_url
 
 
@@ -42,6 +43,14 @@ class SubscriptionForm(forms.Form):
         label="Description", required=False, max_length=200,
         help_text="Optional: what this endpoint is for, shown on its card.",
     )
+    timeout_seconds = forms.IntegerField(
+        label="Timeout (seconds)", required=False, min_value=TIMEOUT_MIN, max_value=TIMEOUT_MAX,
+        error_messages={"invalid": f"Enter a whole number of seconds from {TIMEOUT_MIN} to {TIMEOUT_MAX}.",
+                        "min_value": f"The timeout must be at least {TIMEOUT_MIN} second.",
+                        "max_value": f"The timeout can be at most {TIMEOUT_MAX} seconds."},
+        # A text input: the browser's own number check would pre-empt our clearer messages.
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off", "size": 4}),
+    )
     confirm_duplicate = forms.BooleanField(
         label="Yes, add another webhook to this URL", required=False,
         help_text="The organisation already has a webhook to this URL.",
@@ -55,8 +64,17 @@ class SubscriptionForm(forms.Form):
             "url": subscription.url,
             "description": subscription.description,
             "activity_types": [t.activity_type for t in subscription.activity_types.all()],
+            "timeout_seconds": subscription.timeout_seconds,
         }
         return cls(data=data, initial=initial)
+
+    def default_timeout(self) -> str:
+        """Return the WEBHOOKS_TIMEOUT setting as the form says it ("10")."""
+        return f"{settings.WEBHOOKS_TIMEOUT:g}"
+
+    def controls(self) -> dict:
+        """Return what the receiver asked for, as subscription_create and subscription_update take it."""
+        return {"timeout_seconds": self.cleaned_data.get("timeout_seconds")}
 
     def grouped_activity_types(self) -> list[dict]:
         """Return the six categories, each with its types and whether each is checked now."""

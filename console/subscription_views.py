@@ -60,7 +60,7 @@ def subscription_create(request):
             subscription, secret = services.subscription_create(
                 organisation=membership.organisation, url=form.cleaned_data["url"],
                 activity_types=form.cleaned_data["activity_types"],
-                description=form.cleaned_data["description"], created_by=request.user,
+                description=form.cleaned_data["description"], created_by=request.user, **form.controls(),
             )
         except ValidationError as exc:
             form.add_service_error(exc)
@@ -159,7 +159,7 @@ def subscription_edit(request, subscription):
                 services.subscription_update(
                     subscription=subscription, url=form.cleaned_data["url"],
                     activity_types=form.cleaned_data["activity_types"],
-                    description=form.cleaned_data["description"], by=request.user,
+                    description=form.cleaned_data["description"], by=request.user, controls=form.controls(),
                 )
                 if form.headers_changed():
                     services.subscription_set_headers(subscription=subscription,

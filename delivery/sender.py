@@ -12,11 +12,12 @@ of it for one endpoint, from its message to its last look:
 3. Ask the breaker what may go (delivery.health.gate): a batch, one probe, or
    test sends only; claim that (delivery.states).
 4. For each claimed delivery: renew the lease if the request could outlive
-   it, read the subscription again (a delete or pause that committed stops the
-   batch; an edited URL and a regenerated secret apply; the claim's own read
-   serves the batch's first request), sign the exact bytes with the current
-   secret, POST under the transport's hard deadline. Whatever goes wrong in
-   that step is an attempt with an error, never an unrecorded re-send.
+   it (the lease follows the endpoint's own timeout), read the subscription
+   again (a delete or pause that committed stops the batch; an edited URL,
+   timeout or a regenerated secret apply; the claim's own read serves the
+   batch's first request), sign the exact bytes with the current secret, POST
+   under the transport's hard deadline (the endpoint's timeout). Whatever goes
+   wrong in that step is an attempt with an error, never an unrecorded re-send.
 5. Record successes together (RECORD_EVERY, RECORD_SECONDS), a failure at once
    with the successes before it, in one transaction (states.deliveries_record
    and the breaker's record); then report them (logs, metrics, alerts).
@@ -127,6 +128,7 @@ class Sender:
         self.subscription_id = subscription_id
         self.helper = helper
         self.holder = slots.new_holder()
+        self.timeout: float = 0.0  # the longest request the leases cover (the endpoint's timeout, delivery.slots)
         self.until = slots.lease_until()
         self.attempts = 0
         self.endpoint: snapshots.Endpoint | None = None
@@ -153,7 +155,8 @@ class Sender:
             if not self.helper:
                 wakeups.endpoint_sleep(self.subscription_id)
             return False
-        self.until = slots.lease_until()
+        self.timeout = self.endpoint.sending.timeout
+        self.until = slots.lease_until(self.timeout)
         scopes = {"endpoint": (slots.endpoint_scope(self.subscription_id), slots.ENDPOINT_SENDERS),
                   "organisation": (slots.organisation_scope(self.endpoint.organisation_id),
                                    slots.ORGANISATION_SENDERS)}
@@ -243,8 +246,9 @@ class Sender:
         unrecorded = _Unrecorded()
         for i, claimed in enumerate(batch):
             self._ask_for_help(i, len(batch), started)
-            self._cover([d.id for d in batch[i:]])
-            sent = self._send_one(claimed, first=i == 0)
+            rest = [d.id for d in batch[i:]]
+            self._cover(rest)
+            sent = self._send_one(claimed, first=i == 0, rest=rest)
             if sent is Skipped.FINISHED:
                 continue
             if sent is Skipped.STOPPED:
@@ -273,19 +277,28 @@ class Sender:
             wakeups.endpoint_help(self.subscription_id)
             self._helped = True
 
-    def _cover(self, claimed_ids: list) -> None:
-        """Renew slots, claims and the wake row if a request starting now could outlast the lease."""
-        if not slots.needs_renewal(self.until):
+    def _cover(self, claimed_ids: list, *, timeout: float | None = None) -> None:
+        """Renew slots, claims and the wake row if a request starting now could outlast the lease.
+
+        `timeout`: the request's own, when it is longer than the one the leases covered
+        so far (the endpoint's timeout was edited while this sender ran).
+        """
+        if timeout is not None and timeout > self.timeout:
+            self.timeout = timeout
+        elif not slots.needs_renewal(self.until, self.timeout):
             return
-        self.until = slots.lease_until()
+        self.until = slots.lease_until(self.timeout)
         with transaction.atomic():
             slots.slots_renew(holder=self.holder, until=self.until)
             states.deliveries_extend(ids=claimed_ids, until=self.until)
         if not self.helper:
             wakeups.endpoint_keep_awake(self.subscription_id)
 
-    def _send_one(self, claimed: states.Claimed, *, first: bool) -> states.Sent | Skipped:
-        """POST one claimed delivery as things are now; return what to record, or why it was not sent."""
+    def _send_one(self, claimed: states.Claimed, *, first: bool, rest: list) -> states.Sent | Skipped:
+        """POST one claimed delivery as things are now; return what to record, or why it was not sent.
+
+        `rest`: the ids of this delivery and the batch's after it (still claimed), for a lease to cover.
+        """
         if first:  # the claim read the delivery and its subscription a moment ago
             state, sending = claimed.state, snapshots.sending_of(claimed.subscription)
         else:
@@ -297,6 +310,8 @@ class Sender:
             return Skipped.STOPPED
         if state != Delivery.State.PENDING:
             return Skipped.FINISHED
+        if sending.timeout > self.timeout:
+            self._cover(rest, timeout=sending.timeout)
         started_at = timezone.now()
         headers, response = {}, None
         try:
@@ -337,7 +352,7 @@ class Sender:
         headers = {**headers_for_sending(stored=sending.custom_headers),
                    **signed_headers(secret=secret, msg_id=claimed.webhook_id, timestamp=int(time.time()), body=body,
                                     also=also)}
-        return headers, transport.post(sending.url, body, headers)
+        return headers, transport.post(sending.url, body, headers, timeout=sending.timeout)
 
     # --- recording, then reporting -----------------------------------------------------------
 

@@ -11,13 +11,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
+
 from delivery.compiled import Compiled, Param
 from delivery.models import Delivery
 from subscriptions.models import Subscription
 
 # The subscription's fields a request depends on, in this order wherever they are read.
 SENDING = ("state", "deleted_at", "url", "secret_encrypted", "previous_secret_encrypted", "previous_secret_until",
-           "custom_headers")
+           "custom_headers", "timeout_seconds")
 # The endpoint's breaker record (delivery.models.EndpointHealth), read with the subscription.
 RECORD = ("url", "consecutive_failures", "failing_since", "open_until", "probe_until")
 
@@ -33,6 +35,12 @@ class Sending:
     previous_secret_encrypted: str
     previous_secret_until: datetime | None
     custom_headers: list
+    timeout_seconds: int | None
+
+    @property
+    def timeout(self) -> float:
+        """The hard deadline of one exchange with the endpoint, in seconds (its own, or WEBHOOKS_TIMEOUT)."""
+        return float(self.timeout_seconds or settings.WEBHOOKS_TIMEOUT)
 
     @property
     def sends(self) -> bool:

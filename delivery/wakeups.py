@@ -25,13 +25,15 @@ import logging
 from datetime import timedelta
 
 from celery import current_app
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from delivery import metrics, slots, states
 from delivery.compiled import Compiled, Insert, Param, any_equal
 from delivery.models import Delivery, EndpointWake
-from subscriptions.models import Subscription
+from subscriptions.models import TIMEOUT_MAX, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +45,22 @@ _ID = EndpointWake._meta.pk
 _ORGANISATION = Subscription._meta.get_field("organisation").target_field
 
 
-def sweep_grace() -> float:
-    """Return the age after which a wake row means a dead sender or a lost message.
+def sweep_grace(timeout: float | None = None) -> float:
+    """Return the age after which a wake row means a dead sender or a lost message, for an endpoint whose
+    requests last `timeout` seconds at most (None: WEBHOOKS_TIMEOUT).
 
     A running holder refreshes its row whenever it renews its lease, so the row
     is never older than one lease while it runs.
     """
-    return slots.lease_seconds()
+    return slots.lease_seconds(timeout)
+
+
+def _stale(now) -> Q:
+    """The wake rows older than their endpoint's grace: one lease of its timeout (a longer one than the
+    setting's gets the grace of the longest a subscription may have)."""
+    longer = Q(subscription__timeout_seconds__gt=settings.WEBHOOKS_TIMEOUT)
+    return ((Q(since__lt=now - timedelta(seconds=sweep_grace())) & ~longer)
+            | Q(since__lt=now - timedelta(seconds=sweep_grace(TIMEOUT_MAX))))
 
 
 _AWAKEN = Compiled(lambda n: Insert(
@@ -147,7 +158,7 @@ def endpoints_sweep() -> int:
     go is woken only for a due test send.
     """
     now = timezone.now()
-    EndpointWake.objects.filter(since__lt=now - timedelta(seconds=sweep_grace())).delete()
+    EndpointWake.objects.filter(_stale(now)).delete()
     due = Delivery.objects.filter(states.sendable(now), subscription__endpoint_wake__isnull=True)
     woken = endpoints_awaken(list(due.values_list("subscription_id", flat=True).distinct()[:SWEEP_MAX]))
     metrics.sweeper_requeued(count=woken)
