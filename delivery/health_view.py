@@ -175,6 +175,9 @@ def _wait(delivery: Delivery, *, subscription: Subscription, health: EndpointHea
         if health.next_probe_at > now:
             return Wait("Waiting for the endpoint's breaker: next probe at", health.next_probe_at)
         return Wait("Waiting for the endpoint's breaker: its probe is due now")
+    if subscription.max_per_second:
+        return Wait("Due now: waiting for its turn under the endpoint's rate limit",
+                    after=f" (rate limit {subscription.max_per_second}/s)")
     if health.capped:
         return Wait("Due now: waiting for a free sender",
                     after=f" (all {health.senders_cap} of this endpoint's senders are busy)")

@@ -206,3 +206,20 @@ class SenderSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} #{self.number}"
+
+
+class EndpointPace(models.Model):
+    """An endpoint's pace under its rate limit (delivery.pacing): the GCRA's theoretical arrival time.
+
+    Taken with one conditional UPDATE per claimed batch, so the limit holds across
+    threads, processes and machines. Only endpoints with a limit have a row.
+    """
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, primary_key=True, related_name="endpoint_pace"
+    )
+    # Unix seconds: when the endpoint's next request may go at its rate (the schedule reserved so far ends here).
+    tat = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} paced to {self.tat}"

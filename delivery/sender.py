@@ -10,7 +10,11 @@ of it for one endpoint, from its message to its last look:
 2. Take a slot of the endpoint and one of its organisation (delivery.slots),
    or leave the wake row marked waiting: whoever frees a slot wakes it.
 3. Ask the breaker what may go (delivery.health.gate): a batch, one probe, or
-   test sends only; claim that (delivery.states).
+   test sends only; claim that (delivery.states). An endpoint with a rate limit
+   claims about 0.2 s of its rate and reserves the batch's requests
+   (delivery.pacing): each then goes at its moment, or, when the endpoint must
+   wait longer than a thread may, the batch is given back and the endpoint's
+   next sender is scheduled for later (no thread waits, no retry is used).
 4. For each claimed delivery: renew the lease if the request could outlive
    it (the lease follows the endpoint's own timeout), read the subscription
    again (a delete or pause that committed stops the batch; an edited URL,
@@ -38,7 +42,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import health, metrics, signals, slots, snapshots, states, transport, wakeups
+from delivery import health, metrics, pacing, signals, slots, snapshots, states, transport, wakeups
 from delivery.models import Attempt, Delivery
 from delivery.recorded_answer import body_for_storage, headers_for_storage
 from delivery.signing import signed_headers
@@ -135,6 +139,9 @@ class Sender:
         self._record_clean = True  # the endpoint's breaker record has nothing to forget after a success
         self._helped = False
         self._secrets: dict[str, str] = {}  # encrypted -> plain, for this sender's run (same text, same secret)
+        self._rate: int | None = None  # the endpoint's rate limit as last read (delivery.pacing), None: none
+        self._moments: list[float] | None = None  # when each request of the claimed batch may go (a paced endpoint)
+        self._resume_in: float | None = None  # the pace asks for a wait too long for a thread: resume this much later
 
     # --- from start to end ---------------------------------------------------------------
 
@@ -145,6 +152,10 @@ class Sender:
                 self._drain()
             finally:
                 self._stop()
+            if self._resume_in is not None:  # the holder leaves the endpoint awake, its next sender scheduled
+                if not self.helper:
+                    wakeups.endpoint_resume_in(self.subscription_id, self._resume_in)
+                break
             if self.helper or not self._look_again():
                 break
         return self.attempts
@@ -189,6 +200,7 @@ class Sender:
         if self.endpoint is None:
             return False
         self._record_clean = self.endpoint.record is None or self.endpoint.record.clean
+        self._rate = self.endpoint.sending.max_per_second
         if self.endpoint.sending.sends:
             return True
         if self.endpoint.sending.deleted_at is not None:
@@ -210,6 +222,32 @@ class Sender:
                 return  # a short batch: nothing else was due when it was claimed
 
     def _claim(self) -> tuple[list[states.Claimed] | None, int]:
+        """Claim what may go now and reserve its requests under the endpoint's rate limit; return (batch, limit).
+
+        The batch is None when it may not go now (given back: the subscription was
+        paused or deleted meanwhile, or the pace asks for a wait too long for a thread).
+        """
+        batch, limit = self._claim_gated()
+        self._moments = None
+        if batch and self._rate:
+            batch = self._pace(batch)
+        return batch, limit
+
+    def _pace(self, batch: list[states.Claimed]) -> list[states.Claimed] | None:
+        """Reserve the batch's requests under the rate limit (delivery.pacing); return the batch, or None (given
+        back, and the endpoint's next sender scheduled for when a reservation can be granted)."""
+        while True:
+            reservation = pacing.pace_reserve(subscription_id=self.subscription_id, rate=self._rate, count=len(batch))
+            if reservation.granted:
+                self._moments = reservation.moments
+                return batch
+            if reservation.wait > pacing.WAIT_IN_THREAD:
+                states.deliveries_give_back(ids=[d.id for d in batch])
+                self._resume_in = reservation.wait
+                return None
+            time.sleep(reservation.wait)
+
+    def _claim_gated(self) -> tuple[list[states.Claimed] | None, int]:
         """Claim what the breaker lets go now: a batch, the one probe, or test sends only; return (batch, limit).
 
         The claim reads the breaker's record with the deliveries (states.sendable lets
@@ -217,10 +255,12 @@ class Sender:
         back, keeping one as the probe. The batch is None when the subscription was
         paused or deleted meanwhile (its deliveries are then held or cancelled).
         """
-        batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=BATCH_MAX)
+        limit = pacing.batch_size(self._rate, most=BATCH_MAX)
+        batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=limit)
         if not batch:
-            return batch, BATCH_MAX
+            return batch, limit
         sending = snapshots.sending_of(batch[0].subscription)
+        self._rate = sending.max_per_second
         if not sending.sends:
             states.deliveries_give_back(ids=[d.id for d in batch])
             self._read()  # holds or cancels them
@@ -229,7 +269,7 @@ class Sender:
         self._record_clean = record is None or record.clean
         gate = health.gate(record, timezone.now())
         if gate is health.Gate.ALL:
-            return batch, BATCH_MAX
+            return batch, limit
         tests = [d for d in batch if d.is_test]
         keep = tests
         if gate is health.Gate.PROBE and health.probe_take(subscription_id=self.subscription_id, until=self.until):
@@ -238,13 +278,15 @@ class Sender:
                 health.probe_drop(subscription_id=self.subscription_id)  # nothing to probe with
         kept = {d.id for d in keep}
         states.deliveries_give_back(ids=[d.id for d in batch if d.id not in kept])
-        return [d for d in batch if d.id in kept], len(keep) or BATCH_MAX
+        return [d for d in batch if d.id in kept], len(keep) or limit
 
     def _send(self, batch: list[states.Claimed]) -> BatchEnd:
         """Send a claimed batch in order, recording as it goes; return how it ended."""
         started = time.monotonic()
         unrecorded = _Unrecorded()
         for i, claimed in enumerate(batch):
+            if self._moments:
+                pacing.pace_wait_until(self._moments[i])
             self._ask_for_help(i, len(batch), started)
             rest = [d.id for d in batch[i:]]
             self._cover(rest)

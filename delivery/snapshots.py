@@ -19,7 +19,7 @@ from subscriptions.models import Subscription
 
 # The subscription's fields a request depends on, in this order wherever they are read.
 SENDING = ("state", "deleted_at", "url", "secret_encrypted", "previous_secret_encrypted", "previous_secret_until",
-           "custom_headers", "timeout_seconds")
+           "custom_headers", "timeout_seconds", "max_per_second")
 # The endpoint's breaker record (delivery.models.EndpointHealth), read with the subscription.
 RECORD = ("url", "consecutive_failures", "failing_since", "open_until", "probe_until")
 
@@ -36,6 +36,7 @@ class Sending:
     previous_secret_until: datetime | None
     custom_headers: list
     timeout_seconds: int | None
+    max_per_second: int | None  # the receiver's rate limit (delivery.pacing), None: none
 
     @property
     def timeout(self) -> float:

@@ -79,11 +79,12 @@ _UNWAIT = Compiled(lambda n: (EndpointWake.objects.filter(any_equal("subscriptio
                               {"since": Param("now", _TIME), "waiting": False}), update=True)
 
 
-def _publish(subscription_id, *, helper: bool = False) -> bool:
-    """Send one message for the endpoint; return False (and log) if the broker refused it."""
+def _publish(subscription_id, *, helper: bool = False, countdown: float | None = None) -> bool:
+    """Send one message for the endpoint (to run in `countdown` seconds); return False (and log) if the broker
+    refused it."""
     try:
         current_app.send_task(SEND_TASK, args=[str(subscription_id)], kwargs={"helper": True} if helper else None,
-                              retry=False)
+                              retry=False, countdown=countdown)
     except Exception:  # noqa: BLE001 - any broker error: the sweeper takes over
         logger.warning("Broker unavailable; endpoint %s left for the sweeper", subscription_id)
         return False
@@ -129,6 +130,17 @@ def endpoint_keep_awake(subscription_id) -> None:
 def endpoint_sleep(subscription_id) -> None:
     """Delete the endpoint's wake row, right before the holder's last look: later deliveries publish again."""
     _SLEEP.run(id=subscription_id)
+
+
+def endpoint_resume_in(subscription_id, seconds: float) -> None:
+    """Keep the endpoint awake and publish its next sender to start in `seconds` (the holder of a paced endpoint
+    that must wait longer than it may in its thread: no thread waits meanwhile, delivery.pacing).
+
+    A message that is lost only delays: the row grows stale and the sweeper wakes the endpoint.
+    """
+    endpoint_keep_awake(subscription_id)
+    if not _publish(subscription_id, countdown=seconds):
+        endpoint_sleep(subscription_id)
 
 
 def endpoint_wait_for_slot(subscription_id) -> None:

@@ -11,8 +11,10 @@ from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
 from subscriptions.custom_headers import MASK
 from subscriptions.validators import MAX_URL_LENGTH, validate_endpoint_url
 
-# What a receiver may ask of the sender (docs/RECEIVING.md): a timeout of its own, in seconds.
+# What a receiver may ask of the sender (docs/RECEIVING.md): a timeout of its own, in seconds, and a rate limit
+# in deliveries per second.
 TIMEOUT_MIN, TIMEOUT_MAX = 1, 30
+RATE_MIN, RATE_MAX = 1, 1000
 
 
 class Subscription(models.Model):
@@ -42,6 +44,10 @@ class Subscription(models.Model):
     timeout_seconds = models.PositiveSmallIntegerField(
         "Timeout (seconds)", null=True, blank=True,
         validators=[MinValueValidator(TIMEOUT_MIN), MaxValueValidator(TIMEOUT_MAX)])
+    # At most this many requests per second to this endpoint, across every worker (delivery.pacing); NULL: no limit.
+    max_per_second = models.PositiveSmallIntegerField(
+        "Maximum deliveries per second", null=True, blank=True,
+        validators=[MinValueValidator(RATE_MIN), MaxValueValidator(RATE_MAX)])
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

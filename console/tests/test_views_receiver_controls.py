@@ -73,3 +73,53 @@ def test_editing_the_timeout_saves_it_with_a_trail_entry_and_a_bad_one_saves_not
 
     form = admin_client.get(reverse("console:subscription_edit", args=[subscription.id])).content.decode()
     assert 'name="timeout_seconds" id="id_timeout_seconds" value="3"' in form
+
+
+def test_a_rate_limit_given_on_create_is_kept_shown_on_the_card_and_page_and_in_the_trail(admin_client, org):
+    _create(admin_client, max_per_second="20")
+
+    subscription = Subscription.objects.get(organisation=org)
+    assert subscription.max_per_second == 20
+    page = admin_client.get(reverse("console:subscription_detail", args=[subscription.id])).content.decode()
+    assert "<dt>Rate limit</dt><dd>20 deliveries per second at most</dd>" in page
+    card = admin_client.get(reverse("console:subscription_list")).content.decode()
+    assert "<dt>Rate limit</dt><dd>20/s</dd>" in card
+    assert "rate limit 20/s" in TrailEntry.objects.get(subscription=subscription, action="created").detail
+
+
+def test_no_rate_limit_says_none_and_the_card_says_nothing(admin_client, org):
+    _create(admin_client, max_per_second="")
+
+    subscription = Subscription.objects.get(organisation=org)
+    assert subscription.max_per_second is None
+    page = admin_client.get(reverse("console:subscription_detail", args=[subscription.id])).content.decode()
+    assert "<dt>Rate limit</dt><dd>None</dd>" in page
+    assert "Rate limit" not in admin_client.get(reverse("console:subscription_list")).content.decode()
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("0", "The limit must be at least 1 delivery per second."),
+    ("-20", "The limit must be at least 1 delivery per second."),
+    ("1001", "The limit can be at most 1,000 deliveries per second."),
+    ("fast", "Enter a whole number from 1 to 1,000, or leave it empty."),
+])
+def test_a_bad_rate_limit_is_an_error_at_its_field_and_nothing_is_saved(admin_client, org, typed, message):
+    """Bad input: zero, negative, over 1,000, text."""
+    response = _create(admin_client, max_per_second=typed)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f'<p class="field__error" id="id_max_per_second-error">{escape(message)}</p>' in page
+    assert f'<a href="#id_max_per_second">{escape(message)}</a>' in page
+    assert not Subscription.objects.filter(organisation=org).exists()
+
+
+def test_editing_the_rate_limit_is_in_the_trail(admin_client, subscription):
+    assert _edit(admin_client, subscription, max_per_second="5").status_code == 302
+    assert _edit(admin_client, subscription, max_per_second="").status_code == 302
+
+    subscription.refresh_from_db()
+    assert subscription.max_per_second is None
+    details = list(TrailEntry.objects.filter(subscription=subscription, action="edited").values_list("detail",
+                                                                                                      flat=True))
+    assert details == ["rate limit 5/s → none", "rate limit none → 5/s"]  # newest first

@@ -1,0 +1,94 @@
+"""Pacing an endpoint to its receiver's rate limit, across every thread, process and machine.
+
+A subscription may ask for at most `max_per_second` requests a second. The
+limit is a GCRA (generic cell rate algorithm) kept in the database, one
+EndpointPace row per limited endpoint: `tat`, the theoretical arrival time,
+is when the endpoint's next request may go at its rate. A sender that claimed
+k deliveries reserves k requests with ONE conditional UPDATE: it moves tat to
+max(tat, now) + k/rate only if tat is at most BURST ahead of now, and gets
+back where its reservation ends. The k requests then go at their own moments,
+1/rate apart (the sender waits for each in its thread: at most one interval,
+never longer than WAIT_IN_THREAD for a batch, delivery.sender). Reservations
+of every sender follow one another on the one row, so the requests of an
+endpoint are never closer together than 1/rate, whatever the number of senders.
+
+A refused reservation says how long until the next one can be granted: a short
+wait is waited in the thread; a longer one gives the claimed deliveries back,
+frees the thread and schedules the endpoint's next sender (delivery.wakeups.
+endpoint_resume_in). Waiting uses no retry and is no failure: the deliveries
+stay due. An endpoint without a limit never reads or writes a row here (the
+sender knows from the subscription it read with its claim).
+"""
+
+import time
+from dataclasses import dataclass
+
+from django.db import models
+from django.db.models import F
+from django.db.models.functions import Greatest
+
+from delivery.compiled import Compiled, Insert, Param
+from delivery.models import EndpointPace
+
+# A paced sender claims about this many seconds of its rate at once (at least one delivery).
+BATCH_SECONDS = 0.2
+# A reservation may start at most this far ahead; a sender waits this long at most in its thread.
+BURST = 0.05
+WAIT_IN_THREAD = BURST
+_FLOAT = models.FloatField()
+_ID = EndpointPace._meta.pk
+
+
+def batch_size(rate: int | None, *, most: int) -> int:
+    """Return how many deliveries a sender claims at once: `most` without a limit, about BATCH_SECONDS of the rate."""
+    if not rate:
+        return most
+    return max(1, min(most, int(rate * BATCH_SECONDS)))
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What a reservation came to: the moments (unix seconds) of its requests, or how long until one is granted."""
+
+    moments: list[float]
+    wait: float = 0.0
+
+    @property
+    def granted(self) -> bool:
+        return bool(self.moments)
+
+
+_TAKE = Compiled(lambda: (
+    EndpointPace.objects.filter(subscription_id=Param("id", _ID), tat__lte=Param("latest", _FLOAT)),
+    {"tat": Greatest(F("tat"), Param("now", _FLOAT)) + Param("cost", _FLOAT)}), update=True, returning=("tat",))
+_READ = Compiled(lambda: EndpointPace.objects.filter(subscription_id=Param("id", _ID)).values_list("tat"))
+_CREATE = Compiled(lambda: Insert(EndpointPace, ["subscription", "tat"],
+                                  [EndpointPace(subscription_id=Param("id", _ID), tat=Param("now", _FLOAT))],
+                                  ignore_conflicts=True))
+
+
+def pace_reserve(*, subscription_id, rate: int, count: int) -> Reservation:
+    """Reserve `count` requests to the endpoint at `rate` a second; return their moments, or the wait before a retry.
+
+    One UPDATE when granted (the usual case while a backlog drains); a refusal reads
+    the row to say how long to wait; an endpoint's first reservation creates its row.
+    """
+    interval = 1.0 / rate
+    for _ in range(2):
+        now = time.time()
+        rows = _TAKE.run(id=subscription_id, now=now, latest=now + BURST, cost=count * interval)
+        if rows:
+            start = rows[0][0] - count * interval
+            return Reservation([start + i * interval for i in range(count)])
+        current = _READ.run(id=subscription_id)
+        if current:
+            return Reservation([], wait=max(current[0][0] - BURST - now, 0.001))
+        _CREATE.run(id=subscription_id, now=now)
+    return Reservation([], wait=WAIT_IN_THREAD)  # created by another sender meanwhile and taken at once: soon
+
+
+def pace_wait_until(moment: float) -> None:
+    """Wait in this thread until `moment` (unix seconds) of a granted reservation (at most one interval)."""
+    delay = moment - time.time()
+    if delay > 0:
+        time.sleep(delay)
