@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from delivery import health as breaker
 from delivery import slots
-from delivery.models import Attempt, Delivery, EndpointHealth, Event, SenderSlot
+from delivery.models import Attempt, Delivery, EndpointHealth, EndpointPace, Event, SenderSlot
 from subscriptions.models import Subscription, TrailEntry
 
 HEALTHY = "healthy"
@@ -158,7 +158,7 @@ class Wait:
 
 
 def _wait(delivery: Delivery, *, subscription: Subscription, health: EndpointHealthView, now: datetime,
-          test_ids: set) -> Wait | None:
+          test_ids: set, slow_until: datetime | None) -> Wait | None:
     if delivery.state == Delivery.State.HELD:
         return Wait("Held until Resume")
     if delivery.state != Delivery.State.PENDING:
@@ -169,6 +169,8 @@ def _wait(delivery: Delivery, *, subscription: Subscription, health: EndpointHea
         return Wait("Held until Resume")  # its sender holds it on its next look
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
         return Wait("Waiting for its retry at" if delivery.attempt_count else "Scheduled for", delivery.next_attempt_at)
+    if slow_until is not None and slow_until > now:
+        return Wait("Waiting: the receiver asked us to slow down until", slow_until)
     if health.breaker_open and delivery.event_id not in test_ids:  # a test send passes an open breaker
         if health.probe_in_flight:
             return Wait("Waiting for the endpoint's breaker: a probe request is in flight")
@@ -189,8 +191,13 @@ def _wait(delivery: Delivery, *, subscription: Subscription, health: EndpointHea
 
 def delivery_waits(*, subscription: Subscription, deliveries: list[Delivery], health: EndpointHealthView,
                    now: datetime | None = None) -> dict[uuid.UUID, Wait]:
-    """Return {delivery id: Wait} for the unfinished ones, in one query at most (the test sends behind a breaker)."""
+    """Return {delivery id: Wait} for the unfinished ones, in two queries at most (the test sends behind a breaker,
+    and the slow-down the receiver asked for when a delivery is due)."""
     now = now or timezone.now()
+    due = any(d.state == Delivery.State.PENDING and (d.locked_until is None or d.locked_until <= now)
+              and d.next_attempt_at is not None and d.next_attempt_at <= now for d in deliveries)
+    slow_until = EndpointPace.objects.filter(subscription=subscription).values_list(
+        "slow_until", flat=True).first() if due else None
     test_ids: set = set()
     if health.breaker_open:
         blocked = [d.event_id for d in deliveries if d.state == Delivery.State.PENDING]
@@ -198,7 +205,7 @@ def delivery_waits(*, subscription: Subscription, deliveries: list[Delivery], he
             test_ids = set(Event.objects.filter(id__in=blocked, is_test=True).values_list("id", flat=True))
     waits = {}
     for d in deliveries:
-        wait = _wait(d, subscription=subscription, health=health, now=now, test_ids=test_ids)
+        wait = _wait(d, subscription=subscription, health=health, now=now, test_ids=test_ids, slow_until=slow_until)
         if wait is not None:
             waits[d.id] = wait
     return waits

@@ -12,6 +12,15 @@ never longer than WAIT_IN_THREAD for a batch, delivery.sender). Reservations
 of every sender follow one another on the one row, so the requests of an
 endpoint are never closer together than 1/rate, whatever the number of senders.
 
+A receiver that answers 429 (with or without Retry-After), or 503 with
+Retry-After, asks the whole endpoint to slow down: `endpoint_slow_down` records
+until when (Retry-After, at most SLOW_DOWN_MAX; SLOW_DOWN_DEFAULT when absent)
+on the same row. Nothing goes to the endpoint before then (delivery.states.
+sendable leaves its deliveries out), and after it the pace ramps up again: 1
+request a second, doubling every second, up to the limit (or, for an endpoint
+without one, up to RAMP_TOP, where it is unpaced again). The breaker does not
+count such an answer as a failure: the receiver is up, and busy.
+
 A refused reservation says how long until the next one can be granted: a short
 wait is waited in the thread; a longer one gives the claimed deliveries back,
 frees the thread and schedules the endpoint's next sender (delivery.wakeups.
@@ -22,19 +31,29 @@ sender knows from the subscription it read with its claim).
 
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import models
-from django.db.models import F
+from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest
+from django.utils import timezone
 
+from delivery import states
 from delivery.compiled import Compiled, Insert, Param
 from delivery.models import EndpointPace
+from delivery.transport import Response
+from subscriptions.models import RATE_MAX
 
 # A paced sender claims about this many seconds of its rate at once (at least one delivery).
 BATCH_SECONDS = 0.2
 # A reservation may start at most this far ahead; a sender waits this long at most in its thread.
 BURST = 0.05
 WAIT_IN_THREAD = BURST
+# A receiver that asks us to slow down: at most this long (seconds), and this long when it does not say.
+SLOW_DOWN_MAX = 3600.0
+SLOW_DOWN_DEFAULT = 30.0
+# After a slow-down the pace ramps from 1 request a second, doubling each second, up to the limit or this.
+RAMP_TOP = RATE_MAX
 _FLOAT = models.FloatField()
 _ID = EndpointPace._meta.pk
 
@@ -92,3 +111,47 @@ def pace_wait_until(moment: float) -> None:
     delay = moment - time.time()
     if delay > 0:
         time.sleep(delay)
+
+
+def pace_rate(sending) -> float | None:
+    """Return the rate (requests a second) the endpoint is paced to now, or None: no pace (no limit, no ramp).
+
+    `sending` is the subscription as the sender read it (delivery.snapshots.Sending):
+    its limit, and the end of a slow-down its receiver asked for, after which the
+    pace ramps up from 1 a second, doubling each second.
+    """
+    limit = sending.max_per_second
+    if sending.slow_until is not None:
+        ramp = 2.0 ** min(max((timezone.now() - sending.slow_until).total_seconds(), 0.0), 32.0)
+        if ramp < (limit or RAMP_TOP):
+            return ramp
+    return limit
+
+
+def slow_down_seconds(response: Response) -> float | None:
+    """Return how long the receiver asks the whole endpoint to wait (429; 503 with Retry-After), or None.
+
+    Retry-After as RFC 9110 reads it (delivery.states.retry_after_seconds), at most
+    SLOW_DOWN_MAX; a 429 without one: SLOW_DOWN_DEFAULT.
+    """
+    if response.status_code not in (429, 503):
+        return None
+    after = states.retry_after_seconds(response)
+    if after is None:
+        return SLOW_DOWN_DEFAULT if response.status_code == 429 else None
+    return min(after, SLOW_DOWN_MAX)
+
+
+def endpoint_slow_down(*, subscription_id, seconds: float) -> datetime:
+    """Send nothing to the endpoint for `seconds` from now (a later moment already asked for stays); return until when.
+
+    Its pace's schedule moves there too, so a reservation already on its way waits as well.
+    """
+    until = timezone.now() + timedelta(seconds=seconds)
+    EndpointPace.objects.bulk_create([EndpointPace(subscription_id=subscription_id, tat=until.timestamp(),
+                                                   slow_until=until)], ignore_conflicts=True)
+    EndpointPace.objects.filter(Q(slow_until__isnull=True) | Q(slow_until__lt=until),
+                                subscription_id=subscription_id).update(
+        slow_until=until, tat=Greatest(F("tat"), Value(until.timestamp())))
+    return until
+

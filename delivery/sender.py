@@ -139,7 +139,7 @@ class Sender:
         self._record_clean = True  # the endpoint's breaker record has nothing to forget after a success
         self._helped = False
         self._secrets: dict[str, str] = {}  # encrypted -> plain, for this sender's run (same text, same secret)
-        self._rate: int | None = None  # the endpoint's rate limit as last read (delivery.pacing), None: none
+        self._rate: float | None = None  # the endpoint's pace as last read (delivery.pacing), None: unpaced
         self._moments: list[float] | None = None  # when each request of the claimed batch may go (a paced endpoint)
         self._resume_in: float | None = None  # the pace asks for a wait too long for a thread: resume this much later
 
@@ -200,7 +200,7 @@ class Sender:
         if self.endpoint is None:
             return False
         self._record_clean = self.endpoint.record is None or self.endpoint.record.clean
-        self._rate = self.endpoint.sending.max_per_second
+        self._rate = pacing.pace_rate(self.endpoint.sending)
         if self.endpoint.sending.sends:
             return True
         if self.endpoint.sending.deleted_at is not None:
@@ -260,7 +260,7 @@ class Sender:
         if not batch:
             return batch, limit
         sending = snapshots.sending_of(batch[0].subscription)
-        self._rate = sending.max_per_second
+        self._rate = pacing.pace_rate(sending)
         if not sending.sends:
             states.deliveries_give_back(ids=[d.id for d in batch])
             self._read()  # holds or cancels them
@@ -410,7 +410,13 @@ class Sender:
                 health.endpoint_clear(subscription_id=self.subscription_id)
                 self._record_clean = True
             for s in sent:
-                if not s.response.ok:
+                if s.response.ok:
+                    continue
+                slow = pacing.slow_down_seconds(s.response)
+                if slow is not None:  # the receiver is up and asks the endpoint to wait: no failure for the breaker
+                    until = pacing.endpoint_slow_down(subscription_id=self.subscription_id, seconds=slow)
+                    self._resume_in = max(self._resume_in or 0.0, (until - timezone.now()).total_seconds())
+                else:
                     verdicts.append(health.endpoint_failed(subscription_id=self.subscription_id, url=url,
                                                            status_code=s.response.status_code))
                     self._record_clean = False

@@ -17,9 +17,10 @@ from delivery.compiled import Compiled, Param
 from delivery.models import Delivery
 from subscriptions.models import Subscription
 
-# The subscription's fields a request depends on, in this order wherever they are read.
+# The subscription's fields a request depends on, in this order wherever they are read (and its pace's
+# slow-down, delivery.pacing).
 SENDING = ("state", "deleted_at", "url", "secret_encrypted", "previous_secret_encrypted", "previous_secret_until",
-           "custom_headers", "timeout_seconds", "max_per_second")
+           "custom_headers", "timeout_seconds", "max_per_second", "endpoint_pace__slow_until")
 # The endpoint's breaker record (delivery.models.EndpointHealth), read with the subscription.
 RECORD = ("url", "consecutive_failures", "failing_since", "open_until", "probe_until")
 
@@ -37,6 +38,7 @@ class Sending:
     custom_headers: list
     timeout_seconds: int | None
     max_per_second: int | None  # the receiver's rate limit (delivery.pacing), None: none
+    slow_until: datetime | None  # the receiver asked us to slow down until then (delivery.pacing), None: never
 
     @property
     def timeout(self) -> float:

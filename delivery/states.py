@@ -10,8 +10,9 @@
 A pending delivery is *due* when its `next_attempt_at` has passed and no
 sender has *claimed* it (`locked_until` in the future): `due()` is that rule,
 written once, for the sender's claim, its last look and the sweeper. Waiting
-for an endpoint's slot or its open breaker does not change a delivery and uses
-up no retry: it stays due. Nothing outside this module writes `state`,
+for an endpoint's slot, its open breaker, its rate limit or the end of a
+slow-down its receiver asked for does not change a delivery and uses up no
+retry: it stays due. Nothing outside this module writes `state`,
 `next_attempt_at`, `locked_until`, `attempt_count`, `schedule_offset`,
 `completed_at`, `last_status_code` or `last_error` (delivery/tests/test_architecture.py).
 
@@ -53,9 +54,17 @@ def due(now) -> Q:
 
 
 def sendable(now) -> Q:
-    """Return the filter of deliveries that may go at `now`: due, and let through by their endpoint's breaker
-    (delivery.health.gate: anything unless it lets only test sends go)."""
-    return due(now) & (health.gate_lets_deliveries("subscription__endpoint_health__", now) | Q(event__is_test=True))
+    """Return the filter of deliveries that may go at `now`: due, let through by their endpoint's breaker
+    (delivery.health.gate: anything unless it lets only test sends go), and not asked by their receiver to wait
+    (a slow-down, delivery.pacing)."""
+    return (due(now) & not_slowed(now)
+            & (health.gate_lets_deliveries("subscription__endpoint_health__", now) | Q(event__is_test=True)))
+
+
+def not_slowed(now) -> Q:
+    """Return the filter of deliveries whose receiver has not asked us to wait past `now` (429, delivery.pacing)."""
+    return (Q(subscription__endpoint_pace__slow_until__isnull=True)
+            | Q(subscription__endpoint_pace__slow_until__lte=now))
 
 
 # --- the retry rules -----------------------------------------------------------
