@@ -62,6 +62,7 @@ class SubscriptionForm(forms.Form):
         invalid=f"Enter a whole number from {RATE_MIN} to {RATE_MAX:,}, or leave it empty.",
         too_low=f"The limit must be at least {RATE_MIN} delivery per second.",
         too_high=f"The limit can be at most {RATE_MAX:,} deliveries per second.")
+    ordered = forms.BooleanField(label="Deliver in order", required=False)
     confirm_duplicate = forms.BooleanField(
         label="Yes, add another webhook to this URL", required=False,
         help_text="The organisation already has a webhook to this URL.",
@@ -77,6 +78,7 @@ class SubscriptionForm(forms.Form):
             "activity_types": [t.activity_type for t in subscription.activity_types.all()],
             "timeout_seconds": subscription.timeout_seconds,
             "max_per_second": subscription.max_per_second,
+            "ordered": subscription.ordered,
         }
         return cls(data=data, initial=initial)
 
@@ -86,7 +88,9 @@ class SubscriptionForm(forms.Form):
 
     def controls(self) -> dict:
         """Return what the receiver asked for, as subscription_create and subscription_update take it."""
-        return {name: self.cleaned_data.get(name) for name in ("timeout_seconds", "max_per_second")}
+        return {"timeout_seconds": self.cleaned_data.get("timeout_seconds"),
+                "max_per_second": self.cleaned_data.get("max_per_second"),
+                "ordered": bool(self.cleaned_data.get("ordered"))}
 
     def grouped_activity_types(self) -> list[dict]:
         """Return the six categories, each with its types and whether each is checked now."""

@@ -19,7 +19,7 @@ from console.forms import LogFilterForm, RecoverForm, RegenerateForm, Subscripti
 from console.header_forms import SubscriptionEditForm
 from console.permissions import membership_or_404, require_admin, subscription_view
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
-from delivery.health_view import delivery_waits, endpoint_health_view
+from delivery.health_view import delivery_waits, endpoint_health_view, order_moved_past
 from delivery.selectors import (
     LogPage,
     deliveries_failed_since_count,
@@ -100,6 +100,7 @@ def subscription_detail(request, subscription):
         **_log_context(request, subscription, codes, health=health),
         "trail": trail,
         "recover_form": RecoverForm(),
+        "moved_past": order_moved_past(subscription=subscription),
     })
 
 

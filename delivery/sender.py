@@ -10,7 +10,8 @@ of it for one endpoint, from its message to its last look:
 2. Take a slot of the endpoint and one of its organisation (delivery.slots),
    or leave the wake row marked waiting: whoever frees a slot wakes it.
 3. Ask the breaker what may go (delivery.health.gate): a batch, one probe, or
-   test sends only; claim that (delivery.states). An endpoint with a rate limit
+   test sends only; claim that (delivery.states: an ordered endpoint has one
+   sendable delivery at a time, its oldest unfinished one). An endpoint with a rate limit
    claims about 0.2 s of its rate and reserves the batch's requests
    (delivery.pacing): each then goes at its moment, or, when the endpoint must
    wait longer than a thread may, the batch is given back and the endpoint's
@@ -140,6 +141,7 @@ class Sender:
         self._helped = False
         self._secrets: dict[str, str] = {}  # encrypted -> plain, for this sender's run (same text, same secret)
         self._rate: float | None = None  # the endpoint's pace as last read (delivery.pacing), None: unpaced
+        self._ordered = False  # the endpoint delivers in order, as last read
         self._moments: list[float] | None = None  # when each request of the claimed batch may go (a paced endpoint)
         self._resume_in: float | None = None  # the pace asks for a wait too long for a thread: resume this much later
 
@@ -200,7 +202,7 @@ class Sender:
         if self.endpoint is None:
             return False
         self._record_clean = self.endpoint.record is None or self.endpoint.record.clean
-        self._rate = pacing.pace_rate(self.endpoint.sending)
+        self._rate, self._ordered = pacing.pace_rate(self.endpoint.sending), self.endpoint.sending.ordered
         if self.endpoint.sending.sends:
             return True
         if self.endpoint.sending.deleted_at is not None:
@@ -255,12 +257,14 @@ class Sender:
         back, keeping one as the probe. The batch is None when the subscription was
         paused or deleted meanwhile (its deliveries are then held or cancelled).
         """
-        limit = pacing.batch_size(self._rate, most=BATCH_MAX)
+        # An ordered endpoint has one sendable delivery at a time: a claim of one is a full batch, and the
+        # sender claims the next at once rather than lingering as after a short batch.
+        limit = 1 if self._ordered else pacing.batch_size(self._rate, most=BATCH_MAX)
         batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=limit)
         if not batch:
             return batch, limit
         sending = snapshots.sending_of(batch[0].subscription)
-        self._rate = pacing.pace_rate(sending)
+        self._rate, self._ordered = pacing.pace_rate(sending), sending.ordered
         if not sending.sends:
             states.deliveries_give_back(ids=[d.id for d in batch])
             self._read()  # holds or cancels them

@@ -20,7 +20,7 @@ from subscriptions.models import Subscription
 # The subscription's fields a request depends on, in this order wherever they are read (and its pace's
 # slow-down, delivery.pacing).
 SENDING = ("state", "deleted_at", "url", "secret_encrypted", "previous_secret_encrypted", "previous_secret_until",
-           "custom_headers", "timeout_seconds", "max_per_second", "endpoint_pace__slow_until")
+           "custom_headers", "timeout_seconds", "max_per_second", "ordered", "endpoint_pace__slow_until")
 # The endpoint's breaker record (delivery.models.EndpointHealth), read with the subscription.
 RECORD = ("url", "consecutive_failures", "failing_since", "open_until", "probe_until")
 
@@ -38,6 +38,7 @@ class Sending:
     custom_headers: list
     timeout_seconds: int | None
     max_per_second: int | None  # the receiver's rate limit (delivery.pacing), None: none
+    ordered: bool  # one delivery in flight at a time, in the order of recording (delivery.states.in_order)
     slow_until: datetime | None  # the receiver asked us to slow down until then (delivery.pacing), None: never
 
     @property

@@ -9,7 +9,9 @@
 
 A pending delivery is *due* when its `next_attempt_at` has passed and no
 sender has *claimed* it (`locked_until` in the future): `due()` is that rule,
-written once, for the sender's claim, its last look and the sweeper. Waiting
+written once, for the sender's claim, its last look and the sweeper (with the
+endpoint's breaker, a slow-down its receiver asked for, and the order of an
+ordered endpoint: `sendable()`). Waiting
 for an endpoint's slot, its open breaker, its rate limit or the end of a
 slow-down its receiver asked for does not change a delivery and uses up no
 retry: it stays due. Nothing outside this module writes `state`,
@@ -29,7 +31,7 @@ from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from delivery import health
@@ -57,8 +59,22 @@ def sendable(now) -> Q:
     """Return the filter of deliveries that may go at `now`: due, let through by their endpoint's breaker
     (delivery.health.gate: anything unless it lets only test sends go), and not asked by their receiver to wait
     (a slow-down, delivery.pacing)."""
-    return (due(now) & not_slowed(now)
+    return (due(now) & not_slowed(now) & in_order()
             & (health.gate_lets_deliveries("subscription__endpoint_health__", now) | Q(event__is_test=True)))
+
+
+def in_order() -> Q:
+    """Return the filter of deliveries that keep their endpoint's order: any of an endpoint that is not ordered,
+    a test send, or the oldest unfinished delivery of an ordered one (recorded first; the id breaks a tie).
+
+    While that one is claimed, retrying or held, no later one of its endpoint is sendable: one in
+    flight at a time, in the order of recording. Once it succeeds or fails for good, the next goes.
+    """
+    earlier = Q(created_at__lt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
+    before_it = Delivery.objects.filter(earlier, subscription_id=OuterRef("subscription_id"),
+                                        state__in=Delivery.UNFINISHED, event__is_test=False)
+    return Q(subscription__ordered=False) | Q(event__is_test=True) | ~Exists(before_it)
+
 
 
 def not_slowed(now) -> Q:

@@ -11,8 +11,8 @@ from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
 from subscriptions.custom_headers import MASK
 from subscriptions.validators import MAX_URL_LENGTH, validate_endpoint_url
 
-# What a receiver may ask of the sender (docs/RECEIVING.md): a timeout of its own, in seconds, and a rate limit
-# in deliveries per second.
+# What a receiver may ask of the sender (docs/RECEIVING.md): a timeout of its own, in seconds, a rate limit
+# in deliveries per second, and delivery in order.
 TIMEOUT_MIN, TIMEOUT_MAX = 1, 30
 RATE_MIN, RATE_MAX = 1, 1000
 
@@ -48,6 +48,8 @@ class Subscription(models.Model):
     max_per_second = models.PositiveSmallIntegerField(
         "Maximum deliveries per second", null=True, blank=True,
         validators=[MinValueValidator(RATE_MIN), MaxValueValidator(RATE_MAX)])
+    # One delivery in flight at a time, in the order the events were recorded (delivery.states.in_order).
+    ordered = models.BooleanField("Deliver in order", default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

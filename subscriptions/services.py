@@ -34,7 +34,7 @@ def _clean_activity_types(activity_types: Iterable[str]) -> list[str]:
 
 
 # What a receiver may ask of the sender, as the trail names each (docs/RECEIVING.md).
-CONTROLS = {"timeout_seconds": "timeout", "max_per_second": "rate limit"}
+CONTROLS = {"timeout_seconds": "timeout", "max_per_second": "rate limit", "ordered": "deliver in order"}
 
 
 def _control_text(field: str, value) -> str:
@@ -43,7 +43,7 @@ def _control_text(field: str, value) -> str:
         return f"{value} s" if value else "the default"
     if field == "max_per_second":
         return f"{value}/s" if value else "none"
-    return str(value)
+    return "on" if value else "off"
 
 
 def _trail(subscription: Subscription, action: str, actor=None, detail: str = "") -> None:
@@ -53,19 +53,20 @@ def _trail(subscription: Subscription, action: str, actor=None, detail: str = ""
 @transaction.atomic
 def subscription_create(
     *, organisation, url: str, activity_types: Iterable[str], description: str = "", created_by=None,
-    timeout_seconds: int | None = None, max_per_second: int | None = None,
+    timeout_seconds: int | None = None, max_per_second: int | None = None, ordered: bool = False,
 ) -> tuple[Subscription, str]:
     """Create a subscription; return it and its signing secret (the only time the secret is returned).
 
     What its receiver asks for: `timeout_seconds`, the endpoint's own timeout (1 to 30; None: the
-    WEBHOOKS_TIMEOUT setting); `max_per_second`, its rate limit (1 to 1,000; None: none).
+    WEBHOOKS_TIMEOUT setting); `max_per_second`, its rate limit (1 to 1,000; None: none); `ordered`, one
+    delivery at a time in the order of recording.
     """
     codes = _clean_activity_types(activity_types)
     secret = generate_secret()
     subscription = Subscription(
         organisation=organisation, url=url.strip(), description=description.strip(),
         secret_encrypted=encrypt_secret(secret), created_by=created_by, timeout_seconds=timeout_seconds,
-        max_per_second=max_per_second,
+        max_per_second=max_per_second, ordered=ordered,
     )
     subscription.full_clean()
     subscription.save()

@@ -40,8 +40,10 @@ def test_what_slows_the_endpoint_down_and_for_how_long(status, retry_after, seco
 
 def test_after_a_slow_down_the_pace_ramps_from_one_a_second_doubling_up_to_the_limit_or_no_pace():
     def rate(limit, seconds_after):
-        sending = snapshots.Sending("active", None, "https://x", "", "", None, [], None, limit,
-                                    timezone.now() - timedelta(seconds=seconds_after))
+        sending = snapshots.Sending(
+            state="active", deleted_at=None, url="https://x", secret_encrypted="", previous_secret_encrypted="",
+            previous_secret_until=None, custom_headers=[], timeout_seconds=None, max_per_second=limit, ordered=False,
+            slow_until=timezone.now() - timedelta(seconds=seconds_after))
         return pacing.pace_rate(sending)
 
     assert rate(None, 0) == pytest.approx(1.0, rel=0.01)
