@@ -16,8 +16,9 @@ def _create(client, **fields):
 
 
 def _edit(client, subscription, **fields):
+    types = list(subscription.activity_types.values_list("activity_type", flat=True))
     return client.post(reverse("console:subscription_edit", args=[subscription.id]),
-                       {"url": subscription.url, "activity_types": ["lot.created"], **fields})
+                       {"url": subscription.url, "activity_types": types, **fields})
 
 
 def test_a_timeout_given_on_create_is_kept_shown_and_in_the_trail(admin_client, org):
