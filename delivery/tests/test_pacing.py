@@ -62,7 +62,9 @@ def test_a_paced_sender_sends_each_request_at_its_reserved_moment_in_batches_of_
 
     assert [r.headers["webhook-id"] for r in receiver.received] == [e.webhook_id for e in events]
     assert set(claims) == {4}  # 20/s: 0.2 s of it
-    assert [b - a for a, b in zip(moments, moments[1:], strict=False)] == [pytest.approx(0.05, abs=1e-5)] * 9
+    # Never closer than 1/rate; a batch that starts after the schedule ran out starts at its claim, not earlier.
+    assert all(b - a >= 0.05 - 1e-5 for a, b in zip(moments, moments[1:], strict=False)), moments
+    assert moments[1] - moments[0] == pytest.approx(0.05, abs=1e-5)
     assert all(r.at >= m for r, m in zip(receiver.received, moments, strict=True))  # none before its moment
 
 
@@ -91,7 +93,11 @@ def test_an_unlimited_endpoint_never_touches_the_pace(org, receiver):
     with CaptureQueriesContext(connection) as queries:
         send_endpoint(str(subscription.id))
     assert len(receiver.received) == 3
-    assert not any(EndpointPace._meta.db_table in q["sql"] for q in queries.captured_queries)
+    table = EndpointPace._meta.db_table  # read only as a LEFT JOIN of the subscription (its slow-down)
+    writes_or_reads = (f'UPDATE "{table}"', f'INSERT INTO "{table}"')
+    assert not [q["sql"] for q in queries.captured_queries
+                if q["sql"].startswith(writes_or_reads) or f'FROM "{table}"' in q["sql"]]
+    assert not EndpointPace.objects.exists()
 
 
 def test_a_due_delivery_of_a_limited_endpoint_says_it_waits_for_its_turn_under_the_limit(org):

@@ -24,7 +24,8 @@ def _ids(received):
 
 
 @pytest.mark.django_db
-def test_while_the_first_is_retried_the_later_ones_wait_and_say_for_which(org, receiver, client, alice, settings):
+def test_while_the_first_is_retried_the_later_ones_wait_and_say_for_which(
+        org, receiver, client, alice, settings, web_settings):
     settings.WEBHOOKS_RETRY_SCHEDULE = [600, 600]
     subscription, _ = make_subscription(org, url=receiver.url, ordered=True)
     first, second, third = _record(org, 3)
@@ -41,7 +42,7 @@ def test_while_the_first_is_retried_the_later_ones_wait_and_say_for_which(org, r
 
 @pytest.mark.django_db
 def test_when_one_fails_for_good_the_next_goes_and_the_page_says_order_moved_past_it(
-        org, receiver, client, alice, settings):
+        org, receiver, client, alice, settings, web_settings):
     settings.WEBHOOKS_RETRY_SCHEDULE = []  # one attempt: a failure is for good
     subscription, _ = make_subscription(org, url=receiver.url, ordered=True)
     first, second = _record(org, 2)
@@ -71,7 +72,8 @@ def test_a_test_send_neither_waits_for_the_order_nor_holds_it_up(org, receiver, 
 
 
 @pytest.mark.django_db
-def test_redeliver_and_retry_failed_say_before_confirming_that_they_send_out_of_order(org, receiver, client, alice):
+def test_redeliver_and_retry_failed_say_before_confirming_that_they_send_out_of_order(
+        org, receiver, client, alice, web_settings):
     subscription, _ = make_subscription(org, url=receiver.url, ordered=True)
     (event,) = _record(org, 1)
     send_endpoint(str(subscription.id))

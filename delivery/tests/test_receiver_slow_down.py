@@ -55,7 +55,7 @@ def test_after_a_slow_down_the_pace_ramps_from_one_a_second_doubling_up_to_the_l
 
 @pytest.mark.django_db
 def test_a_429_slows_the_whole_endpoint_is_no_failure_for_the_breaker_and_the_log_says_until_when(
-        org, receiver, monkeypatch, client, alice):
+        org, receiver, monkeypatch, client, alice, web_settings):
     subscription, _ = make_subscription(org, url=receiver.url)
     events = _record(org, 3)
     receiver.script = [lambda h: answer(h, 429, headers={"Retry-After": "120"})]
