@@ -136,10 +136,11 @@ def slow_down_seconds(response: Response) -> float | None:
     """
     if response.status_code not in (429, 503):
         return None
-    after = states.retry_after_seconds(response)
+    # Its own cap: the retry schedule's (a delivery's next attempt) is another matter.
+    after = states.retry_after_seconds(response, cap=SLOW_DOWN_MAX)
     if after is None:
         return SLOW_DOWN_DEFAULT if response.status_code == 429 else None
-    return min(after, SLOW_DOWN_MAX)
+    return after
 
 
 def endpoint_slow_down(*, subscription_id, seconds: float) -> datetime:

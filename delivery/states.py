@@ -104,8 +104,9 @@ def retry_after_cap() -> float:
     return float(max(settings.WEBHOOKS_RETRY_SCHEDULE, default=0))
 
 
-def retry_after_seconds(response: Response, *, now: datetime | None = None) -> float | None:
-    """Return the Retry-After delay of a 429 or 503 answer in seconds (0 to retry_after_cap()), or None.
+def retry_after_seconds(response: Response, *, now: datetime | None = None, cap: float | None = None) -> float | None:
+    """Return the Retry-After delay of a 429 or 503 answer in seconds (0 to `cap`, retry_after_cap() unless
+    given), or None.
 
     RFC 9110 section 10.2.3: delay-seconds (digits only) or an HTTP-date. Anything
     else (a fraction, "inf", a sign, a date we cannot read) is ignored, so the
@@ -116,7 +117,7 @@ def retry_after_seconds(response: Response, *, now: datetime | None = None) -> f
     value = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), "").strip()
     if not value:
         return None
-    cap = retry_after_cap()
+    cap = retry_after_cap() if cap is None else cap
     if value.isascii() and value.isdigit():
         return min(float(int(value[:12])), cap)
     try:
