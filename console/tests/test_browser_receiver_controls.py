@@ -54,7 +54,7 @@ def test_the_form_says_what_is_wrong_with_each_ask_and_saves_nothing_then_saves_
     page.get_by_label("Timeout (seconds)").fill("25")
     page.get_by_label("Maximum deliveries per second").fill("20")
     page.get_by_role("button", name="Create").click()
-    expect(page.get_by_role("heading", name="Signing secret")).to_be_visible()
+    expect(page.get_by_role("heading", name="Signing secret", exact=True)).to_be_visible()
     subscription = Subscription.objects.get()
     assert (subscription.timeout_seconds, subscription.max_per_second, subscription.ordered) == (25, 20, True)
 
