@@ -36,9 +36,10 @@ def organisation_make(prefix: str) -> Organisation:
     return Organisation.objects.create(slug=f"{prefix}-{n}", name=f"Bench {prefix} {n}")
 
 
-def endpoint_make(rx: FastReceiver, org: Organisation, path: str, activity_types) -> Subscription:
-    """Create a subscription to rx at path and tell rx its secret."""
-    subscription, secret = subscription_create(organisation=org, url=rx.url(path), activity_types=activity_types)
+def endpoint_make(rx: FastReceiver, org: Organisation, path: str, activity_types, **controls) -> Subscription:
+    """Create a subscription to rx at path (with what its receiver asks for, `controls`) and tell rx its secret."""
+    subscription, secret = subscription_create(organisation=org, url=rx.url(path), activity_types=activity_types,
+                                               **controls)
     rx.secrets({path: secret})
     return subscription
 
@@ -127,6 +128,49 @@ def drain(rx: FastReceiver, *, events: int, timeout: float, env: dict, emitters:
     last = max((a.at for a in arrived.values()), default=start)
     return {"events": events, "per_second": len(arrived) / max(last - start, 1e-9), "seconds": last - start,
             "worker_cpu_ms_per_delivery": cpu * 1000 / max(len(arrived), 1), **_outcome(rx, want, arrived)}
+
+
+def controls(rx: FastReceiver, *, events: int, timeout: float, env: dict, emitters: int,
+             worker_pids: list[int]) -> dict:
+    """A backlog of `events` drained after Resume by an ordered endpoint, and by one limited to 100 a second.
+
+    Ordered: one request in flight, so its rate is bounded by one round trip (claim,
+    POST, record) per event. Limited: requests per second from its first arrival to
+    its last, to set beside its limit.
+    """
+    from bench.emitters import emit_parallel
+    from subscriptions.services import subscription_pause, subscription_resume
+
+    out = {}
+    for name, asked in (("ordered", {"ordered": True}), ("limited_100", {"max_per_second": 100})):
+        org = organisation_make(f"ctl-{name.replace('_', '-')}")
+        path = f"/ctl-{name}-{org.slug}"
+        subscription = endpoint_make(rx, org, path, ["lot.created"], **asked)
+        subscription_pause(subscription=subscription)
+        _, _, want, _ = emit_parallel(env=env, org=org, types=["lot.created"], events=events, processes=emitters)
+        cpu_before = cpu_seconds(worker_pids)
+        start = time.time()
+        subscription_resume(subscription=subscription)
+        arrived = rx.collect(want, timeout, path)
+        cpu = cpu_seconds(worker_pids) - cpu_before
+        times = sorted(a.at for a in arrived.values())
+        order = [a.msg_id for a in sorted(arrived.values(), key=lambda a: a.at)]
+        out[name] = {"events": events, "seconds": (times[-1] - start) if times else 0.0,
+                     "per_second": (len(times) - 1) / max(times[-1] - times[0], 1e-9) if len(times) > 1 else 0.0,
+                     "worker_cpu_ms_per_delivery": cpu * 1000 / max(len(arrived), 1),
+                     **_outcome(rx, want, arrived)}
+        if name == "ordered":
+            out[name]["in_recording_order"] = order == sorted(order, key=_recorded_at(subscription))
+    return out
+
+
+def _recorded_at(subscription: Subscription):
+    """Return a sort key: a webhook id's place in the order its event was recorded."""
+    from delivery.models import Delivery
+
+    recorded = {f"evt_{event_id.hex}": (at, delivery_id) for event_id, at, delivery_id in
+                Delivery.objects.filter(subscription=subscription).values_list("event_id", "created_at", "id")}
+    return recorded.__getitem__
 
 
 def _paced(org: Organisation, activity_type: str, *, events: int, rate: float) -> dict[str, float]:

@@ -23,10 +23,10 @@ from bench import stack
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=1_000_000,
-            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200)
+            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200, ctl_events=2000)
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
-             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20)
-PHASES = ("cost", "statements", "raw", "throughput", "latency", "isolation", "peer", "log")
+             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20, ctl_events=20)
+PHASES = ("cost", "statements", "raw", "throughput", "latency", "isolation", "controls", "peer", "log")
 # Cores measured beside this one by `--compare`, each from an export of its commit, in the same
 # run: the core before issue 11 (two senders, Redis wake keys, batches by COPY) with its own bench
 # code, and the one-sender core as issue 17 found it ("before"), driven by this bench's code so that
@@ -187,7 +187,7 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
         arrivals = rx.take()
         out["raw"]["unverified"] = sum(1 for a in arrivals if not a.verified)
         print("raw:", out["raw"], flush=True)
-    if only & {"throughput", "latency", "isolation"}:
+    if only & {"throughput", "latency", "isolation", "controls"}:
         out.update(_pipeline(rx, env, sizes, only, args, workdir, timeout))
     if "peer" in only:
         from bench.peer_run import Peer
@@ -255,6 +255,12 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
             out["fair_share"] = phases.fair_share(rx, events=sizes["iso_events"], rate=sizes["rate"],
                                                   timeout=timeout, hostile=3)
             print("fair share:", _brief(out["fair_share"]), flush=True)
+        if "controls" in only:
+            stack.queue_wait_empty(env["CELERY_TASK_DEFAULT_QUEUE"])
+            for name, figures in phases.controls(rx, events=sizes["ctl_events"], timeout=timeout, env=env,
+                                                 emitters=args.emitters, worker_pids=workers.worker_pids()).items():
+                out[f"controls_{name}"] = figures
+                print(f"controls_{name}:", _brief(figures), flush=True)
     finally:
         workers.stop()
     return out
@@ -283,7 +289,7 @@ def failures(results: dict) -> list[str]:
     """Return what did not arrive verified, phase by phase."""
     problems = []
     for name in ("throughput_1", "throughput_20", "drain", "latency", "isolation_calm", "isolation_hang",
-                 "fair_share"):
+                 "fair_share", "controls_ordered", "controls_limited_100"):
         for label, scope in (("", results), ("before ", results.get("before") or {})):
             figures = scope.get(name)
             if figures and (figures["lost"] or figures["unverified"]):

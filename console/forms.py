@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, timedelta
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -14,8 +15,17 @@ from delivery.models import Delivery
 from subscriptions.activity_data import json_text_depth_check
 from subscriptions.activity_types import by_category, choices, get_activity_type
 from subscriptions.exceptions import InvalidActivityData
-from subscriptions.models import Subscription
+from subscriptions.models import RATE_MAX, RATE_MIN, TIMEOUT_MAX, TIMEOUT_MIN, Subscription
 from subscriptions.validators import validate_endpoint_url
+
+
+def _whole_number(label: str, low: int, high: int, *, invalid: str, too_low: str, too_high: str) -> forms.IntegerField:
+    """Return an optional whole-number field from `low` to `high` with its three messages.
+
+    A text input: the browser's own number check would pre-empt our clearer messages.
+    """
+    return forms.IntegerField(label=label, required=False, min_value=low, max_value=high,
+                              error_messages={"invalid": invalid, "min_value": too_low, "max_value": too_high})
 
 
 class SubscriptionForm(forms.Form):
@@ -42,6 +52,17 @@ class SubscriptionForm(forms.Form):
         label="Description", required=False, max_length=200,
         help_text="Optional: what this endpoint is for, shown on its card.",
     )
+    timeout_seconds = _whole_number(
+        "Timeout (seconds)", TIMEOUT_MIN, TIMEOUT_MAX,
+        invalid=f"Enter a whole number of seconds from {TIMEOUT_MIN} to {TIMEOUT_MAX}.",
+        too_low=f"The timeout must be at least {TIMEOUT_MIN} second.",
+        too_high=f"The timeout can be at most {TIMEOUT_MAX} seconds.")
+    max_per_second = _whole_number(
+        "Maximum deliveries per second", RATE_MIN, RATE_MAX,
+        invalid=f"Enter a whole number from {RATE_MIN} to {RATE_MAX:,}, or leave it empty.",
+        too_low=f"The limit must be at least {RATE_MIN} delivery per second.",
+        too_high=f"The limit can be at most {RATE_MAX:,} deliveries per second.")
+    ordered = forms.BooleanField(label="Deliver in order", required=False)
     confirm_duplicate = forms.BooleanField(
         label="Yes, add another webhook to this URL", required=False,
         help_text="The organisation already has a webhook to this URL.",
@@ -55,8 +76,21 @@ class SubscriptionForm(forms.Form):
             "url": subscription.url,
             "description": subscription.description,
             "activity_types": [t.activity_type for t in subscription.activity_types.all()],
+            "timeout_seconds": subscription.timeout_seconds,
+            "max_per_second": subscription.max_per_second,
+            "ordered": subscription.ordered,
         }
         return cls(data=data, initial=initial)
+
+    def default_timeout(self) -> str:
+        """Return the WEBHOOKS_TIMEOUT setting as the form says it ("10")."""
+        return f"{settings.WEBHOOKS_TIMEOUT:g}"
+
+    def controls(self) -> dict:
+        """Return what the receiver asked for, as subscription_create and subscription_update take it."""
+        return {"timeout_seconds": self.cleaned_data.get("timeout_seconds"),
+                "max_per_second": self.cleaned_data.get("max_per_second"),
+                "ordered": bool(self.cleaned_data.get("ordered"))}
 
     def grouped_activity_types(self) -> list[dict]:
         """Return the six categories, each with its types and whether each is checked now."""

@@ -19,7 +19,7 @@ from console.forms import LogFilterForm, RecoverForm, RegenerateForm, Subscripti
 from console.header_forms import SubscriptionEditForm
 from console.permissions import membership_or_404, require_admin, subscription_view
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
-from delivery.health_view import delivery_waits, endpoint_health_view
+from delivery.health_view import delivery_waits, endpoint_health_view, order_moved_past
 from delivery.selectors import (
     LogPage,
     deliveries_failed_since_count,
@@ -60,7 +60,7 @@ def subscription_create(request):
             subscription, secret = services.subscription_create(
                 organisation=membership.organisation, url=form.cleaned_data["url"],
                 activity_types=form.cleaned_data["activity_types"],
-                description=form.cleaned_data["description"], created_by=request.user,
+                description=form.cleaned_data["description"], created_by=request.user, **form.controls(),
             )
         except ValidationError as exc:
             form.add_service_error(exc)
@@ -100,6 +100,7 @@ def subscription_detail(request, subscription):
         **_log_context(request, subscription, codes, health=health),
         "trail": trail,
         "recover_form": RecoverForm(),
+        "moved_past": order_moved_past(subscription=subscription),
     })
 
 
@@ -159,7 +160,7 @@ def subscription_edit(request, subscription):
                 services.subscription_update(
                     subscription=subscription, url=form.cleaned_data["url"],
                     activity_types=form.cleaned_data["activity_types"],
-                    description=form.cleaned_data["description"], by=request.user,
+                    description=form.cleaned_data["description"], by=request.user, controls=form.controls(),
                 )
                 if form.headers_changed():
                     services.subscription_set_headers(subscription=subscription,

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from delivery import health as breaker
 from delivery import slots
-from delivery.models import Attempt, Delivery, EndpointHealth, Event, SenderSlot
+from delivery.models import Attempt, Delivery, EndpointHealth, EndpointPace, Event, SenderSlot
 from subscriptions.models import Subscription, TrailEntry
 
 HEALTHY = "healthy"
@@ -158,7 +158,7 @@ class Wait:
 
 
 def _wait(delivery: Delivery, *, subscription: Subscription, health: EndpointHealthView, now: datetime,
-          test_ids: set) -> Wait | None:
+          test_ids: set, slow_until: datetime | None, head: Delivery | None) -> Wait | None:
     if delivery.state == Delivery.State.HELD:
         return Wait("Held until Resume")
     if delivery.state != Delivery.State.PENDING:
@@ -167,14 +167,22 @@ def _wait(delivery: Delivery, *, subscription: Subscription, health: EndpointHea
         return Wait("Sending now")
     if not subscription.is_active:
         return Wait("Held until Resume")  # its sender holds it on its next look
+    if head is not None and head.id != delivery.id and delivery.event_id not in test_ids:
+        return Wait(f"Waiting for {head.event.webhook_id} to be delivered",
+                    after=" (this webhook delivers in order)")
     if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
         return Wait("Waiting for its retry at" if delivery.attempt_count else "Scheduled for", delivery.next_attempt_at)
+    if slow_until is not None and slow_until > now:
+        return Wait("Waiting: the receiver asked us to slow down until", slow_until)
     if health.breaker_open and delivery.event_id not in test_ids:  # a test send passes an open breaker
         if health.probe_in_flight:
             return Wait("Waiting for the endpoint's breaker: a probe request is in flight")
         if health.next_probe_at > now:
             return Wait("Waiting for the endpoint's breaker: next probe at", health.next_probe_at)
         return Wait("Waiting for the endpoint's breaker: its probe is due now")
+    if subscription.max_per_second:
+        return Wait("Due now: waiting for its turn under the endpoint's rate limit",
+                    after=f" (rate limit {subscription.max_per_second}/s)")
     if health.capped:
         return Wait("Due now: waiting for a free sender",
                     after=f" (all {health.senders_cap} of this endpoint's senders are busy)")
@@ -186,16 +194,43 @@ def _wait(delivery: Delivery, *, subscription: Subscription, health: EndpointHea
 
 def delivery_waits(*, subscription: Subscription, deliveries: list[Delivery], health: EndpointHealthView,
                    now: datetime | None = None) -> dict[uuid.UUID, Wait]:
-    """Return {delivery id: Wait} for the unfinished ones, in one query at most (the test sends behind a breaker)."""
+    """Return {delivery id: Wait} for the unfinished ones, in three queries at most (the test sends behind a breaker
+    or of an ordered endpoint, the slow-down the receiver asked for when a delivery is due, the delivery an ordered
+    endpoint sends next)."""
     now = now or timezone.now()
+    due = any(d.state == Delivery.State.PENDING and (d.locked_until is None or d.locked_until <= now)
+              and d.next_attempt_at is not None and d.next_attempt_at <= now for d in deliveries)
+    slow_until = EndpointPace.objects.filter(subscription=subscription).values_list(
+        "slow_until", flat=True).first() if due else None
+    pending = any(d.state == Delivery.State.PENDING for d in deliveries)
+    head = order_head(subscription=subscription) if subscription.ordered and pending else None
     test_ids: set = set()
-    if health.breaker_open:
+    if health.breaker_open or subscription.ordered:
         blocked = [d.event_id for d in deliveries if d.state == Delivery.State.PENDING]
         if blocked:
             test_ids = set(Event.objects.filter(id__in=blocked, is_test=True).values_list("id", flat=True))
     waits = {}
     for d in deliveries:
-        wait = _wait(d, subscription=subscription, health=health, now=now, test_ids=test_ids)
+        wait = _wait(d, subscription=subscription, health=health, now=now, test_ids=test_ids, slow_until=slow_until,
+                     head=head)
         if wait is not None:
             waits[d.id] = wait
     return waits
+
+
+def order_head(*, subscription: Subscription) -> Delivery | None:
+    """Return the delivery an ordered endpoint sends next (its oldest unfinished one, test sends aside), or None
+    (the same rule as delivery.states.in_order)."""
+    return (Delivery.objects.filter(subscription=subscription, state__in=Delivery.UNFINISHED, event__is_test=False)
+            .order_by("created_at", "id").select_related("event").first())
+
+
+def order_moved_past(*, subscription: Subscription) -> Delivery | None:
+    """Return the latest delivery an ordered endpoint moved past because it failed for good, or None.
+
+    (Those recorded after it went on: the page says so.)
+    """
+    if not subscription.ordered:
+        return None
+    return (Delivery.objects.filter(subscription=subscription, state=Delivery.State.FAILED, event__is_test=False)
+            .order_by("-created_at", "-id").select_related("event").first())

@@ -206,3 +206,24 @@ class SenderSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} #{self.number}"
+
+
+class EndpointPace(models.Model):
+    """An endpoint's pace (delivery.pacing): the GCRA's theoretical arrival time, and a receiver's "slow down".
+
+    Taken with one conditional UPDATE per claimed batch, so the limit holds across
+    threads, processes and machines. Only endpoints with a limit, or whose receiver
+    asked us to slow down, have a row.
+    """
+
+    subscription = models.OneToOneField(
+        Subscription, on_delete=models.CASCADE, primary_key=True, related_name="endpoint_pace"
+    )
+    # Unix seconds: when the endpoint's next request may go at its rate (the schedule reserved so far ends here).
+    tat = models.FloatField(default=0.0)
+    # The receiver asked us to slow down (429, or 503 with Retry-After): nothing goes before this moment, then
+    # the pace ramps up again (delivery.pacing). NULL: it never asked.
+    slow_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} paced to {self.tat}"

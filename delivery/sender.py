@@ -10,13 +10,19 @@ of it for one endpoint, from its message to its last look:
 2. Take a slot of the endpoint and one of its organisation (delivery.slots),
    or leave the wake row marked waiting: whoever frees a slot wakes it.
 3. Ask the breaker what may go (delivery.health.gate): a batch, one probe, or
-   test sends only; claim that (delivery.states).
+   test sends only; claim that (delivery.states: an ordered endpoint has one
+   sendable delivery at a time, its oldest unfinished one). An endpoint with a rate limit
+   claims about 0.2 s of its rate and reserves the batch's requests
+   (delivery.pacing): each then goes at its moment, or, when the endpoint must
+   wait longer than a thread may, the batch is given back and the endpoint's
+   next sender is scheduled for later (no thread waits, no retry is used).
 4. For each claimed delivery: renew the lease if the request could outlive
-   it, read the subscription again (a delete or pause that committed stops the
-   batch; an edited URL and a regenerated secret apply; the claim's own read
-   serves the batch's first request), sign the exact bytes with the current
-   secret, POST under the transport's hard deadline. Whatever goes wrong in
-   that step is an attempt with an error, never an unrecorded re-send.
+   it (the lease follows the endpoint's own timeout), read the subscription
+   again (a delete or pause that committed stops the batch; an edited URL,
+   timeout or a regenerated secret apply; the claim's own read serves the
+   batch's first request), sign the exact bytes with the current secret, POST
+   under the transport's hard deadline (the endpoint's timeout). Whatever goes
+   wrong in that step is an attempt with an error, never an unrecorded re-send.
 5. Record successes together (RECORD_EVERY, RECORD_SECONDS), a failure at once
    with the successes before it, in one transaction (states.deliveries_record
    and the breaker's record); then report them (logs, metrics, alerts).
@@ -37,7 +43,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from delivery import health, metrics, signals, slots, snapshots, states, transport, wakeups
+from delivery import health, metrics, pacing, signals, slots, snapshots, states, transport, wakeups
 from delivery.models import Attempt, Delivery
 from delivery.recorded_answer import body_for_storage, headers_for_storage
 from delivery.signing import signed_headers
@@ -127,12 +133,17 @@ class Sender:
         self.subscription_id = subscription_id
         self.helper = helper
         self.holder = slots.new_holder()
+        self.timeout: float = 0.0  # the longest request the leases cover (the endpoint's timeout, delivery.slots)
         self.until = slots.lease_until()
         self.attempts = 0
         self.endpoint: snapshots.Endpoint | None = None
         self._record_clean = True  # the endpoint's breaker record has nothing to forget after a success
         self._helped = False
         self._secrets: dict[str, str] = {}  # encrypted -> plain, for this sender's run (same text, same secret)
+        self._rate: float | None = None  # the endpoint's pace as last read (delivery.pacing), None: unpaced
+        self._ordered = False  # the endpoint delivers in order, as last read
+        self._moments: list[float] | None = None  # when each request of the claimed batch may go (a paced endpoint)
+        self._resume_in: float | None = None  # the pace asks for a wait too long for a thread: resume this much later
 
     # --- from start to end ---------------------------------------------------------------
 
@@ -143,6 +154,10 @@ class Sender:
                 self._drain()
             finally:
                 self._stop()
+            if self._resume_in is not None:  # the holder leaves the endpoint awake, its next sender scheduled
+                if not self.helper:
+                    wakeups.endpoint_resume_in(self.subscription_id, self._resume_in)
+                break
             if self.helper or not self._look_again():
                 break
         return self.attempts
@@ -153,7 +168,8 @@ class Sender:
             if not self.helper:
                 wakeups.endpoint_sleep(self.subscription_id)
             return False
-        self.until = slots.lease_until()
+        self.timeout = self.endpoint.sending.timeout
+        self.until = slots.lease_until(self.timeout)
         scopes = {"endpoint": (slots.endpoint_scope(self.subscription_id), slots.ENDPOINT_SENDERS),
                   "organisation": (slots.organisation_scope(self.endpoint.organisation_id),
                                    slots.ORGANISATION_SENDERS)}
@@ -186,6 +202,7 @@ class Sender:
         if self.endpoint is None:
             return False
         self._record_clean = self.endpoint.record is None or self.endpoint.record.clean
+        self._rate, self._ordered = pacing.pace_rate(self.endpoint.sending), self.endpoint.sending.ordered
         if self.endpoint.sending.sends:
             return True
         if self.endpoint.sending.deleted_at is not None:
@@ -207,6 +224,32 @@ class Sender:
                 return  # a short batch: nothing else was due when it was claimed
 
     def _claim(self) -> tuple[list[states.Claimed] | None, int]:
+        """Claim what may go now and reserve its requests under the endpoint's rate limit; return (batch, limit).
+
+        The batch is None when it may not go now (given back: the subscription was
+        paused or deleted meanwhile, or the pace asks for a wait too long for a thread).
+        """
+        batch, limit = self._claim_gated()
+        self._moments = None
+        if batch and self._rate:
+            batch = self._pace(batch)
+        return batch, limit
+
+    def _pace(self, batch: list[states.Claimed]) -> list[states.Claimed] | None:
+        """Reserve the batch's requests under the rate limit (delivery.pacing); return the batch, or None (given
+        back, and the endpoint's next sender scheduled for when a reservation can be granted)."""
+        while True:
+            reservation = pacing.pace_reserve(subscription_id=self.subscription_id, rate=self._rate, count=len(batch))
+            if reservation.granted:
+                self._moments = reservation.moments
+                return batch
+            if reservation.wait > pacing.WAIT_IN_THREAD:
+                states.deliveries_give_back(ids=[d.id for d in batch])
+                self._resume_in = reservation.wait
+                return None
+            time.sleep(reservation.wait)
+
+    def _claim_gated(self) -> tuple[list[states.Claimed] | None, int]:
         """Claim what the breaker lets go now: a batch, the one probe, or test sends only; return (batch, limit).
 
         The claim reads the breaker's record with the deliveries (states.sendable lets
@@ -214,10 +257,14 @@ class Sender:
         back, keeping one as the probe. The batch is None when the subscription was
         paused or deleted meanwhile (its deliveries are then held or cancelled).
         """
-        batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=BATCH_MAX)
+        # An ordered endpoint has one sendable delivery at a time: a claim of one is a full batch, and the
+        # sender claims the next at once rather than lingering as after a short batch.
+        limit = 1 if self._ordered else pacing.batch_size(self._rate, most=BATCH_MAX)
+        batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=limit)
         if not batch:
-            return batch, BATCH_MAX
+            return batch, limit
         sending = snapshots.sending_of(batch[0].subscription)
+        self._rate, self._ordered = pacing.pace_rate(sending), sending.ordered
         if not sending.sends:
             states.deliveries_give_back(ids=[d.id for d in batch])
             self._read()  # holds or cancels them
@@ -226,7 +273,7 @@ class Sender:
         self._record_clean = record is None or record.clean
         gate = health.gate(record, timezone.now())
         if gate is health.Gate.ALL:
-            return batch, BATCH_MAX
+            return batch, limit
         tests = [d for d in batch if d.is_test]
         keep = tests
         if gate is health.Gate.PROBE and health.probe_take(subscription_id=self.subscription_id, until=self.until):
@@ -235,16 +282,19 @@ class Sender:
                 health.probe_drop(subscription_id=self.subscription_id)  # nothing to probe with
         kept = {d.id for d in keep}
         states.deliveries_give_back(ids=[d.id for d in batch if d.id not in kept])
-        return [d for d in batch if d.id in kept], len(keep) or BATCH_MAX
+        return [d for d in batch if d.id in kept], len(keep) or limit
 
     def _send(self, batch: list[states.Claimed]) -> BatchEnd:
         """Send a claimed batch in order, recording as it goes; return how it ended."""
         started = time.monotonic()
         unrecorded = _Unrecorded()
         for i, claimed in enumerate(batch):
+            if self._moments:
+                pacing.pace_wait_until(self._moments[i])
             self._ask_for_help(i, len(batch), started)
-            self._cover([d.id for d in batch[i:]])
-            sent = self._send_one(claimed, first=i == 0)
+            rest = [d.id for d in batch[i:]]
+            self._cover(rest)
+            sent = self._send_one(claimed, first=i == 0, rest=rest)
             if sent is Skipped.FINISHED:
                 continue
             if sent is Skipped.STOPPED:
@@ -273,19 +323,28 @@ class Sender:
             wakeups.endpoint_help(self.subscription_id)
             self._helped = True
 
-    def _cover(self, claimed_ids: list) -> None:
-        """Renew slots, claims and the wake row if a request starting now could outlast the lease."""
-        if not slots.needs_renewal(self.until):
+    def _cover(self, claimed_ids: list, *, timeout: float | None = None) -> None:
+        """Renew slots, claims and the wake row if a request starting now could outlast the lease.
+
+        `timeout`: the request's own, when it is longer than the one the leases covered
+        so far (the endpoint's timeout was edited while this sender ran).
+        """
+        if timeout is not None and timeout > self.timeout:
+            self.timeout = timeout
+        elif not slots.needs_renewal(self.until, self.timeout):
             return
-        self.until = slots.lease_until()
+        self.until = slots.lease_until(self.timeout)
         with transaction.atomic():
             slots.slots_renew(holder=self.holder, until=self.until)
             states.deliveries_extend(ids=claimed_ids, until=self.until)
         if not self.helper:
             wakeups.endpoint_keep_awake(self.subscription_id)
 
-    def _send_one(self, claimed: states.Claimed, *, first: bool) -> states.Sent | Skipped:
-        """POST one claimed delivery as things are now; return what to record, or why it was not sent."""
+    def _send_one(self, claimed: states.Claimed, *, first: bool, rest: list) -> states.Sent | Skipped:
+        """POST one claimed delivery as things are now; return what to record, or why it was not sent.
+
+        `rest`: the ids of this delivery and the batch's after it (still claimed), for a lease to cover.
+        """
         if first:  # the claim read the delivery and its subscription a moment ago
             state, sending = claimed.state, snapshots.sending_of(claimed.subscription)
         else:
@@ -297,6 +356,8 @@ class Sender:
             return Skipped.STOPPED
         if state != Delivery.State.PENDING:
             return Skipped.FINISHED
+        if sending.timeout > self.timeout:
+            self._cover(rest, timeout=sending.timeout)
         started_at = timezone.now()
         headers, response = {}, None
         try:
@@ -337,7 +398,7 @@ class Sender:
         headers = {**headers_for_sending(stored=sending.custom_headers),
                    **signed_headers(secret=secret, msg_id=claimed.webhook_id, timestamp=int(time.time()), body=body,
                                     also=also)}
-        return headers, transport.post(sending.url, body, headers)
+        return headers, transport.post(sending.url, body, headers, timeout=sending.timeout)
 
     # --- recording, then reporting -----------------------------------------------------------
 
@@ -353,7 +414,13 @@ class Sender:
                 health.endpoint_clear(subscription_id=self.subscription_id)
                 self._record_clean = True
             for s in sent:
-                if not s.response.ok:
+                if s.response.ok:
+                    continue
+                slow = pacing.slow_down_seconds(s.response)
+                if slow is not None:  # the receiver is up and asks the endpoint to wait: no failure for the breaker
+                    until = pacing.endpoint_slow_down(subscription_id=self.subscription_id, seconds=slow)
+                    self._resume_in = max(self._resume_in or 0.0, (until - timezone.now()).total_seconds())
+                else:
                     verdicts.append(health.endpoint_failed(subscription_id=self.subscription_id, url=url,
                                                            status_code=s.response.status_code))
                     self._record_clean = False

@@ -25,8 +25,9 @@ from delivery.models import SenderSlot
 ENDPOINT_SENDERS = 4
 # More than one endpoint's cap, so that one slow endpoint never holds all of its organisation's share.
 ORGANISATION_SENDERS = 6
-# A lease lasts WEBHOOKS_TIMEOUT + LEASE_EXTRA; its holder renews it before a request that could
-# outlive it (RENEW_MARGIN), so a lease never runs out while its request may still be running.
+# A lease lasts the endpoint's timeout (its own, or WEBHOOKS_TIMEOUT) + LEASE_EXTRA; its holder renews it
+# before a request that could outlive it (RENEW_MARGIN), so a lease never runs out while its request may
+# still be running.
 LEASE_EXTRA = 10.0
 RENEW_MARGIN = 5.0
 # A take that loses a race for a free row picks again, at most this many times (each loss means
@@ -37,18 +38,20 @@ _SCOPE = models.CharField()
 _NUMBER = models.IntegerField()
 
 
-def lease_seconds() -> float:
-    """Return how long a slot or a claim lasts before its holder must renew it."""
-    return settings.WEBHOOKS_TIMEOUT + LEASE_EXTRA
+def lease_seconds(timeout: float | None = None) -> float:
+    """Return how long a slot or a claim lasts before its holder must renew it, for requests of `timeout`
+    seconds at most (None: WEBHOOKS_TIMEOUT)."""
+    return (timeout or settings.WEBHOOKS_TIMEOUT) + LEASE_EXTRA
 
 
-def lease_until() -> datetime:
-    return timezone.now() + timedelta(seconds=lease_seconds())
+def lease_until(timeout: float | None = None) -> datetime:
+    return timezone.now() + timedelta(seconds=lease_seconds(timeout))
 
 
-def needs_renewal(until: datetime) -> bool:
-    """Return True if a request starting now could outlast a lease that ends at `until`."""
-    return (until - timezone.now()).total_seconds() < settings.WEBHOOKS_TIMEOUT + RENEW_MARGIN
+def needs_renewal(until: datetime, timeout: float | None = None) -> bool:
+    """Return True if a request of `timeout` seconds at most (None: WEBHOOKS_TIMEOUT) starting now could outlast
+    a lease that ends at `until`."""
+    return (until - timezone.now()).total_seconds() < (timeout or settings.WEBHOOKS_TIMEOUT) + RENEW_MARGIN
 
 
 def endpoint_scope(subscription_id) -> str:

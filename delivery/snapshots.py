@@ -11,13 +11,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
+
 from delivery.compiled import Compiled, Param
 from delivery.models import Delivery
 from subscriptions.models import Subscription
 
-# The subscription's fields a request depends on, in this order wherever they are read.
+# The subscription's fields a request depends on, in this order wherever they are read (and its pace's
+# slow-down, delivery.pacing).
 SENDING = ("state", "deleted_at", "url", "secret_encrypted", "previous_secret_encrypted", "previous_secret_until",
-           "custom_headers")
+           "custom_headers", "timeout_seconds", "max_per_second", "ordered", "endpoint_pace__slow_until")
 # The endpoint's breaker record (delivery.models.EndpointHealth), read with the subscription.
 RECORD = ("url", "consecutive_failures", "failing_since", "open_until", "probe_until")
 
@@ -33,6 +36,15 @@ class Sending:
     previous_secret_encrypted: str
     previous_secret_until: datetime | None
     custom_headers: list
+    timeout_seconds: int | None
+    max_per_second: int | None  # the receiver's rate limit (delivery.pacing), None: none
+    ordered: bool  # one delivery in flight at a time, in the order of recording (delivery.states.in_order)
+    slow_until: datetime | None  # the receiver asked us to slow down until then (delivery.pacing), None: never
+
+    @property
+    def timeout(self) -> float:
+        """The hard deadline of one exchange with the endpoint, in seconds (its own, or WEBHOOKS_TIMEOUT)."""
+        return float(self.timeout_seconds or settings.WEBHOOKS_TIMEOUT)
 
     @property
     def sends(self) -> bool:

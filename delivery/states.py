@@ -9,9 +9,12 @@
 
 A pending delivery is *due* when its `next_attempt_at` has passed and no
 sender has *claimed* it (`locked_until` in the future): `due()` is that rule,
-written once, for the sender's claim, its last look and the sweeper. Waiting
-for an endpoint's slot or its open breaker does not change a delivery and uses
-up no retry: it stays due. Nothing outside this module writes `state`,
+written once, for the sender's claim, its last look and the sweeper (with the
+endpoint's breaker, a slow-down its receiver asked for, and the order of an
+ordered endpoint: `sendable()`). Waiting
+for an endpoint's slot, its open breaker, its rate limit or the end of a
+slow-down its receiver asked for does not change a delivery and uses up no
+retry: it stays due. Nothing outside this module writes `state`,
 `next_attempt_at`, `locked_until`, `attempt_count`, `schedule_offset`,
 `completed_at`, `last_status_code` or `last_error` (delivery/tests/test_architecture.py).
 
@@ -28,7 +31,7 @@ from email.utils import parsedate_to_datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from delivery import health
@@ -53,9 +56,31 @@ def due(now) -> Q:
 
 
 def sendable(now) -> Q:
-    """Return the filter of deliveries that may go at `now`: due, and let through by their endpoint's breaker
-    (delivery.health.gate: anything unless it lets only test sends go)."""
-    return due(now) & (health.gate_lets_deliveries("subscription__endpoint_health__", now) | Q(event__is_test=True))
+    """Return the filter of deliveries that may go at `now`: due, let through by their endpoint's breaker
+    (delivery.health.gate: anything unless it lets only test sends go), and not asked by their receiver to wait
+    (a slow-down, delivery.pacing)."""
+    return (due(now) & not_slowed(now) & in_order()
+            & (health.gate_lets_deliveries("subscription__endpoint_health__", now) | Q(event__is_test=True)))
+
+
+def in_order() -> Q:
+    """Return the filter of deliveries that keep their endpoint's order: any of an endpoint that is not ordered,
+    a test send, or the oldest unfinished delivery of an ordered one (recorded first; the id breaks a tie).
+
+    While that one is claimed, retrying or held, no later one of its endpoint is sendable: one in
+    flight at a time, in the order of recording. Once it succeeds or fails for good, the next goes.
+    """
+    earlier = Q(created_at__lt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
+    before_it = Delivery.objects.filter(earlier, subscription_id=OuterRef("subscription_id"),
+                                        state__in=Delivery.UNFINISHED, event__is_test=False)
+    return Q(subscription__ordered=False) | Q(event__is_test=True) | ~Exists(before_it)
+
+
+
+def not_slowed(now) -> Q:
+    """Return the filter of deliveries whose receiver has not asked us to wait past `now` (429, delivery.pacing)."""
+    return (Q(subscription__endpoint_pace__slow_until__isnull=True)
+            | Q(subscription__endpoint_pace__slow_until__lte=now))
 
 
 # --- the retry rules -----------------------------------------------------------
@@ -79,8 +104,9 @@ def retry_after_cap() -> float:
     return float(max(settings.WEBHOOKS_RETRY_SCHEDULE, default=0))
 
 
-def retry_after_seconds(response: Response, *, now: datetime | None = None) -> float | None:
-    """Return the Retry-After delay of a 429 or 503 answer in seconds (0 to retry_after_cap()), or None.
+def retry_after_seconds(response: Response, *, now: datetime | None = None, cap: float | None = None) -> float | None:
+    """Return the Retry-After delay of a 429 or 503 answer in seconds (0 to `cap`, retry_after_cap() unless
+    given), or None.
 
     RFC 9110 section 10.2.3: delay-seconds (digits only) or an HTTP-date. Anything
     else (a fraction, "inf", a sign, a date we cannot read) is ignored, so the
@@ -91,7 +117,7 @@ def retry_after_seconds(response: Response, *, now: datetime | None = None) -> f
     value = next((v for k, v in response.headers.items() if k.lower() == "retry-after"), "").strip()
     if not value:
         return None
-    cap = retry_after_cap()
+    cap = retry_after_cap() if cap is None else cap
     if value.isascii() and value.isdigit():
         return min(float(int(value[:12])), cap)
     try:

@@ -3,8 +3,9 @@
 Whatever the receiver does, post() returns by the deadline: name resolution,
 connect and TLS handshake each have their own budget (PHASE_LIMIT, within
 the whole), and the whole exchange (request, status line, headers, body) ends
-at WEBHOOKS_TIMEOUT. Socket timeouts alone cannot promise that: a receiver
-that drips a byte at a time satisfies every read. So a watchdog thread shuts
+at the endpoint's timeout (its own, 1 to 30 s, or WEBHOOKS_TIMEOUT). Socket
+timeouts alone cannot promise that: a receiver that drips a byte at a time
+satisfies every read. So a watchdog thread shuts
 the socket down at the deadline, the blocked read returns, and the attempt is
 recorded as a timeout naming the phase that ran out ("TLS handshake not
 finished within 5 s").
@@ -330,9 +331,10 @@ def _keep(target: _Target, address: str, conn: http.client.HTTPConnection) -> No
 
 # --- one POST -------------------------------------------------------------------------
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
-    """POST body to url and return the Response by WEBHOOKS_TIMEOUT; never raises for network trouble."""
-    timeout = settings.WEBHOOKS_TIMEOUT
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float | None = None) -> Response:
+    """POST body to url and return the Response within `timeout` seconds (None: WEBHOOKS_TIMEOUT); never raises
+    for network trouble."""
+    timeout = timeout or settings.WEBHOOKS_TIMEOUT
     started = time.monotonic()
     deadline = started + timeout
     exchange = _Exchange()

@@ -25,13 +25,15 @@ import logging
 from datetime import timedelta
 
 from celery import current_app
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from delivery import metrics, slots, states
 from delivery.compiled import Compiled, Insert, Param, any_equal
 from delivery.models import Delivery, EndpointWake
-from subscriptions.models import Subscription
+from subscriptions.models import TIMEOUT_MAX, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +45,22 @@ _ID = EndpointWake._meta.pk
 _ORGANISATION = Subscription._meta.get_field("organisation").target_field
 
 
-def sweep_grace() -> float:
-    """Return the age after which a wake row means a dead sender or a lost message.
+def sweep_grace(timeout: float | None = None) -> float:
+    """Return the age after which a wake row means a dead sender or a lost message, for an endpoint whose
+    requests last `timeout` seconds at most (None: WEBHOOKS_TIMEOUT).
 
     A running holder refreshes its row whenever it renews its lease, so the row
     is never older than one lease while it runs.
     """
-    return slots.lease_seconds()
+    return slots.lease_seconds(timeout)
+
+
+def _stale(now) -> Q:
+    """The wake rows older than their endpoint's grace: one lease of its timeout (a longer one than the
+    setting's gets the grace of the longest a subscription may have)."""
+    longer = Q(subscription__timeout_seconds__gt=settings.WEBHOOKS_TIMEOUT)
+    return ((Q(since__lt=now - timedelta(seconds=sweep_grace())) & ~longer)
+            | Q(since__lt=now - timedelta(seconds=sweep_grace(TIMEOUT_MAX))))
 
 
 _AWAKEN = Compiled(lambda n: Insert(
@@ -68,11 +79,12 @@ _UNWAIT = Compiled(lambda n: (EndpointWake.objects.filter(any_equal("subscriptio
                               {"since": Param("now", _TIME), "waiting": False}), update=True)
 
 
-def _publish(subscription_id, *, helper: bool = False) -> bool:
-    """Send one message for the endpoint; return False (and log) if the broker refused it."""
+def _publish(subscription_id, *, helper: bool = False, countdown: float | None = None) -> bool:
+    """Send one message for the endpoint (to run in `countdown` seconds); return False (and log) if the broker
+    refused it."""
     try:
         current_app.send_task(SEND_TASK, args=[str(subscription_id)], kwargs={"helper": True} if helper else None,
-                              retry=False)
+                              retry=False, countdown=countdown)
     except Exception:  # noqa: BLE001 - any broker error: the sweeper takes over
         logger.warning("Broker unavailable; endpoint %s left for the sweeper", subscription_id)
         return False
@@ -120,6 +132,17 @@ def endpoint_sleep(subscription_id) -> None:
     _SLEEP.run(id=subscription_id)
 
 
+def endpoint_resume_in(subscription_id, seconds: float) -> None:
+    """Keep the endpoint awake and publish its next sender to start in `seconds` (the holder of a paced endpoint
+    that must wait longer than it may in its thread: no thread waits meanwhile, delivery.pacing).
+
+    A message that is lost only delays: the row grows stale and the sweeper wakes the endpoint.
+    """
+    endpoint_keep_awake(subscription_id)
+    if not _publish(subscription_id, countdown=seconds):
+        endpoint_sleep(subscription_id)
+
+
 def endpoint_wait_for_slot(subscription_id) -> None:
     """Leave the endpoint's wake row marked waiting: every slot it needs is taken (woken when one is freed)."""
     if not _WAIT.run(id=subscription_id, now=timezone.now()):
@@ -147,7 +170,7 @@ def endpoints_sweep() -> int:
     go is woken only for a due test send.
     """
     now = timezone.now()
-    EndpointWake.objects.filter(since__lt=now - timedelta(seconds=sweep_grace())).delete()
+    EndpointWake.objects.filter(_stale(now)).delete()
     due = Delivery.objects.filter(states.sendable(now), subscription__endpoint_wake__isnull=True)
     woken = endpoints_awaken(list(due.values_list("subscription_id", flat=True).distinct()[:SWEEP_MAX]))
     metrics.sweeper_requeued(count=woken)

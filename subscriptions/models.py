@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -9,6 +10,11 @@ from organisations.models import Organisation
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
 from subscriptions.custom_headers import MASK
 from subscriptions.validators import MAX_URL_LENGTH, validate_endpoint_url
+
+# What a receiver may ask of the sender (docs/RECEIVING.md): a timeout of its own, in seconds, a rate limit
+# in deliveries per second, and delivery in order.
+TIMEOUT_MIN, TIMEOUT_MAX = 1, 30
+RATE_MIN, RATE_MAX = 1, 1000
 
 
 class Subscription(models.Model):
@@ -34,6 +40,16 @@ class Subscription(models.Model):
     # Sent on every attempt: [{"name": ..., "value": ..., "secret": bool}]; a secret value is
     # stored encrypted like the signing secret (subscriptions/custom_headers.py).
     custom_headers = models.JSONField(default=list, blank=True)
+    # The hard deadline of each exchange with this endpoint, in seconds; NULL: the WEBHOOKS_TIMEOUT setting.
+    timeout_seconds = models.PositiveSmallIntegerField(
+        "Timeout (seconds)", null=True, blank=True,
+        validators=[MinValueValidator(TIMEOUT_MIN), MaxValueValidator(TIMEOUT_MAX)])
+    # At most this many requests per second to this endpoint, across every worker (delivery.pacing); NULL: no limit.
+    max_per_second = models.PositiveSmallIntegerField(
+        "Maximum deliveries per second", null=True, blank=True,
+        validators=[MinValueValidator(RATE_MIN), MaxValueValidator(RATE_MAX)])
+    # One delivery in flight at a time, in the order the events were recorded (delivery.states.in_order).
+    ordered = models.BooleanField("Deliver in order", default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -58,6 +74,11 @@ class Subscription(models.Model):
     @property
     def public_id(self) -> str:
         return f"ep_{self.id.hex}"
+
+    @property
+    def timeout(self) -> float:
+        """Return the hard deadline of one exchange with this endpoint, in seconds (its own, or the setting)."""
+        return float(self.timeout_seconds or settings.WEBHOOKS_TIMEOUT)
 
     @property
     def shown_headers(self) -> list[dict]:

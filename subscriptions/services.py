@@ -33,35 +33,63 @@ def _clean_activity_types(activity_types: Iterable[str]) -> list[str]:
     return codes
 
 
+# What a receiver may ask of the sender, as the trail names each (docs/RECEIVING.md).
+CONTROLS = {"timeout_seconds": "timeout", "max_per_second": "rate limit", "ordered": "deliver in order"}
+
+
+def _control_text(field: str, value) -> str:
+    """Return a receiver control's value as the trail says it."""
+    if field == "timeout_seconds":
+        return f"{value} s" if value else "the default"
+    if field == "max_per_second":
+        return f"{value}/s" if value else "none"
+    return "on" if value else "off"
+
+
 def _trail(subscription: Subscription, action: str, actor=None, detail: str = "") -> None:
     TrailEntry.objects.create(subscription=subscription, action=action, actor=actor, detail=detail[:500])
 
 
 @transaction.atomic
 def subscription_create(
-    *, organisation, url: str, activity_types: Iterable[str], description: str = "", created_by=None
+    *, organisation, url: str, activity_types: Iterable[str], description: str = "", created_by=None,
+    timeout_seconds: int | None = None, max_per_second: int | None = None, ordered: bool = False,
 ) -> tuple[Subscription, str]:
-    """Create a subscription; return it and its signing secret (the only time the secret is returned)."""
+    """Create a subscription; return it and its signing secret (the only time the secret is returned).
+
+    What its receiver asks for: `timeout_seconds`, the endpoint's own timeout (1 to 30; None: the
+    WEBHOOKS_TIMEOUT setting); `max_per_second`, its rate limit (1 to 1,000; None: none); `ordered`, one
+    delivery at a time in the order of recording.
+    """
     codes = _clean_activity_types(activity_types)
     secret = generate_secret()
     subscription = Subscription(
         organisation=organisation, url=url.strip(), description=description.strip(),
-        secret_encrypted=encrypt_secret(secret), created_by=created_by,
+        secret_encrypted=encrypt_secret(secret), created_by=created_by, timeout_seconds=timeout_seconds,
+        max_per_second=max_per_second, ordered=ordered,
     )
     subscription.full_clean()
     subscription.save()
     SubscribedActivityType.objects.bulk_create(
         SubscribedActivityType(subscription=subscription, activity_type=c) for c in codes
     )
-    _trail(subscription, TrailEntry.Action.CREATED, created_by, f"{subscription.url} for {len(codes)} activity types")
+    asked = [f"{name} {_control_text(field, getattr(subscription, field))}" for field, name in CONTROLS.items()
+             if getattr(subscription, field)]
+    _trail(subscription, TrailEntry.Action.CREATED, created_by,
+           "; ".join([f"{subscription.url} for {len(codes)} activity types", *asked]))
     return subscription, secret
 
 
 @transaction.atomic
 def subscription_update(
-    *, subscription: Subscription, url: str, activity_types: Iterable[str], description: str | None = None, by=None
+    *, subscription: Subscription, url: str, activity_types: Iterable[str], description: str | None = None, by=None,
+    controls: dict | None = None,
 ) -> Subscription:
-    """Change the endpoint URL, activity types and description; effective for the next event."""
+    """Change the endpoint URL, activity types, description and what its receiver asked for; effective for the
+    next request.
+
+    `controls`: {field: value} of CONTROLS to set (a missing field is left as it is).
+    """
     codes = _clean_activity_types(activity_types)
     changes = []
     url_changed = url.strip() != subscription.url
@@ -70,6 +98,13 @@ def subscription_update(
     subscription.url = url.strip()
     if description is not None:
         subscription.description = description.strip()
+    for field, value in (controls or {}).items():
+        if field not in CONTROLS:
+            raise ValueError(f"Not a receiver control: {field}")
+        before = getattr(subscription, field)
+        if value != before:
+            changes.append(f"{CONTROLS[field]} {_control_text(field, before)} → {_control_text(field, value)}")
+            setattr(subscription, field, value)
     subscription.full_clean()
     subscription.save()
     current = set(subscription.activity_types.values_list("activity_type", flat=True))

@@ -194,8 +194,8 @@ def test_a_delivery_cancelled_while_its_post_is_in_flight_is_counted_as_cancelle
     counted = _spy(monkeypatch, metrics, "attempt_recorded")
     real_post = transport.post
 
-    def post_while_it_is_deleted(url, body, headers):
-        response = real_post(url, body, headers)  # the receiver answers 200...
+    def post_while_it_is_deleted(url, body, headers, **kwargs):
+        response = real_post(url, body, headers, **kwargs)  # the receiver answers 200...
         thread = threading.Thread(target=lambda: (subscription_delete(subscription=subscription), connection.close()))
         thread.start()  # ...while an admin deletes the subscription
         thread.join()
@@ -220,9 +220,9 @@ def test_a_pause_committed_before_a_request_stops_it_and_holds_the_rest(org, rec
     real_post = transport.post
     posts = []
 
-    def post_then_pause(url, body, headers):
+    def post_then_pause(url, body, headers, **kwargs):
         posts.append(url)
-        response = real_post(url, body, headers)
+        response = real_post(url, body, headers, **kwargs)
         if len(posts) == 1:
             thread = threading.Thread(target=lambda: (subscription_pause(subscription=subscription),
                                                       connection.close()))

@@ -1,0 +1,111 @@
+"""The rate limit's pace (delivery.pacing): reservations 1/rate apart on one row, and what a paced sender does."""
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from conftest import make_subscription
+from delivery import pacing, sender
+from delivery.health_view import delivery_waits, endpoint_health_view
+from delivery.models import Delivery, EndpointPace
+from delivery.tasks import send_endpoint
+from subscriptions.activity import record_activity
+
+pytestmark = pytest.mark.django_db
+
+
+def _record(org, n=1):
+    return [record_activity(organisation=org, activity_type="lot.created", data={"lot_id": f"LOT-{i}"})
+            for i in range(n)]
+
+
+def test_reservations_follow_one_another_at_the_rate_and_one_too_far_ahead_is_refused_with_its_wait(org):
+    subscription, _ = make_subscription(org, max_per_second=10)
+
+    first = pacing.pace_reserve(subscription_id=subscription.id, rate=10, count=2)
+    second = pacing.pace_reserve(subscription_id=subscription.id, rate=10, count=2)
+
+    assert first.granted and len(first.moments) == 2
+    assert first.moments[1] - first.moments[0] == pytest.approx(0.1)
+    # The first reserved 0.2 s of the rate: the next may start only 0.05 s (BURST) before that ends.
+    assert not second.granted
+    assert 0.1 < second.wait <= 0.15 + 0.01
+    assert EndpointPace.objects.get(subscription=subscription).tat == pytest.approx(first.moments[0] + 0.2)
+
+
+def test_a_reservation_after_an_idle_while_starts_now_not_in_the_past(org):
+    """Bad input: a row whose schedule ended long ago (idle endpoint) grants no burst of saved-up requests."""
+    subscription, _ = make_subscription(org, max_per_second=5)
+    EndpointPace.objects.create(subscription=subscription, tat=time.time() - 3600)
+
+    before = time.time()
+    reservation = pacing.pace_reserve(subscription_id=subscription.id, rate=5, count=3)
+
+    assert reservation.moments[0] >= before
+    gaps = [b - a for a, b in zip(reservation.moments, reservation.moments[1:], strict=False)]
+    assert gaps == [pytest.approx(0.2, abs=1e-5)] * 2
+
+
+def test_a_paced_sender_sends_each_request_at_its_reserved_moment_in_batches_of_a_fifth_of_a_second(
+        org, receiver, monkeypatch):
+    subscription, _ = make_subscription(org, url=receiver.url, max_per_second=20)
+    events = _record(org, 10)
+    claims, moments = [], []
+    real_claim, real_wait = sender.states.deliveries_claim, pacing.pace_wait_until
+    monkeypatch.setattr(sender.states, "deliveries_claim",
+                        lambda **kw: claims.append(kw["limit"]) or real_claim(**kw))
+    monkeypatch.setattr(pacing, "pace_wait_until", lambda moment: moments.append(moment) or real_wait(moment))
+
+    send_endpoint(str(subscription.id))
+
+    assert [r.headers["webhook-id"] for r in receiver.received] == [e.webhook_id for e in events]
+    assert set(claims) == {4}  # 20/s: 0.2 s of it
+    # Never closer than 1/rate; a batch that starts after the schedule ran out starts at its claim, not earlier.
+    assert all(b - a >= 0.05 - 1e-5 for a, b in zip(moments, moments[1:], strict=False)), moments
+    assert moments[1] - moments[0] == pytest.approx(0.05, abs=1e-5)
+    assert all(r.at >= m for r, m in zip(receiver.received, moments, strict=True))  # none before its moment
+
+
+def test_a_paced_endpoint_that_must_wait_long_gives_its_batch_back_and_schedules_its_next_sender(
+        org, receiver, monkeypatch):
+    """Bad input: the endpoint's schedule is reserved 2 s ahead (other machines sent a lot just now)."""
+    subscription, _ = make_subscription(org, url=receiver.url, max_per_second=1)
+    EndpointPace.objects.create(subscription=subscription, tat=time.time() + 2)
+    _record(org, 3)
+    resumed = []
+    monkeypatch.setattr(sender.wakeups, "endpoint_resume_in", lambda sid, seconds: resumed.append(seconds))
+
+    assert send_endpoint(str(subscription.id)) == 0
+
+    assert receiver.received == []
+    assert len(resumed) == 1 and 1.5 < resumed[0] <= 2.0
+    waiting = Delivery.objects.all()
+    assert {d.state for d in waiting} == {Delivery.State.PENDING}
+    assert not waiting.filter(locked_until__isnull=False).exists()  # given back: no thread holds them
+    assert {d.attempt_count for d in waiting} == {0}  # waiting used no retry and is no failure
+
+
+def test_an_unlimited_endpoint_never_touches_the_pace(org, receiver):
+    subscription, _ = make_subscription(org, url=receiver.url)
+    _record(org, 3)
+    with CaptureQueriesContext(connection) as queries:
+        send_endpoint(str(subscription.id))
+    assert len(receiver.received) == 3
+    table = EndpointPace._meta.db_table  # read only as a LEFT JOIN of the subscription (its slow-down)
+    writes_or_reads = (f'UPDATE "{table}"', f'INSERT INTO "{table}"')
+    assert not [q["sql"] for q in queries.captured_queries
+                if q["sql"].startswith(writes_or_reads) or f'FROM "{table}"' in q["sql"]]
+    assert not EndpointPace.objects.exists()
+
+
+def test_a_due_delivery_of_a_limited_endpoint_says_it_waits_for_its_turn_under_the_limit(org):
+    subscription, _ = make_subscription(org, max_per_second=20)
+    (event,) = _record(org)
+    delivery = Delivery.objects.get(event=event)
+
+    health = endpoint_health_view(subscriptions=[subscription])[subscription.id]
+    wait = delivery_waits(subscription=subscription, deliveries=[delivery], health=health)[delivery.id]
+
+    assert wait.text + wait.after == "Due now: waiting for its turn under the endpoint's rate limit (rate limit 20/s)"
