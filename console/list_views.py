@@ -10,9 +10,12 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import F, OuterRef, Q, Subquery
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from console.forms import EVENT_ID
 from delivery.health_view import HEALTH_CHOICES, endpoint_health_view, health_rank, health_status
 from delivery.models import Delivery
 from delivery.selectors import subscription_card_stats
@@ -65,6 +68,9 @@ def subscription_list(request):
     if membership:
         qs = select_subscriptions(organisation=membership.organisation)
         q, state, health_is = form.value("q").strip(), form.value("state"), form.value("health")
+        if EVENT_ID.match(q.lower().replace("-", "")) and q.lower().startswith("evt_"):
+            # An event id: no webhook's URL holds one, so find the event across every webhook.
+            return redirect(reverse("console:event_list") + "?" + urlencode({"q": q}))
         if q:
             qs = qs.filter(Q(url__icontains=q) | Q(description__icontains=q))
         if state:

@@ -6,6 +6,7 @@ from console import (
     bulk_views,
     catalogue_views,
     delivery_views,
+    event_views,
     list_views,
     notification_views,
     organisation_views,
@@ -41,6 +42,7 @@ webhook_patterns = [
 
 urlpatterns = [
     path("administration/webhooks/", include(webhook_patterns)),
+    path("administration/events/", event_views.event_list, name="event_list"),
     path("accounts/notifications/", notification_views.notifications, name="notifications"),
     path("accounts/organisation/", organisation_views.organisation_switch, name="organisation_switch"),
 ]

@@ -43,6 +43,8 @@ EXPECTED = {
     "logout": {u: (405, 302) for u in USERS},
     "console:subscription_list": {"anonymous": (LOGIN, LOGIN), "bob": (200, 405), "alice": (200, 405),
                            "mallory": (200, 405)},
+    "console:event_list": {"anonymous": (LOGIN, LOGIN), "bob": (200, 405), "alice": (200, 405),
+                           "mallory": (200, 405)},  # mallory's own organisation's events
     "console:event_catalogue": {"anonymous": (LOGIN, LOGIN), "bob": (200, 200), "alice": (200, 200),
                              "mallory": (200, 200)},
     "console:subscription_create": {"anonymous": (LOGIN, LOGIN), "bob": (403, 403), "alice": (200, None),
