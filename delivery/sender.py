@@ -119,13 +119,31 @@ def endpoint_send(*, subscription_id, helper: bool = False) -> int:
     return Sender(subscription_id, helper=helper).run()
 
 
+def endpoint_try_now(*, subscription_id) -> states.Sent | None:
+    """End an open breaker's cool-down now and send its probe in this process: one request; return what was sent.
+
+    The probe goes the one sending path (slots, claim, gate, sign, POST, record), as a sender of one
+    claim that leaves the wake row to its holder. None when nothing was sent (nothing due, every
+    sender slot taken, or another sender's probe in flight). After a probe that succeeded the
+    breaker is closed: the endpoint is woken for the rest.
+    """
+    health.breaker_probe_now(subscription_id=subscription_id)
+    sender = Sender(subscription_id, helper=True, once=True)
+    sender.run()
+    if sender.last_sent is not None and sender.last_sent.response.ok:
+        wakeups.endpoints_awaken([subscription_id])
+    return sender.last_sent
+
+
 class Sender:
     """One sender of one endpoint. From start to end it owns its two slots, the deliveries it claimed and,
     unless it is a helper, the endpoint's wake row (a helper that is refused leaves it to its holder)."""
 
-    def __init__(self, subscription_id, *, helper: bool = False):
+    def __init__(self, subscription_id, *, helper: bool = False, once: bool = False):
         self.subscription_id = subscription_id
         self.helper = helper
+        self.once = once  # one claim of one delivery (Try now's probe), then stop
+        self.last_sent: states.Sent | None = None
         self.holder = slots.new_holder()
         self.until = slots.lease_until()
         self.attempts = 0
@@ -203,7 +221,7 @@ class Sender:
             if not batch:
                 return
             end = self._send(batch)
-            if end is BatchEnd.STOPPED or (len(batch) < limit and end is not BatchEnd.FAILED):
+            if self.once or end is BatchEnd.STOPPED or (len(batch) < limit and end is not BatchEnd.FAILED):
                 return  # a short batch: nothing else was due when it was claimed
 
     def _claim(self) -> tuple[list[states.Claimed] | None, int]:
@@ -214,7 +232,8 @@ class Sender:
         back, keeping one as the probe. The batch is None when the subscription was
         paused or deleted meanwhile (its deliveries are then held or cancelled).
         """
-        batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=BATCH_MAX)
+        batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until,
+                                        limit=1 if self.once else BATCH_MAX)
         if not batch:
             return batch, BATCH_MAX
         sending = snapshots.sending_of(batch[0].subscription)
@@ -253,6 +272,7 @@ class Sender:
                 self._read()  # holds or cancels what is left
                 return BatchEnd.STOPPED
             self.attempts += 1
+            self.last_sent = sent
             unrecorded.add(sent)
             if not sent.response.ok:
                 self._record(unrecorded.take())  # with the successes before it: the breaker counts in order

@@ -60,6 +60,7 @@ EXPECTED = {
     "console:subscription_delete": CHANGE_FORM,
     "console:subscription_test": CHANGE_FORM,  # GET: the payload to see and edit
     "console:deliveries_bulk_redeliver": CHANGE_FORM,  # GET: the count to confirm
+    "console:subscription_try_now": CHANGE_FORM,  # GET: the confirmation (or why there is nothing to try)
     "console:subscription_pause": CHANGE_POST,
     "console:subscription_resume": CHANGE_POST,
     # GET with a date: the count to confirm; without one, back to the webhook with the error.
