@@ -396,6 +396,8 @@ class Sender:
                 outcome=outcome,
                 error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
                 duration_ms=response.duration_ms)
+        if any(recorded.after.get(s.delivery.id) == Delivery.State.FAILED for s in recorded.sent):
+            signals.deliveries_failed_for_good.send(sender=Subscription, subscription_id=self.subscription_id)
         if not any(v.breaker_opened or v.pause_reason for v in recorded.verdicts):
             return
         subscription = Subscription.objects.get(id=self.subscription_id)

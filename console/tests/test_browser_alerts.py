@@ -84,7 +84,8 @@ def test_the_notifications_page_turns_alerts_off_per_organisation(site, alice, o
     expect(page.get_by_label("Organisation")).to_have_value(str(alice.memberships.get(role="admin").organisation_id))
     page.get_by_role("link", name="Notifications").click()
     page.get_by_label("Email address").fill("alice@acme.test")
-    group = page.get_by_role("group", name="Email me when a webhook endpoint starts failing or is paused automatically")
+    group = page.get_by_role(
+        "group", name="Email me when a webhook endpoint starts failing, is paused automatically, or loses deliveries")
     acme, globex = group.get_by_label("Acme Cultivation"), group.get_by_label("Globex Farms")
     expect(acme).to_be_checked()
     expect(globex).to_be_checked()
