@@ -90,7 +90,9 @@ class SubscriptionForm(forms.Form):
 
 
 EVENT_ID = re.compile(r"^(?:evt_)?([0-9a-f]{32})$")
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+# ISO, and the pages' own way of writing a time ("2 Dec 2026, 16:39:42"): a time copied from a page reads back.
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d",
+                    "%d %b %Y, %H:%M:%S", "%d %b %Y, %H:%M", "%d %b %Y %H:%M:%S", "%d %b %Y %H:%M"]
 
 
 class MomentField(forms.DateTimeField):
