@@ -211,7 +211,7 @@ class RecoverForm(forms.Form):
     since = MomentField(
         label="Retry failed deliveries since (UTC)",
         help_text="A date and time in UTC. The next page says how many failed deliveries created since then "
-                  "will be sent again, with their event ids, before anything is sent.",
+                  "will be sent again, before anything is sent; each keeps its event id.",
         widget=_utc_input(),
         input_formats=DATETIME_FORMATS,
     )

@@ -22,7 +22,7 @@ def test_regenerate_with_an_overlap_then_stop_the_old_secret(site, subscription,
     page = open_page(viewport)
     page.goto(detail_url(site, subscription))
     page.get_by_role("link", name="Regenerate Secret").click()
-    expect(page.get_by_text("As soon as you regenerate, the old secret stops working.")).to_be_visible()
+    expect(page.get_by_text("as soon as you regenerate, the old secret stops working")).to_be_visible()
     expect(page.get_by_label("At once: only the new secret signs from the next delivery")).to_be_checked()
     page.get_by_label("Keep signing with the old secret too, for 6 hours").check()
     check(page, f"60-regenerate-overlap{suffix}")

@@ -17,6 +17,12 @@ def test_an_event_id_in_the_webhooks_search_finds_it_across_webhooks(
     (erp, wms, old), event = three_webhooks
     page = open_page(viewport)
     page.goto(site.url + "/administration/webhooks/")
+    menu = page.locator("details.menu")
+    menu.locator("summary").click()
+    expect(menu.get_by_role("link", name="Events")).to_be_visible()
+    page.keyboard.press("Escape")  # closes the Administration menu, focus back on it
+    expect(menu.get_by_role("link", name="Events")).to_be_hidden()
+    expect(menu.locator("summary")).to_be_focused()
     page.get_by_label("Search URL or description").fill(event.webhook_id)
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_role("heading", name="Events", level=1)).to_be_visible()

@@ -234,7 +234,20 @@
     if (summary) summary.focus();
   }
 
+  // Escape closes an open menu (the Administration menu is a <details>) and gives focus back to its summary.
+  function setUpMenus() {
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape") return;
+      document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+        menu.open = false;
+        var summary = menu.querySelector("summary");
+        if (summary && menu.contains(document.activeElement)) summary.focus();
+      });
+    });
+  }
+
   function start() {
+    setUpMenus();
     setUpCopy();
     setUpSelectAll();
     setUpLiveLog();
