@@ -96,6 +96,13 @@ def delivery_log_queryset(
         qs = qs.filter(event_id=event_id)  # the event foreign key's own index finds it at any depth
     if state:
         qs = qs.filter(state=state)
+    # The body and payload stay in Event: a log row needs none of them.
+    return _newest_first(qs, activity_type=activity_type, since=since, until=until, before=before)
+
+
+def _newest_first(qs: QuerySet, *, activity_type: str | None, since: datetime | None, until: datetime | None,
+                  before: tuple[datetime, uuid.UUID] | None) -> QuerySet:
+    """Return qs (deliveries or events) of that type, in [since, until), older than `before`, newest first."""
     if activity_type:
         qs = qs.filter(activity_type=activity_type)
     if since is not None:
@@ -106,7 +113,6 @@ def delivery_log_queryset(
         at, last_id = before
         # The plain bound lets the index scan start at the cursor; the OR breaks ties on id.
         qs = qs.filter(created_at__lte=at).filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    # The body and payload stay in Event: a log row needs none of them.
     return qs.order_by("-created_at", "-id")
 
 
@@ -228,16 +234,8 @@ def event_log(
     qs = Event.objects.filter(organisation=organisation).defer("body")
     if event_id is not None:
         qs = qs.filter(id=event_id)
-    if activity_type:
-        qs = qs.filter(activity_type=activity_type)
-    if since is not None:
-        qs = qs.filter(created_at__gte=since)
-    if until is not None:
-        qs = qs.filter(created_at__lt=until)
-    if before is not None:
-        at, last_id = before
-        qs = qs.filter(created_at__lte=at).filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    rows = list(qs.order_by("-created_at", "-id")[: limit + 1])
+    qs = _newest_first(qs, activity_type=activity_type, since=since, until=until, before=before)
+    rows = list(qs[: limit + 1])
     older = cursor_encode(rows[limit - 1]) if len(rows) > limit else None
     events = rows[:limit]
     shown: dict = {e.id: [] for e in events}

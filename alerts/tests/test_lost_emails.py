@@ -11,18 +11,13 @@ from django.utils import timezone
 
 from alerts.models import EndpointAlert
 from alerts.services import LOST_EVERY, LOST_IDS_SHOWN, alerts_lost_send
-from alerts.tests.test_alert_emails import _send_all, admins  # noqa: F401 - a fixture
+from alerts.tests.test_alert_emails import _no_broker, _send_all, admins  # noqa: F401 - fixtures (one autouse)
 from conftest import make_subscription
 from delivery import health
 from delivery.models import Delivery
 from subscriptions.activity import record_activity
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_broker(monkeypatch):
-    monkeypatch.setattr("delivery.wakeups.endpoints_awaken", lambda ids: 0)
 
 
 @pytest.fixture
