@@ -76,3 +76,10 @@ def test_a_delivery_that_succeeds_or_will_be_retried_is_not_lost(
     assert not Delivery.objects.filter(state=Delivery.State.FAILED).exists()
     assert alerts_lost_send() == 0 and smtp_server.messages == []
     assert not EndpointAlert.objects.filter(lost_since__isnull=False).exists()
+
+
+def test_the_digest_runs_every_minute_from_celery_beat(settings):
+    from alerts.tasks import email_lost_deliveries
+
+    entry = settings.CELERY_BEAT_SCHEDULE["email-lost-deliveries"]
+    assert entry["task"] == email_lost_deliveries.name and entry["schedule"] == 60.0
