@@ -60,7 +60,10 @@ def test_a_failed_probe_says_so_and_opens_the_breaker_for_longer(client, alice, 
     assert "now: HTTP 503 in" in page and "The breaker is open again, for longer" in page
     record = EndpointHealth.objects.get(subscription=broken)
     assert record.consecutive_failures == 6 and record.open_until > timezone.now() + timedelta(seconds=90)
-    assert Attempt.objects.get().delivery.state == Delivery.State.PENDING  # retried later, as any failure
+    probe = Attempt.objects.get().delivery
+    assert probe.state == Delivery.State.PENDING  # retried later, as any failure
+    shown = text_of(client.get(reverse("console:delivery_detail", args=[broken.id, probe.id])).content.decode())
+    assert "State Retrying (pending): HTTP 503" in shown  # the fact says what the badge says
 
 
 def test_nothing_is_tried_on_a_closed_breaker_or_a_paused_webhook(client, alice, broken, receiver):
