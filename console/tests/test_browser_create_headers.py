@@ -33,3 +33,16 @@ def test_create_with_two_custom_headers(site, org, open_page, viewport, suffix):
     created = Subscription.objects.get(url="https://erp.example.com/in")
     assert headers_for_sending(stored=created.custom_headers) == {"X-Api-Key": "sk_live_0123456789",
                                                                   "X-Tenant": "acme"}
+
+
+@BOTH_SIZES
+def test_see_and_edit_the_payload_opens_on_the_type_just_chosen(site, org, alice, open_page, viewport, suffix):
+    from conftest import make_subscription
+
+    subscription, _ = make_subscription(org, activity_types=["lot.created", "harvest.recorded"], created_by=alice)
+    page = open_page(viewport)
+    page.goto(f"{site.url}/administration/webhooks/{subscription.id}/")
+    page.get_by_label("Activity type to test").select_option("harvest.recorded")
+    page.get_by_role("link", name="See and edit the payload first").click()
+    expect(page.get_by_role("heading", name="Test Webhook")).to_be_visible()
+    expect(page.locator("#test-type-pick")).to_have_value("harvest.recorded")

@@ -246,8 +246,25 @@
     });
   }
 
+  // A link that carries a select's choice (a[data-follows="select id"]): "See and edit the payload first"
+  // opens on the type just chosen.
+  function setUpFollowingLinks() {
+    document.querySelectorAll("a[data-follows]").forEach(function (link) {
+      var select = document.getElementById(link.getAttribute("data-follows"));
+      if (!select) return;
+      function follow() {
+        var url = new URL(link.href, window.location.href);
+        url.searchParams.set(select.name, select.value);
+        link.href = url.pathname + url.search;
+      }
+      select.addEventListener("change", follow);
+      follow();
+    });
+  }
+
   function start() {
     setUpMenus();
+    setUpFollowingLinks();
     setUpCopy();
     setUpSelectAll();
     setUpLiveLog();
