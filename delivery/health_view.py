@@ -57,10 +57,10 @@ def health_status() -> Case:
 def health_rank(*, broken_only: bool = False) -> Case:
     """Return the expression of a Subscription's place in the health sort, worst first.
 
-    With `broken_only`, 0 for a breaker open or failing and 1 for the rest (the list's default: broken first).
+    With `broken_only`, a breaker open then failing, and the rest ranked alike (the list's default: broken first).
     """
     order = [status for status, _ in HEALTH_CHOICES]
-    rank = {s: (0 if s in BROKEN else 1) if broken_only else order.index(s) for s in order}
+    rank = {s: order.index(s) if s in BROKEN or not broken_only else len(BROKEN) for s in order}
     rules = [(c, s) for c, s in _health_rules() if not broken_only or s != NO_SUCCESS]  # ranked as healthy anyway
     return Case(*[When(condition, then=Value(rank[status])) for condition, status in rules],
                 default=Value(rank[HEALTHY]), output_field=IntegerField())
