@@ -34,4 +34,6 @@ def test_the_lost_banner_leads_to_retrying_them(site, org, alice, open_page, vie
     page.goto(site.url + "/accounts/notifications/")
     expect(page.get_by_text("Deliveries lost")).to_be_visible()
     expect(page.get_by_text("at most one email an hour, with how many and the first event ids")).to_be_visible()
+    assert page.get_by_label("Email address").bounding_box()["width"] > 250  # styled like the other fields
     check(page, f"74-notifications-rules{suffix}")
+
