@@ -38,6 +38,9 @@ def test_the_probe_goes_at_once_and_a_success_closes_the_breaker(client, alice, 
     client.force_login(alice)
     detail = client.get(reverse("console:subscription_detail", args=[broken.id])).content.decode()
     assert "Send the next delivery now…" in detail
+    waiting = Delivery.objects.filter(subscription=broken).first()
+    assert "Send the next delivery now…" in client.get(
+        reverse("console:delivery_detail", args=[broken.id, waiting.id])).content.decode()
     confirm = client.get(reverse("console:subscription_try_now", args=[broken.id])).content.decode()
     assert "Its next probe would go at" in confirm and "one request" in confirm
     page = text_of(try_now(client, broken).content.decode())
