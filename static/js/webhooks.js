@@ -173,7 +173,7 @@
       var zone = zoneName(new Date());
       if (label && zone) label.textContent = label.textContent.replace("(UTC)", "(" + zone + ")");
       var given = parseMoment(input.value, true);
-      if (given) input.value = momentText(given, given.getUTCSeconds() !== 0);
+      if (given) input.value = momentText(given, /\d:\d{2}:\d{2}/.test(input.value));
       function hover() {
         var date = parseMoment(input.value, false);
         input.title = date ? momentText(date, true, true) + " UTC" : "";
