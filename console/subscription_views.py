@@ -23,7 +23,6 @@ from delivery.health_view import delivery_waits, endpoint_health_view
 from delivery.selectors import (
     LogPage,
     deliveries_failed_since_count,
-    deliveries_lost,
     deliveries_unfinished_count,
     delivery_log,
 )
@@ -102,7 +101,6 @@ def subscription_detail(request, subscription):
         "subscription": subscription,
         "types": [get_activity_type(c) for c in codes],
         "health": health,
-        "lost": deliveries_lost(subscription_ids=[subscription.id]).get(subscription.id),
         "charts": endpoint_charts(hours=endpoint_hours(subscription=subscription, range_key=range_key),
                                   range_key=range_key),
         "chart_range": range_key,

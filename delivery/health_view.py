@@ -8,7 +8,7 @@ number of cards or log rows.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
@@ -29,6 +29,15 @@ HEALTH_CHOICES = [(BREAKER_OPEN, "Breaker open"), (FAILING, "Failing"), (NO_SUCC
                   (PAUSED, "Paused"), (HEALTHY, "Healthy")]
 BROKEN = (BREAKER_OPEN, FAILING)
 _PAUSES = (TrailEntry.Action.PAUSED, TrailEntry.Action.AUTO_PAUSED)
+LOST_WINDOW = timedelta(days=7)  # "N deliveries failed for good since T" looks back this far
+
+
+@dataclass(frozen=True)
+class Lost:
+    """Deliveries that failed for good (every retry used), created within LOST_WINDOW, not sent again since."""
+
+    count: int
+    since: datetime  # the oldest one's created_at: "Retry failed deliveries since" this finds them all
 
 
 def _health_rules() -> list[tuple[Q, str]]:
@@ -80,6 +89,7 @@ class EndpointHealthView:
     paused_reason: str = ""  # set when paused automatically
     paused_by: str = ""  # the trail's actor of the pause, "" for the system or unknown
     paused_at: datetime | None = None
+    lost: Lost | None = None
     senders_busy: int = 0
     senders_cap: int = 0
     organisation_busy: int = 0
@@ -120,7 +130,10 @@ def _last_error(attempt: Attempt | None) -> str:
 
 
 def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | None = None) -> dict:
-    """Return {subscription id: EndpointHealthView} in at most four queries, whatever the number of subscriptions."""
+    """Return {subscription id: EndpointHealthView} in at most four queries, whatever the number of subscriptions.
+
+    With it, what each lost: its deliveries that failed for good within LOST_WINDOW (Lost), in the first query.
+    """
     if not subscriptions:
         return {}
     now = now or timezone.now()
@@ -130,13 +143,20 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
     latest = (Attempt.objects.filter(delivery__subscription_id=OuterRef("pk"),
                                      started_at__gte=OuterRef("endpoint_health__failing_since"))
               .order_by("-started_at", "-id").values("id")[:1])
+    # What was lost, in the same query: read on the delivery_log index (subscription, created_at).
+    failed = Delivery.objects.filter(subscription=OuterRef("pk"), state=Delivery.State.FAILED,
+                                     created_at__gte=now - LOST_WINDOW).order_by()
     rows = (Subscription.objects.filter(id__in=ids).select_related("endpoint_health")
             .annotate(health=health_status(),
                       last_failed_id=Case(When(endpoint_health__failing_since__isnull=False, then=Subquery(latest)),
-                                          default=None)))
-    statuses, records = {}, {}
+                                          default=None),
+                      lost_count=Subquery(failed.values("subscription").annotate(n=Count("id")).values("n")[:1]),
+                      lost_since=Subquery(failed.order_by("created_at").values("created_at")[:1])))
+    statuses, records, lost = {}, {}, {}
     for row in rows:
         statuses[row.id] = row.health
+        if row.lost_count:
+            lost[row.id] = Lost(count=row.lost_count, since=row.lost_since)
         record = getattr(row, "endpoint_health", None)
         if record is not None:
             record.last_failed_id = row.last_failed_id
@@ -169,6 +189,7 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
         attempt = attempts.get(record.last_failed_id) if record is not None else None
         pause = pauses.get(s.id)
         facts = {
+            "lost": lost.get(s.id),
             "senders_busy": busy.get(slots.endpoint_scope(s.id), 0), "senders_cap": endpoint_cap,
             "organisation_busy": busy.get(slots.organisation_scope(s.organisation_id), 0),
             "organisation_cap": organisation_cap,

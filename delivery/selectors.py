@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from delivery.models import Delivery, Event
@@ -20,7 +20,6 @@ from subscriptions.models import Subscription
 PAGE_SIZE = 50
 EVENTS_PAGE_SIZE = 25
 SUCCESS_WINDOW = timedelta(hours=24)
-LOST_WINDOW = timedelta(days=7)  # the banner's "failed for good" looks back this far
 
 
 class InvalidCursor(ValueError):
@@ -42,15 +41,6 @@ class CardStats:
     success_rate: int | None  # percent of deliveries attempted in the window that succeeded
     attempted: int  # deliveries attempted in the window
     held: int  # deliveries held while paused
-    lost: "Lost | None" = None  # deliveries that failed for good, created within LOST_WINDOW
-
-
-@dataclass(frozen=True)
-class Lost:
-    """Deliveries that failed for good (every retry used) and were not sent again since."""
-
-    count: int
-    since: datetime  # the oldest one's created_at: "Retry failed deliveries since" this finds them all
 
 
 def cursor_encode(delivery: Delivery | Event) -> str:
@@ -165,17 +155,8 @@ def delivery_get(*, subscription: Subscription, delivery_id) -> Delivery | None:
     return Delivery.objects.select_related("event").filter(subscription=subscription, id=delivery_id).first()
 
 
-def deliveries_lost(*, subscription_ids: list, now: datetime | None = None) -> dict:
-    """Return {subscription id: Lost} for those with failed deliveries created within LOST_WINDOW, in one query."""
-    now = now or timezone.now()
-    rows = (Delivery.objects.filter(subscription_id__in=subscription_ids, state=Delivery.State.FAILED,
-                                    created_at__gte=now - LOST_WINDOW)
-            .values("subscription_id").annotate(n=Count("id"), first=Min("created_at")).order_by())
-    return {row["subscription_id"]: Lost(count=row["n"], since=row["first"]) for row in rows}
-
-
 def subscription_card_stats(*, subscriptions: list[Subscription], now: datetime | None = None) -> dict:
-    """Return {subscription id: CardStats} in at most five queries, whatever the number of cards."""
+    """Return {subscription id: CardStats} in at most four queries, whatever the number of cards."""
     ids = [s.id for s in subscriptions]
     if not ids:
         return {}
@@ -198,15 +179,13 @@ def subscription_card_stats(*, subscriptions: list[Subscription], now: datetime 
         Delivery.objects.filter(subscription_id__in=paused, state=Delivery.State.HELD)
         .values("subscription_id").annotate(n=Count("id")).order_by().values_list("subscription_id", "n")
     ) if paused else {}
-    lost = deliveries_lost(subscription_ids=ids, now=now)
     stats = {}
     for sid in ids:
         row = window.get(sid)
         total = row["total"] if row else 0
         # Rounded down: 100 % only when every attempted delivery succeeded.
         rate = 100 * row["ok"] // total if total else None
-        stats[sid] = CardStats(last_delivery=last.get(sid), success_rate=rate, attempted=total, held=held.get(sid, 0),
-                               lost=lost.get(sid))
+        stats[sid] = CardStats(last_delivery=last.get(sid), success_rate=rate, attempted=total, held=held.get(sid, 0))
     return stats
 
 
