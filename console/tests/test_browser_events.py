@@ -37,7 +37,7 @@ def test_an_event_id_in_the_webhooks_search_finds_it_across_webhooks(
     expect(page.get_by_role("heading", name=f"Delivery {event.webhook_id}")).to_be_visible()
     page.get_by_role("link", name=f"{event.webhook_id} to every webhook").click()
     expect(page.locator(f"#{event.webhook_id}")).to_be_visible()
-    page.get_by_label("Event id").fill("evt_123")
+    page.get_by_role("textbox", name="Event id").fill("evt_123")
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_text("Enter a whole event id")).to_be_visible()
     check(page, f"59-events-bad-id{suffix}")

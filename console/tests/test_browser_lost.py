@@ -28,7 +28,7 @@ def test_the_lost_banner_leads_to_retrying_them(site, org, alice, open_page, vie
     banner = page.locator(".lost")
     expect(banner).to_be_in_viewport()
     banner.get_by_role("link", name="Retry failed deliveries…").click()
-    expect(page.get_by_text("7 failed deliveries")).to_be_visible()
+    expect(page.get_by_role("button", name="Retry 7 failed deliveries")).to_be_visible()
     check(page, f"73-lost-retry-confirm{suffix}")
 
     page.goto(site.url + "/accounts/notifications/")
