@@ -49,6 +49,7 @@ def test_custom_headers_form_masks_secrets_and_shows_errors(site, subscription, 
     page.goto(detail_url(site, subscription) + "edit/")
     page.get_by_label("Header 1 name").fill("X-Tenant")
     page.get_by_label("Header 1 value").fill("acme-north")
+    page.get_by_role("button", name="Add header").click()  # one empty row at first: Add header for another
     page.get_by_label("Header 2 name").fill("X-Api-Key")
     page.get_by_label("Header 2 value").fill(API_KEY)
     page.get_by_label("Secret (header 2)").check()

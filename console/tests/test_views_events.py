@@ -92,11 +92,10 @@ def test_the_webhooks_search_sends_an_event_id_to_the_events_page(client, alice,
     assert client.get(reverse("console:subscription_list"), {"q": "evt_"}).status_code == 200
 
 
-def test_each_delivery_row_and_page_link_to_the_event_across_webhooks(client, alice, three_webhooks):
+def test_each_delivery_page_links_to_the_event_across_webhooks(client, alice, three_webhooks):
     (erp, _, _), event = three_webhooks
     client.force_login(alice)
     link = f'href="{EVENTS}?q={event.webhook_id}"'
-    assert link in client.get(reverse("console:subscription_detail", args=[erp.id])).content.decode()
     delivery = Delivery.objects.get(event=event, subscription=erp)
     assert link in client.get(reverse("console:delivery_detail", args=[erp.id, delivery.id])).content.decode()
 

@@ -129,6 +129,7 @@
     return g[0] + " " + MONTHS[g[1]] + " " + g[2] + ", " + two(g[3]) + ":" + two(g[4]) + (seconds ? ":" + two(g[5]) : "");
   }
   function zoneName(date) {
+    if (date.getTimezoneOffset() === 0) return "UTC";  // the server's own words for it (not "GMT")
     try {
       var parts = new Intl.DateTimeFormat("en-US", {timeZoneName: "short"}).formatToParts(date);
       for (var i = 0; i < parts.length; i++) if (parts[i].type === "timeZoneName") return parts[i].value;
