@@ -13,6 +13,10 @@ class EndpointAlert(models.Model):
                                         related_name="alert")
     failing_sent_at = models.DateTimeField(null=True, blank=True)
     auto_paused_sent_at = models.DateTimeField(null=True, blank=True)
+    # Deliveries that failed for good: the first such failure not yet in a digest (None: nothing to tell),
+    # and when the last digest went (at most one every LOST_EVERY).
+    lost_since = models.DateTimeField(null=True, blank=True)
+    lost_sent_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"alerts of {self.subscription_id}"

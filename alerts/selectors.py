@@ -1,4 +1,9 @@
-from delivery.models import Attempt, EndpointHealth
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Min
+
+from delivery.models import Attempt, Delivery, EndpointHealth
 from organisations.models import Membership
 
 
@@ -25,3 +30,23 @@ def last_failed_attempt(*, subscription) -> Attempt | None:
         return None
     return (Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=health.failing_since)
             .order_by("-started_at", "-id").first())
+
+
+@dataclass(frozen=True)
+class Lost:
+    count: int
+    event_ids: list  # the first ones, oldest first (at most LOST_IDS)
+    first_created: datetime | None  # the oldest one's created_at, for "Retry failed deliveries since"
+
+
+LOST_IDS = 50
+
+
+def lost_deliveries(*, subscription, since: datetime, until: datetime) -> Lost:
+    """Return the endpoint's deliveries that failed for good between since and until (by when they finished)."""
+    qs = Delivery.objects.filter(subscription=subscription, state=Delivery.State.FAILED,
+                                 completed_at__gte=since, completed_at__lte=until)
+    first = list(qs.order_by("completed_at", "id").values_list("event_id", flat=True)[:LOST_IDS])
+    if not first:
+        return Lost(count=0, event_ids=[], first_created=None)
+    return Lost(count=qs.count(), event_ids=first, first_created=qs.aggregate(m=Min("created_at"))["m"])

@@ -1,4 +1,5 @@
-"""Alert emails to an organisation's admins: an endpoint started failing, or was paused automatically.
+"""Alert emails to an organisation's admins: an endpoint started failing, was paused automatically, or lost
+deliveries (they failed for good: every retry used).
 
 Sent by the worker that saw it happen, after the attempt committed (delivery.signals).
 "Failing" goes at most once per endpoint every ALERT_EVERY, claimed in the database
@@ -7,6 +8,10 @@ A paused endpoint is told each time it is paused (it stays paused until someone 
 An email that cannot be sent is logged and, for "failing", its claim given back, so
 the next opening of the breaker tries again; delivery itself never waits on it for
 longer than EMAIL_TIMEOUT.
+
+Lost deliveries are told in a digest: the sender's signal only notes the first one not yet told
+(`alert_lost_noted`, one small update); a periodic task (`alerts_lost_send`) emails each endpoint
+with something to tell, at most once every LOST_EVERY, with the count and the first event ids.
 """
 
 import logging
@@ -21,13 +26,15 @@ from django.utils import timezone
 
 from alerts.failure_lines import failure_lines
 from alerts.models import AlertPreference, EndpointAlert
-from alerts.selectors import alert_recipients, last_failed_attempt
-from delivery.models import EndpointHealth
+from alerts.selectors import alert_recipients, last_failed_attempt, lost_deliveries
+from delivery.models import EndpointHealth, webhook_id_for
 from subscriptions.models import Subscription
 
 logger = logging.getLogger(__name__)
 
 ALERT_EVERY = timedelta(hours=4)
+LOST_EVERY = timedelta(hours=1)
+LOST_IDS_SHOWN = 10  # event ids listed in a digest; the count says how many in all
 
 
 def site_link(path: str) -> str:
@@ -60,6 +67,55 @@ def alert_endpoint_auto_paused(*, subscription: Subscription, reason: str) -> in
     EndpointAlert.objects.update_or_create(subscription=subscription,
                                            defaults={"auto_paused_sent_at": timezone.now()})
     return _send(subscription, kind="auto_paused", reason=reason, extra={}) or 0
+
+
+def alert_lost_noted(*, subscription_id) -> None:
+    """Note that deliveries of the endpoint failed for good: the next digest tells them (two small statements)."""
+    now = timezone.now()
+    EndpointAlert.objects.bulk_create([EndpointAlert(subscription_id=subscription_id, lost_since=now)],
+                                      ignore_conflicts=True)
+    EndpointAlert.objects.filter(subscription_id=subscription_id, lost_since__isnull=True).update(lost_since=now)
+
+
+def alerts_lost_send(*, now: datetime | None = None) -> int:
+    """Email the digest of each endpoint with lost deliveries to tell and none told within LOST_EVERY; return emails."""
+    now = now or timezone.now()
+    due = (EndpointAlert.objects.filter(lost_since__isnull=False)
+           .filter(Q(lost_sent_at__isnull=True) | Q(lost_sent_at__lte=now - LOST_EVERY))
+           .values_list("subscription_id", flat=True))
+    return sum(alert_endpoint_lost(subscription=s, now=now)
+               for s in Subscription.objects.select_related("organisation").filter(id__in=list(due)))
+
+
+def alert_endpoint_lost(*, subscription: Subscription, now: datetime) -> int:
+    """Email the admins the deliveries of the endpoint that failed for good since its last digest; return emails sent.
+
+    The digest is claimed in the database (two workers send one); a failed email gives the claim back.
+    """
+    alert = EndpointAlert.objects.filter(subscription=subscription).first()
+    if alert is None or alert.lost_since is None:
+        return 0
+    previous, since = alert.lost_sent_at, alert.lost_since
+    claimed = (EndpointAlert.objects.filter(subscription=subscription, lost_since=since)
+               .filter(Q(lost_sent_at__isnull=True) | Q(lost_sent_at__lte=now - LOST_EVERY))
+               .update(lost_sent_at=now, lost_since=None))
+    if not claimed:
+        return 0
+    # From the one noted first (a moment before: recorded and noted are not one instant), never again what
+    # the last digest told (it listed everything finished by its own time).
+    start = since - timedelta(seconds=5)
+    lost = lost_deliveries(subscription=subscription, since=max(start, previous) if previous else start, until=now)
+    if subscription.is_deleted or not lost.count:
+        return 0
+    sent = _send(subscription, kind="lost", reason="", extra={
+        "lost": lost, "event_ids": [webhook_id_for(i) for i in lost.event_ids[:LOST_IDS_SHOWN]],
+        "recover_link": site_link(reverse("console:subscription_recover", args=[subscription.id])
+                                  + f"?since={lost.first_created:%Y-%m-%dT%H:%M}"),
+    })
+    if sent is None:  # give the claim back: the next run tries again
+        EndpointAlert.objects.filter(subscription=subscription, lost_sent_at=now).update(
+            lost_sent_at=previous, lost_since=since)
+    return sent or 0
 
 
 def alert_preference_set(*, membership, email_endpoint_alerts: bool) -> AlertPreference:

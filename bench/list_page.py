@@ -5,7 +5,7 @@
 Makes its own database (bench.stack, dropped afterwards): one organisation, N
 subscriptions (a third paused, three activity types each) and, for each, a few
 deliveries over the last day in mixed states, so that every card and table row has
-its last delivery and 24 h success rate to compute. Then times, in this process with
+its last delivery and 24 h success rate to compute; one webhook in 25 is broken. Then times, in this process with
 Django's test client (the view, its queries and its templates; no network), the median
 of `repeat` GETs of: cards page 1, table page 1, a search, sort by last delivery, the
 last page. Prints one line per page and the JSON.
@@ -28,6 +28,8 @@ PAGES = {
     "table, search 'hook-09'": {"view": "table", "q": "hook-09"},
     "table, paused, sort by last delivery": {"view": "table", "state": "paused", "sort": "last"},
     "table, last page": {"view": "table", "page": "9999"},  # past the end: the last page
+    "table, health: failing": {"view": "table", "health": "failing"},
+    "table, sort by health, worst first": {"view": "table", "sort": "health"},
 }
 
 
@@ -70,6 +72,13 @@ def load(*, subscriptions: int, deliveries: int):
                                      created_at=at))
         Event.objects.bulk_create(events)
         Delivery.objects.bulk_create(rows)
+    # One active webhook in 50 is broken (its breaker open), one in 50 more failing: the default sort's work.
+    from delivery.models import EndpointHealth
+
+    EndpointHealth.objects.bulk_create(
+        EndpointHealth(subscription=s, url=s.url, consecutive_failures=5 if i % 50 == 1 else 2, failing_since=now,
+                       open_until=now + timedelta(minutes=5) if i % 50 == 1 else None)
+        for i, s in enumerate(subs) if i % 50 in (1, 2))
     from django.db import connection
 
     with connection.cursor() as cursor:

@@ -124,7 +124,9 @@ class SubscriptionForm(forms.Form):
 
 
 EVENT_ID = re.compile(r"^(?:evt_)?([0-9a-f]{32})$")
-DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+# ISO, and the pages' own way of writing a time ("2 Dec 2026, 16:39:42"): a time copied from a page reads back.
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d",
+                    "%d %b %Y, %H:%M:%S", "%d %b %Y, %H:%M", "%d %b %Y %H:%M:%S", "%d %b %Y %H:%M"]
 
 
 class MomentField(forms.DateTimeField):
@@ -243,7 +245,7 @@ class RecoverForm(forms.Form):
     since = MomentField(
         label="Retry failed deliveries since (UTC)",
         help_text="A date and time in UTC. The next page says how many failed deliveries created since then "
-                  "will be sent again, with their event ids, before anything is sent.",
+                  "will be sent again, before anything is sent; each keeps its event id.",
         widget=_utc_input(),
         input_formats=DATETIME_FORMATS,
     )

@@ -1,7 +1,8 @@
-"""The edit form's custom header rows: a few name / value / secret rows under the webhook's fields.
+"""The create and edit form's custom header rows: name / value / secret rows under the webhook's fields.
 
 A secret value is never put back in the page: its row shows the mask, and the mask
 posted back keeps the stored value (subscriptions.custom_headers). Empty rows are ignored.
+"Add header" posts the form back with ADD_HEADER: it comes back as it was, with one more row.
 """
 
 from django import forms
@@ -11,18 +12,19 @@ from console.forms import SubscriptionForm
 from subscriptions.custom_headers import MASK, MAX_HEADERS, MAX_NAME, headers_clean, trimmed
 from subscriptions.models import Subscription
 
-BLANK_ROWS = 2
+BLANK_ROWS = 1
+ADD_HEADER = "add_header"  # the name of the "Add header" button
 
 
 class SubscriptionEditForm(SubscriptionForm):
     """Edit: the webhook's fields and its custom headers (header_name_N, header_value_N, header_secret_N)."""
 
-    def __init__(self, *args, stored_headers: list[dict], **kwargs):
+    def __init__(self, *args, stored_headers: list[dict], rows: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.stored_headers = stored_headers or []
         self.posted_rows = self._posted_rows()
         posted = sum(1 for key in (self.data or {}) if key.startswith("header_name_"))
-        self.row_count = min(MAX_HEADERS, max(len(self.stored_headers) + BLANK_ROWS, posted))
+        self.row_count = min(MAX_HEADERS, max(len(self.stored_headers) + BLANK_ROWS, posted, rows))
         for i in range(self.row_count):
             stored = self.stored_headers[i] if i < len(self.stored_headers) else {}
             self.fields[f"header_name_{i}"] = forms.CharField(
@@ -36,6 +38,19 @@ class SubscriptionEditForm(SubscriptionForm):
                 widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}))
             self.fields[f"header_secret_{i}"] = forms.BooleanField(
                 label="Secret", required=False, initial=bool(stored.get("secret")))
+
+    @classmethod
+    def row_added(cls, data, *, stored_headers: list[dict]) -> "SubscriptionEditForm":
+        """Return the posted form unbound (no errors yet: nothing was submitted), with one more header row."""
+        rows = sum(1 for key in data if key.startswith("header_name_")) + 1
+        initial = {key: data.get(key) for key in data if key not in ("csrfmiddlewaretoken", ADD_HEADER)}
+        initial["activity_types"] = data.getlist("activity_types")
+        initial.update({f"header_secret_{i}": f"header_secret_{i}" in data for i in range(rows)})
+        return cls(initial=initial, stored_headers=stored_headers, rows=rows)
+
+    @property
+    def can_add_header(self) -> bool:
+        return self.row_count < MAX_HEADERS
 
     @classmethod
     def for_subscription(cls, subscription: Subscription, data=None) -> "SubscriptionEditForm":

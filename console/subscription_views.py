@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console.forms import LogFilterForm, RecoverForm, RegenerateForm, SubscriptionForm, TestForm
-from console.header_forms import SubscriptionEditForm
+from console.header_forms import ADD_HEADER, SubscriptionEditForm
 from console.permissions import membership_or_404, require_admin, subscription_view
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
 from delivery.health_view import delivery_waits, endpoint_health_view, order_moved_past
@@ -54,14 +54,21 @@ def _hand_over_secret(request, subscription, secret: str) -> None:
 def subscription_create(request):
     membership = membership_or_404(request)
     require_admin(membership)
-    form = SubscriptionForm(data=request.POST or None)
+    if ADD_HEADER in request.POST:
+        form = SubscriptionEditForm.row_added(request.POST, stored_headers=[])
+        return render(request, "console/subscriptions/form.html", {"form": form, "creating": True})
+    form = SubscriptionEditForm(data=request.POST or None, stored_headers=[])
     if request.method == "POST" and form.is_valid() and _not_a_surprise_duplicate(form, membership.organisation):
         try:
-            subscription, secret = services.subscription_create(
-                organisation=membership.organisation, url=form.cleaned_data["url"],
-                activity_types=form.cleaned_data["activity_types"],
-                description=form.cleaned_data["description"], created_by=request.user, **form.controls(),
-            )
+            with transaction.atomic():  # the webhook and its headers are created together, or neither
+                subscription, secret = services.subscription_create(
+                    organisation=membership.organisation, url=form.cleaned_data["url"],
+                    activity_types=form.cleaned_data["activity_types"],
+                    description=form.cleaned_data["description"], created_by=request.user, **form.controls(),
+                )
+                if form.cleaned_data["custom_headers"]:
+                    services.subscription_set_headers(subscription=subscription,
+                                                      headers=form.cleaned_data["custom_headers"], by=request.user)
         except ValidationError as exc:
             form.add_service_error(exc)
         else:
@@ -152,6 +159,9 @@ def _not_a_surprise_duplicate(form: SubscriptionForm, organisation, exclude=None
 @require_http_methods(["GET", "POST"])
 @subscription_view(admin=True)
 def subscription_edit(request, subscription):
+    if ADD_HEADER in request.POST:
+        form = SubscriptionEditForm.row_added(request.POST, stored_headers=subscription.custom_headers)
+        return render(request, "console/subscriptions/form.html", {"form": form, "subscription": subscription})
     form = SubscriptionEditForm.for_subscription(subscription, data=request.POST or None)
     if (request.method == "POST" and form.is_valid()
             and _not_a_surprise_duplicate(form, subscription.organisation, exclude=subscription)):

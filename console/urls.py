@@ -3,9 +3,11 @@
 from django.urls import include, path
 
 from console import (
+    breaker_views,
     bulk_views,
     catalogue_views,
     delivery_views,
+    event_views,
     list_views,
     notification_views,
     organisation_views,
@@ -29,6 +31,7 @@ webhook_patterns = [
          name="subscription_stop_old_secret"),
     path("<uuid:subscription_id>/pause/", subscription_views.subscription_pause, name="subscription_pause"),
     path("<uuid:subscription_id>/resume/", subscription_views.subscription_resume, name="subscription_resume"),
+    path("<uuid:subscription_id>/try-now/", breaker_views.subscription_try_now, name="subscription_try_now"),
     path("<uuid:subscription_id>/recover/", subscription_views.subscription_recover, name="subscription_recover"),
     path("<uuid:subscription_id>/delete/", subscription_views.subscription_delete, name="subscription_delete"),
     path("<uuid:subscription_id>/deliveries/redeliver/", bulk_views.deliveries_bulk_redeliver,
@@ -41,6 +44,7 @@ webhook_patterns = [
 
 urlpatterns = [
     path("administration/webhooks/", include(webhook_patterns)),
+    path("administration/events/", event_views.event_list, name="event_list"),
     path("accounts/notifications/", notification_views.notifications, name="notifications"),
     path("accounts/organisation/", organisation_views.organisation_switch, name="organisation_switch"),
 ]

@@ -115,7 +115,7 @@ class Chart:
     legend: list = field(default_factory=list)  # (css class, label)
     y_ticks: list = field(default_factory=list)  # (y, label)
     x_ticks: list = field(default_factory=list)  # (x, label)
-    bars: list = field(default_factory=list)  # (x, y, width, height, css class)
+    bars: list = field(default_factory=list)  # (x, y, width, height, css class, its value in words for hover)
     lines: list = field(default_factory=list)  # (points "x,y x,y", css class)
     dots: list = field(default_factory=list)  # (x, y, css class)
     width: int = WIDTH
@@ -160,11 +160,14 @@ def _outcome_chart(hours: list[Hour], label: str) -> Chart:
     for i, h in enumerate(hours):
         base = HEIGHT - BOTTOM
         x = round(LEFT + i * slot + slot * 0.1, 2)
-        for count, css in ((h.succeeded, "ok"), (h.http_failed, "http"), (h.no_answer, "none")):
+        for count, css, words in ((h.succeeded, "ok", "succeeded"),
+                                  (h.http_failed, "http", "failed with an HTTP status"),
+                                  (h.no_answer, "none", "got no answer")):
             if count:
                 height = count * scale
                 base -= height
-                chart.bars.append((x, round(base, 2), round(slot * 0.8, 2), round(height, 2), css))
+                tip = f"{h.start:%-d %b %Y, %H:%M} UTC: {count} {words}"
+                chart.bars.append((x, round(base, 2), round(slot * 0.8, 2), round(height, 2), css, tip))
     return chart
 
 

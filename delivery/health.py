@@ -75,6 +75,19 @@ def probe_take(*, subscription_id, until: datetime) -> bool:
     )
 
 
+def breaker_probe_now(*, subscription_id) -> bool:
+    """End an open breaker's cool-down now (Try now), unless a probe is in flight; return True if it was cut short.
+
+    The gate then says PROBE: the next claim takes one delivery as the probe, exactly as after a cool-down.
+    """
+    now = timezone.now()
+    return bool(
+        EndpointHealth.objects.filter(subscription_id=subscription_id, open_until__gt=now)
+        .filter(Q(probe_until__isnull=True) | Q(probe_until__lt=now))
+        .update(open_until=now)
+    )
+
+
 def probe_drop(*, subscription_id) -> None:
     """Give the probe back unused (nothing was due to probe with)."""
     EndpointHealth.objects.filter(subscription_id=subscription_id).update(probe_until=None)

@@ -8,14 +8,14 @@ number of cards or log rows.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Case, Count, OuterRef, Q, Subquery, When
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
 
 from delivery import health as breaker
 from delivery import slots
-from delivery.models import Attempt, Delivery, EndpointHealth, EndpointPace, Event, SenderSlot
+from delivery.models import Attempt, Delivery, EndpointPace, Event, SenderSlot
 from subscriptions.models import Subscription, TrailEntry
 
 HEALTHY = "healthy"
@@ -23,14 +23,63 @@ FAILING = "failing"
 BREAKER_OPEN = "breaker_open"
 PAUSED = "paused"
 CAPPED = "capped"
+NO_SUCCESS = "no_success"
+# The health filter's choices and the health sort's order, worst first (CAPPED is a moment's state: not sorted by).
+HEALTH_CHOICES = [(BREAKER_OPEN, "Breaker open"), (FAILING, "Failing"), (NO_SUCCESS, "No success yet"),
+                  (PAUSED, "Paused"), (HEALTHY, "Healthy")]
+BROKEN = (BREAKER_OPEN, FAILING)
 _PAUSES = (TrailEntry.Action.PAUSED, TrailEntry.Action.AUTO_PAUSED)
+LOST_WINDOW = timedelta(days=7)  # "N deliveries failed for good since T" looks back this far
+
+
+@dataclass(frozen=True)
+class Lost:
+    """Deliveries that failed for good (every retry used), created within LOST_WINDOW, not sent again since."""
+
+    count: int
+    since: datetime  # the oldest one's created_at: "Retry failed deliveries since" this finds them all
+
+
+def _health_rules() -> list[tuple[Q, str]]:
+    """Return (condition on a Subscription row, status) pairs, the first that holds applies."""
+    # A breaker record about an earlier URL does not count: the sender starts the new URL clean.
+    record = Q(endpoint_health__url=F("url"), endpoint_health__consecutive_failures__gt=0)
+    succeeded = Exists(Delivery.objects.filter(subscription=OuterRef("pk"), state=Delivery.State.SUCCEEDED))
+    attempted = Exists(Delivery.objects.filter(subscription=OuterRef("pk"), attempt_count__gt=0))
+    return [
+        (~Q(state=Subscription.State.ACTIVE), PAUSED),
+        (record & Q(endpoint_health__open_until__isnull=False), BREAKER_OPEN),
+        (record, FAILING),
+        (Q(attempted) & ~Q(succeeded), NO_SUCCESS),  # tried, never answered 2xx (also after a Resume's clean slate)
+    ]
+
+
+def health_status() -> Case:
+    """Return the expression of a Subscription's health status (PAUSED, BREAKER_OPEN, FAILING, NO_SUCCESS, HEALTHY).
+
+    The one rule: the list filters and sorts by it, and endpoint_health_view() reads it for each card and page.
+    """
+    return Case(*[When(condition, then=Value(status)) for condition, status in _health_rules()],
+                default=Value(HEALTHY))
+
+
+def health_rank(*, broken_only: bool = False) -> Case:
+    """Return the expression of a Subscription's place in the health sort, worst first.
+
+    With `broken_only`, a breaker open then failing, and the rest ranked alike (the list's default: broken first).
+    """
+    order = [status for status, _ in HEALTH_CHOICES]
+    rank = {s: order.index(s) if s in BROKEN or not broken_only else len(BROKEN) for s in order}
+    rules = [(c, s) for c, s in _health_rules() if not broken_only or s != NO_SUCCESS]  # ranked as healthy anyway
+    return Case(*[When(condition, then=Value(rank[status])) for condition, status in rules],
+                default=Value(rank[HEALTHY]), output_field=IntegerField())
 
 
 @dataclass(frozen=True)
 class EndpointHealthView:
     """What the card and the detail page say about an endpoint's health."""
 
-    status: str  # the first that applies: PAUSED, BREAKER_OPEN, FAILING, CAPPED, else HEALTHY
+    status: str  # health_status(), except CAPPED for a healthy one whose sender slots are all held
     consecutive_failures: int = 0
     failing_since: datetime | None = None
     last_error: str = ""  # the last failed attempt's outcome: "HTTP 503" or the network error
@@ -40,6 +89,7 @@ class EndpointHealthView:
     paused_reason: str = ""  # set when paused automatically
     paused_by: str = ""  # the trail's actor of the pause, "" for the system or unknown
     paused_at: datetime | None = None
+    lost: Lost | None = None
     senders_busy: int = 0
     senders_cap: int = 0
     organisation_busy: int = 0
@@ -80,20 +130,37 @@ def _last_error(attempt: Attempt | None) -> str:
 
 
 def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | None = None) -> dict:
-    """Return {subscription id: EndpointHealthView} in at most four queries, whatever the number of subscriptions."""
+    """Return {subscription id: EndpointHealthView} in at most four queries, whatever the number of subscriptions.
+
+    With it, what each lost: its deliveries that failed for good within LOST_WINDOW (Lost), in the first query.
+    """
     if not subscriptions:
         return {}
     now = now or timezone.now()
     ids = [s.id for s in subscriptions]
     # Every attempt since failing_since failed (a success clears it): the latest one is the last failure.
     # The CASE keeps the subquery off healthy endpoints.
-    latest = (Attempt.objects.filter(delivery__subscription_id=OuterRef("subscription_id"),
-                                     started_at__gte=OuterRef("failing_since"))
+    latest = (Attempt.objects.filter(delivery__subscription_id=OuterRef("pk"),
+                                     started_at__gte=OuterRef("endpoint_health__failing_since"))
               .order_by("-started_at", "-id").values("id")[:1])
-    records = {
-        r.subscription_id: r for r in EndpointHealth.objects.filter(subscription_id__in=ids).annotate(
-            last_failed_id=Case(When(failing_since__isnull=False, then=Subquery(latest)), default=None))
-    }
+    # What was lost, in the same query: read on the delivery_log index (subscription, created_at).
+    failed = Delivery.objects.filter(subscription=OuterRef("pk"), state=Delivery.State.FAILED,
+                                     created_at__gte=now - LOST_WINDOW).order_by()
+    rows = (Subscription.objects.filter(id__in=ids).select_related("endpoint_health")
+            .annotate(health=health_status(),
+                      last_failed_id=Case(When(endpoint_health__failing_since__isnull=False, then=Subquery(latest)),
+                                          default=None),
+                      lost_count=Subquery(failed.values("subscription").annotate(n=Count("id")).values("n")[:1]),
+                      lost_since=Subquery(failed.order_by("created_at").values("created_at")[:1])))
+    statuses, records, lost = {}, {}, {}
+    for row in rows:
+        statuses[row.id] = row.health
+        if row.lost_count:
+            lost[row.id] = Lost(count=row.lost_count, since=row.lost_since)
+        record = getattr(row, "endpoint_health", None)
+        if record is not None:
+            record.last_failed_id = row.last_failed_id
+            records[row.id] = record
     attempt_ids = [r.last_failed_id for r in records.values() if r.last_failed_id]
     attempts = {a.id: a for a in Attempt.objects.filter(id__in=attempt_ids)} if attempt_ids else {}
 
@@ -122,6 +189,7 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
         attempt = attempts.get(record.last_failed_id) if record is not None else None
         pause = pauses.get(s.id)
         facts = {
+            "lost": lost.get(s.id),
             "senders_busy": busy.get(slots.endpoint_scope(s.id), 0), "senders_cap": endpoint_cap,
             "organisation_busy": busy.get(slots.organisation_scope(s.organisation_id), 0),
             "organisation_cap": organisation_cap,
@@ -132,18 +200,12 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
                 last_error=_last_error(attempt), last_failed_at=attempt.started_at if attempt else None,
                 next_probe_at=record.open_until, gate=breaker.gate(record, now), seen_at=now,
             )
-        if not s.is_active:
-            status = PAUSED
+        status = statuses.get(s.id, HEALTHY)
+        if status == PAUSED:
             facts.update(paused_reason=s.paused_reason, paused_at=s.paused_at,
                          paused_by=pause.actor.get_username() if pause and pause.actor else "")
-        elif facts.get("gate", breaker.Gate.ALL) is not breaker.Gate.ALL:
-            status = BREAKER_OPEN
-        elif facts.get("consecutive_failures"):
-            status = FAILING
-        elif facts["senders_busy"] >= endpoint_cap:
+        elif status == HEALTHY and facts["senders_busy"] >= endpoint_cap:
             status = CAPPED
-        else:
-            status = HEALTHY
         views[s.id] = EndpointHealthView(status=status, **facts)
     return views
 

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from delivery.models import Delivery
+from delivery.models import Delivery, Event
 from subscriptions.models import Subscription
 
 PAGE_SIZE = 50
+EVENTS_PAGE_SIZE = 25
 SUCCESS_WINDOW = timedelta(hours=24)
 
 
@@ -42,8 +43,8 @@ class CardStats:
     held: int  # deliveries held while paused
 
 
-def cursor_encode(delivery: Delivery) -> str:
-    """Return an opaque cursor pointing just past this delivery."""
+def cursor_encode(delivery: Delivery | Event) -> str:
+    """Return an opaque cursor pointing just past this delivery (or event: the same keys)."""
     raw = f"{delivery.created_at.isoformat()}|{delivery.id.hex}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -85,6 +86,13 @@ def delivery_log_queryset(
         qs = qs.filter(event_id=event_id)  # the event foreign key's own index finds it at any depth
     if state:
         qs = qs.filter(state=state)
+    # The body and payload stay in Event: a log row needs none of them.
+    return _newest_first(qs, activity_type=activity_type, since=since, until=until, before=before)
+
+
+def _newest_first(qs: QuerySet, *, activity_type: str | None, since: datetime | None, until: datetime | None,
+                  before: tuple[datetime, uuid.UUID] | None) -> QuerySet:
+    """Return qs (deliveries or events) of that type, in [since, until), older than `before`, newest first."""
     if activity_type:
         qs = qs.filter(activity_type=activity_type)
     if since is not None:
@@ -95,7 +103,6 @@ def delivery_log_queryset(
         at, last_id = before
         # The plain bound lets the index scan start at the cursor; the OR breaks ties on id.
         qs = qs.filter(created_at__lte=at).filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=last_id))
-    # The body and payload stay in Event: a log row needs none of them.
     return qs.order_by("-created_at", "-id")
 
 
@@ -180,3 +187,41 @@ def subscription_card_stats(*, subscriptions: list[Subscription], now: datetime 
         rate = 100 * row["ok"] // total if total else None
         stats[sid] = CardStats(last_delivery=last.get(sid), success_rate=rate, attempted=total, held=held.get(sid, 0))
     return stats
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list  # Event rows (without their body), newest first, each with `.deliveries_shown`
+    older_cursor: str | None  # None on the last page
+    cursor_error: str = ""
+
+
+def event_log(
+    *, organisation, event_id: uuid.UUID | None = None, activity_type: str | None = None,
+    since: datetime | None = None, until: datetime | None = None, cursor: str | None = None,
+    limit: int = EVENTS_PAGE_SIZE,
+) -> EventPage:
+    """Return one page of the organisation's events, newest first, each with its deliveries to every webhook.
+
+    Two queries whatever the page holds: the events, then their deliveries with their webhooks (deleted
+    ones included: their deliveries happened). `since` is inclusive, `until` exclusive.
+    """
+    try:
+        before, cursor_error = cursor_decode(cursor), ""
+    except InvalidCursor as exc:
+        before, cursor_error = None, f"{exc} Showing the newest events."
+    qs = Event.objects.filter(organisation=organisation).defer("body")
+    if event_id is not None:
+        qs = qs.filter(id=event_id)
+    qs = _newest_first(qs, activity_type=activity_type, since=since, until=until, before=before)
+    rows = list(qs[: limit + 1])
+    older = cursor_encode(rows[limit - 1]) if len(rows) > limit else None
+    events = rows[:limit]
+    shown: dict = {e.id: [] for e in events}
+    if events:
+        for d in (Delivery.objects.filter(event_id__in=list(shown)).select_related("subscription")
+                  .order_by("subscription__url", "subscription_id")):
+            shown[d.event_id].append(d)
+    for e in events:
+        e.deliveries_shown = shown[e.id]
+    return EventPage(events=events, older_cursor=older, cursor_error=cursor_error)

@@ -125,13 +125,31 @@ def endpoint_send(*, subscription_id, helper: bool = False) -> int:
     return Sender(subscription_id, helper=helper).run()
 
 
+def endpoint_try_now(*, subscription_id) -> states.Sent | None:
+    """End an open breaker's cool-down now and send its probe in this process: one request; return what was sent.
+
+    The probe goes the one sending path (slots, claim, gate, sign, POST, record), as a sender of one
+    claim that leaves the wake row to its holder. None when nothing was sent (nothing due, every
+    sender slot taken, or another sender's probe in flight). After a probe that succeeded the
+    breaker is closed: the endpoint is woken for the rest.
+    """
+    health.breaker_probe_now(subscription_id=subscription_id)
+    sender = Sender(subscription_id, helper=True, once=True)
+    sender.run()
+    if sender.last_sent is not None and sender.last_sent.response.ok:
+        wakeups.endpoints_awaken([subscription_id])
+    return sender.last_sent
+
+
 class Sender:
     """One sender of one endpoint. From start to end it owns its two slots, the deliveries it claimed and,
     unless it is a helper, the endpoint's wake row (a helper that is refused leaves it to its holder)."""
 
-    def __init__(self, subscription_id, *, helper: bool = False):
+    def __init__(self, subscription_id, *, helper: bool = False, once: bool = False):
         self.subscription_id = subscription_id
         self.helper = helper
+        self.once = once  # one claim of one delivery (Try now's probe), then stop
+        self.last_sent: states.Sent | None = None
         self.holder = slots.new_holder()
         self.timeout: float = 0.0  # the longest request the leases cover (the endpoint's timeout, delivery.slots)
         self.until = slots.lease_until()
@@ -220,7 +238,7 @@ class Sender:
             if not batch:
                 return
             end = self._send(batch)
-            if end is BatchEnd.STOPPED or (len(batch) < limit and end is not BatchEnd.FAILED):
+            if self.once or end is BatchEnd.STOPPED or (len(batch) < limit and end is not BatchEnd.FAILED):
                 return  # a short batch: nothing else was due when it was claimed
 
     def _claim(self) -> tuple[list[states.Claimed] | None, int]:
@@ -259,7 +277,7 @@ class Sender:
         """
         # An ordered endpoint has one sendable delivery at a time: a claim of one is a full batch, and the
         # sender claims the next at once rather than lingering as after a short batch.
-        limit = 1 if self._ordered else pacing.batch_size(self._rate, most=BATCH_MAX)
+        limit = 1 if self.once or self._ordered else pacing.batch_size(self._rate, most=BATCH_MAX)
         batch = states.deliveries_claim(subscription_id=self.subscription_id, until=self.until, limit=limit)
         if not batch:
             return batch, limit
@@ -303,6 +321,7 @@ class Sender:
                 self._read()  # holds or cancels what is left
                 return BatchEnd.STOPPED
             self.attempts += 1
+            self.last_sent = sent
             unrecorded.add(sent)
             if not sent.response.ok:
                 self._record(unrecorded.take())  # with the successes before it: the breaker counts in order
@@ -443,6 +462,8 @@ class Sender:
                 outcome=outcome,
                 error_kind=metrics.error_kind_for(status_code=response.status_code, error_kind=response.error_kind),
                 duration_ms=response.duration_ms)
+        if any(recorded.after.get(s.delivery.id) == Delivery.State.FAILED for s in recorded.sent):
+            signals.deliveries_failed_for_good.send(sender=Subscription, subscription_id=self.subscription_id)
         if not any(v.breaker_opened or v.pause_reason for v in recorded.verdicts):
             return
         subscription = Subscription.objects.get(id=self.subscription_id)

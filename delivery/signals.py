@@ -1,7 +1,7 @@
 """Signals only: what the delivery side tells others (alerts) about endpoints.
 
 Sent by delivery.sender after the attempt's transaction commits, with
-`subscription` (as it is now) and `reason` (what failed, in words).
+`subscription` (as it is now) and `reason` (what failed, in words), unless said otherwise.
 """
 
 from django.dispatch import Signal
@@ -10,3 +10,6 @@ from django.dispatch import Signal
 endpoint_failing = Signal()
 # A subscription was paused automatically (410 Gone, or days of nothing but failures).
 endpoint_auto_paused = Signal()
+# Deliveries of an endpoint failed for good (every retry used), with `subscription_id` only: the receiver
+# notes it cheaply, a periodic digest tells the admins (alerts.services.alerts_lost_send).
+deliveries_failed_for_good = Signal()

@@ -96,7 +96,8 @@ def subscription_update(
     if url_changed:
         changes.append(f"URL {subscription.url} → {url.strip()}")
     subscription.url = url.strip()
-    if description is not None:
+    if description is not None and description.strip() != subscription.description:
+        changes.append("description changed")
         subscription.description = description.strip()
     for field, value in (controls or {}).items():
         if field not in CONTROLS:
@@ -121,7 +122,8 @@ def subscription_update(
         changes.append("removed " + ", ".join(sorted(removed)))
     if url_changed:
         _told(signals.subscription_url_changed, subscription=subscription, url=subscription.url)
-    _trail(subscription, TrailEntry.Action.EDITED, by, "; ".join(changes) or "no change")
+    if changes:  # a save that changed nothing is no activity
+        _trail(subscription, TrailEntry.Action.EDITED, by, "; ".join(changes))
     return subscription
 
 

@@ -326,6 +326,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 5.0,
         "options": {"expires": 10.0},
     },
+    # Digests of deliveries that failed for good (alerts.services.alerts_lost_send): at most one per
+    # endpoint every hour; this only looks for endpoints with something new to tell.
+    "email-lost-deliveries": {
+        "task": "alerts.tasks.email_lost_deliveries",
+        "schedule": 60.0,
+        "options": {"expires": 50.0},
+    },
     "prune-old-deliveries": {
         "task": "delivery.tasks.prune_old_deliveries",
         "schedule": 3600.0,

@@ -138,7 +138,7 @@ def test_the_seeds_steps_in_the_browser(
 
     # Regenerate Secret: the warning, a confirmation, the new secret once.
     page.get_by_role("link", name="Regenerate Secret").click()
-    expect(page.get_by_text("As soon as you regenerate, the old secret stops working.")).to_be_visible()
+    expect(page.get_by_text("as soon as you regenerate, the old secret stops working")).to_be_visible()
     shot(page, "08-regenerate")
     page.get_by_role("button", name="Regenerate Secret").click()
     expect(page.get_by_role("heading", name="Save your signing secret immediately")).to_be_visible()

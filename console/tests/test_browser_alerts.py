@@ -22,7 +22,7 @@ def test_regenerate_with_an_overlap_then_stop_the_old_secret(site, subscription,
     page = open_page(viewport)
     page.goto(detail_url(site, subscription))
     page.get_by_role("link", name="Regenerate Secret").click()
-    expect(page.get_by_text("As soon as you regenerate, the old secret stops working.")).to_be_visible()
+    expect(page.get_by_text("as soon as you regenerate, the old secret stops working")).to_be_visible()
     expect(page.get_by_label("At once: only the new secret signs from the next delivery")).to_be_checked()
     page.get_by_label("Keep signing with the old secret too, for 6 hours").check()
     check(page, f"60-regenerate-overlap{suffix}")
@@ -49,6 +49,7 @@ def test_custom_headers_form_masks_secrets_and_shows_errors(site, subscription, 
     page.goto(detail_url(site, subscription) + "edit/")
     page.get_by_label("Header 1 name").fill("X-Tenant")
     page.get_by_label("Header 1 value").fill("acme-north")
+    page.get_by_role("button", name="Add header").click()  # one empty row at first: Add header for another
     page.get_by_label("Header 2 name").fill("X-Api-Key")
     page.get_by_label("Header 2 value").fill(API_KEY)
     page.get_by_label("Secret (header 2)").check()
@@ -84,7 +85,8 @@ def test_the_notifications_page_turns_alerts_off_per_organisation(site, alice, o
     expect(page.get_by_label("Organisation")).to_have_value(str(alice.memberships.get(role="admin").organisation_id))
     page.get_by_role("link", name="Notifications").click()
     page.get_by_label("Email address").fill("alice@acme.test")
-    group = page.get_by_role("group", name="Email me when a webhook endpoint starts failing or is paused automatically")
+    group = page.get_by_role(
+        "group", name="Email me when a webhook endpoint starts failing, is paused automatically, or loses deliveries")
     acme, globex = group.get_by_label("Acme Cultivation"), group.get_by_label("Globex Farms")
     expect(acme).to_be_checked()
     expect(globex).to_be_checked()

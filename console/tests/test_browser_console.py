@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -198,7 +199,9 @@ def test_detail_log_search_and_bulk_redeliver(site, world, open_page, viewport, 
     # Failed deliveries of a date range, then Redeliver them: the count first.
     page.get_by_role("textbox", name="Event id").fill("")
     page.get_by_label("State").select_option("failed")
-    page.get_by_label("From (UTC)").fill((timezone.now() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    # The filters are in the viewer's zone too (Toronto), and say so.
+    toronto = (timezone.now() - timedelta(hours=2)).astimezone(ZoneInfo("America/Toronto"))
+    page.get_by_label(f"From ({toronto.tzname()})").fill(toronto.strftime("%Y-%m-%dT%H:%M"))
     page.get_by_role("button", name="Search").click()
     failed = [d for d in world["log"] if d.state == Delivery.State.FAILED and d.created_at > timezone.now()
               - timedelta(hours=2)]

@@ -105,3 +105,51 @@ def test_a_failing_endpoints_card_and_detail_page_say_why_it_waits(
     page.goto(f"{detail_url(site, subscription)}deliveries/{waiting.id}/")
     expect(page.get_by_text("No attempt yet. Waiting for the endpoint's breaker: next probe at")).to_be_visible()
     check(page, f"53-health-delivery{suffix}")
+
+
+@BOTH_SIZES
+def test_with_42_webhooks_the_broken_ones_lead_page_one_and_the_header_says_the_health(
+        site, org, open_page, viewport, suffix):  # noqa: F811 - open_page is the imported fixture
+    """Bad state: the two broken webhooks are the oldest of 42 (newest first would put them on page 2)."""
+    from console.tests.test_views_list import broken_among_many
+
+    made = broken_among_many(org)
+    page = open_page(viewport)
+    page.goto(site.url + "/administration/webhooks/")
+    cards = page.locator(".card")
+    expect(cards).to_have_count(30)
+    expect(cards.nth(0)).to_contain_text(made[0].url)
+    expect(cards.nth(0).locator(".card__head .badge")).to_have_text("Breaker open")
+    expect(cards.nth(1)).to_contain_text(made[1].url)
+    expect(cards.nth(1).locator(".card__head .badge")).to_have_text("Failing")
+    expect(cards.nth(2).locator(".card__head .badge")).to_have_text("Healthy")
+    expect(page.get_by_label("Sort by")).to_have_value("broken")
+    check(page, f"54-list-broken-first{suffix}")
+
+    page.get_by_label("Health").select_option("failing")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator(".card")).to_have_count(1)
+    expect(page.get_by_text("1–1 of 1 webhook")).to_be_visible()
+    check(page, f"55-list-health-filter{suffix}")
+
+    page.goto(site.url + "/administration/webhooks/")
+    page.locator(".card").nth(0).get_by_role("link", name=made[0].url).click()
+    expect(page.locator(".page-head .badge")).to_have_text("Breaker open")
+    expect(page.locator(".page-head .badge")).to_be_in_viewport()
+    check(page, f"56-detail-header-health{suffix}")
+
+
+@BOTH_SIZES
+def test_an_endpoint_that_never_succeeded_says_no_success_yet(
+        site, org, alice, open_page, viewport, suffix):  # noqa: F811 - open_page is the imported fixture
+    """Bad state: seven deliveries failed for good, the breaker cleared (as by Resume), not one success."""
+    subscription, _ = make_subscription(org, url=ERP, created_by=alice)
+    now = timezone.now()
+    Delivery.objects.bulk_create([_delivery(subscription, at=now - timedelta(minutes=m), state=Delivery.State.FAILED,
+                                            attempts=8, code=500, error="HTTP 500") for m in range(1, 8)])
+    page = open_page(viewport)
+    page.goto(detail_url(site, subscription))
+    expect(page.locator(".page-head .badge")).to_have_text("No success yet")
+    expect(page.locator(".facts .health")).to_contain_text("Deliveries were attempted and none has succeeded yet")
+    expect(page.locator(".facts .health")).not_to_contain_text("Healthy")
+    check(page, f"57-detail-no-success{suffix}")

@@ -43,6 +43,8 @@ EXPECTED = {
     "logout": {u: (405, 302) for u in USERS},
     "console:subscription_list": {"anonymous": (LOGIN, LOGIN), "bob": (200, 405), "alice": (200, 405),
                            "mallory": (200, 405)},
+    "console:event_list": {"anonymous": (LOGIN, LOGIN), "bob": (200, 405), "alice": (200, 405),
+                           "mallory": (200, 405)},  # mallory's own organisation's events
     "console:event_catalogue": {"anonymous": (LOGIN, LOGIN), "bob": (200, 200), "alice": (200, 200),
                              "mallory": (200, 200)},
     "console:subscription_create": {"anonymous": (LOGIN, LOGIN), "bob": (403, 403), "alice": (200, None),
@@ -58,6 +60,7 @@ EXPECTED = {
     "console:subscription_delete": CHANGE_FORM,
     "console:subscription_test": CHANGE_FORM,  # GET: the payload to see and edit
     "console:deliveries_bulk_redeliver": CHANGE_FORM,  # GET: the count to confirm
+    "console:subscription_try_now": CHANGE_FORM,  # GET: the confirmation (or why there is nothing to try)
     "console:subscription_pause": CHANGE_POST,
     "console:subscription_resume": CHANGE_POST,
     # GET with a date: the count to confirm; without one, back to the webhook with the error.

@@ -120,7 +120,7 @@ def test_delete_asks_first_then_cancels_pending_deliveries(admin_client, org, su
 def test_regenerate_get_only_asks(admin_client, subscription):
     before = Subscription.objects.get(id=subscription.id).secret_encrypted
     page = admin_client.get(action("regenerate", subscription)).content.decode()
-    assert "Regeneration invalidates the previous secret" in page
+    assert "When the previous secret stops signing" in page
     assert "Update your receiver first" in page
     assert Subscription.objects.get(id=subscription.id).secret_encrypted == before
 

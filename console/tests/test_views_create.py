@@ -116,7 +116,7 @@ def test_cards_show_endpoint_state_types_and_why_paused(client, org, alice):
     assert "https://a.example.com/in" in page and "Inventory sync" in page
     assert "Paused automatically: Every attempt failed for 5 days" in page
     assert '<code class="chip">lot.created</code>' in page and '<code class="chip">order.created</code>' in page
-    assert page.count('class="badge badge--ok">Active') == 1
+    assert page.count('class="badge badge--ok">Healthy') == 1  # the header badge is the health
     assert page.count('class="badge badge--paused">Paused') == 1
     assert "deleted.example.com" not in page
     assert page.count("None yet") == 2  # no delivery yet on either card

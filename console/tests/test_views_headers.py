@@ -39,12 +39,13 @@ def with_headers(subscription):
     return Subscription.objects.get(id=subscription.id)
 
 
-def test_the_edit_form_shows_the_headers_with_secret_values_masked_and_two_empty_rows(admin_client, with_headers):
+def test_the_edit_form_shows_the_headers_with_secret_values_masked_and_one_empty_row(admin_client, with_headers):
     page = admin_client.get(action("edit", with_headers)).content.decode()
     assert 'name="header_name_0" value="X-Tenant"' in page and 'name="header_value_0" value="acme-north"' in page
     assert 'name="header_name_1" value="X-Api-Key"' in page and f'name="header_value_1" value="{MASK}"' in page
     assert 'name="header_secret_1" id="id_header_secret_1" checked' in page
-    assert 'name="header_name_3"' in page and 'name="header_name_4"' not in page  # two empty rows
+    assert 'name="header_name_2"' in page and 'name="header_name_3"' not in page  # one empty row
+    assert 'name="add_header" value="1"' in page
     assert API_KEY not in page
 
 
@@ -185,3 +186,33 @@ def test_a_stored_secret_value_that_cannot_be_sent_asks_to_be_typed_again(admin_
     assert response.status_code == 302
     subscription.refresh_from_db()
     assert headers_for_sending(stored=subscription.custom_headers) == {"X-Api-Key": "TOPSECRET-key-42"}
+
+
+def test_add_header_brings_the_form_back_as_typed_with_one_more_row_and_saves_nothing(admin_client, with_headers):
+    data = edit_data(with_headers, ("X-Tenant", "acme-south", False), ("X-Api-Key", MASK, True),
+                     ("X-Region", "", False), add_header="1")
+    page = admin_client.post(action("edit", with_headers), data).content.decode()
+    assert 'name="header_value_0" value="acme-south"' in page and 'name="header_name_2" value="X-Region"' in page
+    assert 'name="header_name_3"' in page and 'name="header_name_4"' not in page
+    assert 'name="header_secret_1" id="id_header_secret_1" checked' in page
+    assert 'name="header_secret_0" id="id_header_secret_0" checked' not in page
+    assert "There is a problem" not in page and "There are problems" not in page  # nothing was submitted
+    assert Subscription.objects.get(id=with_headers.id).custom_headers == with_headers.custom_headers
+
+
+def test_create_takes_custom_headers_too(admin_client, org):
+    """Bad input first: a header value with a line break, refused at its field; then the good one."""
+    form = admin_client.get(reverse("console:subscription_create")).content.decode()
+    assert 'name="header_name_0"' in form and 'name="header_name_1"' not in form and "Add header" in form
+    data = {"url": "https://erp.example.com/in", "activity_types": ["lot.created"], "description": "",
+            "header_name_0": "X-Api-Key", "header_value_0": "abc\ndef", "header_secret_0": "on"}
+    page = admin_client.post(reverse("console:subscription_create"), data).content.decode()
+    assert 'aria-describedby="header-0-error"' in page and not Subscription.objects.exists()
+    more = admin_client.post(reverse("console:subscription_create"), {**data, "add_header": "1"}).content.decode()
+    assert 'name="header_name_1"' in more and 'name="header_name_0" value="X-Api-Key"' in more
+    response = admin_client.post(reverse("console:subscription_create"), {
+        **data, "header_value_0": API_KEY, "header_name_1": "X-Tenant", "header_value_1": "acme"})
+    created = Subscription.objects.get()
+    assert response["Location"] == reverse("console:subscription_secret", args=[created.id])
+    assert headers_for_sending(stored=created.custom_headers) == {"X-Api-Key": API_KEY, "X-Tenant": "acme"}
+    assert created.custom_headers[0]["secret"] and API_KEY not in str(created.custom_headers)

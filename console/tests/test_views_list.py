@@ -71,7 +71,7 @@ def test_table_view_shows_url_state_success_last_delivery_and_types(client, org,
     client.force_login(alice)
     page = client.get(LIST, {"view": "table"}).content.decode()
     assert '<table class="table table--webhooks">' in page and '<li class="card' not in page
-    for header in ("Endpoint URL", "State", "Success, last 24 h", "Last delivery", "Activity Types"):
+    for header in ("Endpoint URL", "Health", "Deliveries succeeded, last 24 h", "Last delivery", "Activity Types"):
         assert f'<th scope="col">{header}</th>' in page
     assert page.count('class="badge badge--paused">Paused') == 2 and "ERP bridge" in page
     assert page.count("1 type<br>") == 5
@@ -101,3 +101,57 @@ def test_a_long_unbroken_description_is_allowed_to_wrap(client, org, alice):
     css = (ROOT / "static" / "css" / "app.css").read_text()
     rule = re.search(r"\.card__description, \.card__paused \{([^}]*)\}", css).group(1)
     assert "overflow-wrap: anywhere" in rule
+
+
+def broken_among_many(org, count=42):
+    """`count` webhooks created a minute apart; the two oldest are broken (one breaker open, one failing)."""
+    from delivery.models import EndpointHealth
+
+    now = timezone.now()
+    made = []
+    for i in range(count):
+        s, _ = make_subscription(org, url=f"https://n{i:03}.example.com/in")
+        Subscription.objects.filter(id=s.id).update(created_at=now - timedelta(minutes=count - i))
+        made.append(s)
+    EndpointHealth.objects.create(subscription=made[0], url=made[0].url, consecutive_failures=5,
+                                  failing_since=now - timedelta(hours=1), open_until=now + timedelta(minutes=5))
+    EndpointHealth.objects.create(subscription=made[1], url=made[1].url, consecutive_failures=2,
+                                  failing_since=now - timedelta(minutes=5))
+    return made
+
+
+def test_with_42_webhooks_the_two_broken_ones_come_first_on_page_one(client, org, alice,
+                                                                      django_assert_max_num_queries):
+    """Bad state: the two broken webhooks are the oldest, so "newest first" would leave them on page 2."""
+    made = broken_among_many(org)
+    client.force_login(alice)
+    client.get(LIST)
+    with django_assert_max_num_queries(12):
+        page = client.get(LIST).content.decode()
+    assert urls_on(page)[:3] == [made[0].url, made[1].url, made[41].url]  # broken (newest first), then newest
+    assert "Breaker open" in page and "Failing" in page
+    assert urls_on(client.get(LIST, {"sort": "newest"}).content.decode())[0] == made[41].url
+    assert made[0].url not in urls_on(client.get(LIST, {"sort": "newest"}).content.decode())
+    table = client.get(LIST, {"view": "table"}).content.decode()
+    assert urls_on(table)[:2] == [made[0].url, made[1].url]
+
+
+def test_filter_and_sort_by_health(client, org, alice):
+    made = broken_among_many(org, count=5)
+    Subscription.objects.filter(id=made[4].id).update(state=Subscription.State.PAUSED)
+    client.force_login(alice)
+    assert urls_on(client.get(LIST, {"health": "breaker_open"}).content.decode()) == [made[0].url]
+    assert urls_on(client.get(LIST, {"health": "failing"}).content.decode()) == [made[1].url]
+    assert urls_on(client.get(LIST, {"health": "paused"}).content.decode()) == [made[4].url]
+    healthy = client.get(LIST, {"health": "healthy"}).content.decode()
+    assert urls_on(healthy) == [made[3].url, made[2].url] and "Clear</a>" in healthy
+    assert urls_on(client.get(LIST, {"sort": "health"}).content.decode()) == [
+        made[0].url, made[1].url, made[4].url, made[3].url, made[2].url]
+
+
+def test_the_success_rate_says_it_counts_deliveries(client, org, alice, many):
+    record_activity(organisation=org, activity_type="lot.created", data={})
+    Subscription.objects.filter(deliveries__isnull=False).first().deliveries.update(attempt_count=3)
+    client.force_login(alice)
+    page = client.get(LIST).content.decode()
+    assert "Deliveries succeeded, last 24 h" in page and "of 1 delivery attempted" in page

@@ -28,7 +28,7 @@ def _secret_on(page: str) -> str:
 
 def test_the_confirmation_keeps_the_seeds_warning_and_at_once_is_the_default(admin_client, subscription):
     page = admin_client.get(action("regenerate", subscription)).content.decode()
-    assert "As soon as you regenerate, the old secret stops working." in page
+    assert "as soon as you regenerate, the old secret stops working" in page
     assert 'value="0" id="overlap-0" checked' in page
     for hours in ("1", "6", "24"):
         assert f'value="{hours}" id="overlap-{hours}">' in page  # offered, not chosen

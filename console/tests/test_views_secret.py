@@ -87,7 +87,7 @@ def test_secret_after_regenerate_is_in_exactly_one_response_and_replaces_the_old
     client.force_login(alice)
     web = Recorder(client)
     confirm = web.get(reverse("console:subscription_regenerate", args=[subscription.id]))
-    assert "As soon as you regenerate, the old secret stops working." in confirm.content.decode()
+    assert "as soon as you regenerate, the old secret stops working" in confirm.content.decode()
     done = web.post(reverse("console:subscription_regenerate", args=[subscription.id]))
     secret_page = reverse("console:subscription_secret", args=[subscription.id])
     assert done["Location"] == secret_page

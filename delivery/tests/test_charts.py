@@ -75,12 +75,14 @@ def test_the_drawing_scales_bars_to_the_busiest_hour_and_describes_itself(org):
                              range_key="24h")
     outcomes, latency = charts["figures"]
     heights = {}
-    for _x, _y, _w, h, css in outcomes.bars:
+    for _x, _y, _w, h, css, _tip in outcomes.bars:
         heights.setdefault(css, []).append(h)
     # The busiest hour (4 attempts) is drawn to the 5-attempt axis top: 3 ok + 1 http stacked.
     assert sorted(heights["ok"])[-1] == pytest.approx(3 * heights["http"][0])
     assert "5 attempts, 4 succeeded, 1 failed with an HTTP status and 0 got no answer" in outcomes.desc
     assert "30 Nov 09:00 UTC, had 4" in outcomes.desc
+    assert {tip for *_, tip in outcomes.bars} >= {"30 Nov 2026, 09:00 UTC: 3 succeeded",
+                                                 "30 Nov 2026, 09:00 UTC: 1 failed with an HTTP status"}
     assert [label for _y, label in outcomes.y_ticks] == ["0", "2.5", "5"]
     assert "the median attempt took 80 to 120 ms" in latency.desc
     assert [label for _y, label in latency.y_ticks] == ["0 ms", "100 ms", "200 ms"]

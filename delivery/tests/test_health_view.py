@@ -13,12 +13,16 @@ from delivery.health_view import (
     CAPPED,
     FAILING,
     HEALTHY,
+    NO_SUCCESS,
     PAUSED,
     delivery_waits,
     endpoint_health_view,
+    health_rank,
+    health_status,
 )
 from delivery.models import Attempt, Delivery, EndpointHealth, Event, SenderSlot
-from subscriptions.services import subscription_pause
+from subscriptions.models import Subscription
+from subscriptions.services import subscription_pause, subscription_resume
 
 pytestmark = pytest.mark.django_db
 
@@ -157,6 +161,49 @@ def test_health_of_a_page_of_cards_costs_a_fixed_number_of_queries(org, django_a
         views = endpoint_health_view(subscriptions=subs)
     assert {v.status for v in views.values()} == {FAILING, BREAKER_OPEN, PAUSED}
     assert all(views[s.id].last_error == "HTTP 500" for s in subs[:8])
+
+
+def test_an_endpoint_that_never_succeeded_says_no_success_yet_also_after_resume(org):
+    """Bad state: seven deliveries that used up every retry, the breaker cleared by Resume, no success ever."""
+    subscription, _ = make_subscription(org)
+    assert endpoint_health_view(subscriptions=[subscription])[subscription.id].status == HEALTHY  # nothing tried
+    now = timezone.now()
+    for _ in range(7):
+        attempt(deliver(subscription, state=Delivery.State.FAILED, attempts=1), at=now, status_code=500)
+    failing(subscription, failures=7, since=now - timedelta(hours=1), open_until=now + timedelta(minutes=5))
+    assert endpoint_health_view(subscriptions=[subscription])[subscription.id].status == BREAKER_OPEN
+    subscription_pause(subscription=subscription, by=None)
+    subscription_resume(subscription=subscription)
+    assert EndpointHealth.objects.get(subscription=subscription).consecutive_failures == 0  # Resume: a clean slate
+    assert endpoint_health_view(subscriptions=[subscription])[subscription.id].status == NO_SUCCESS
+    deliver(subscription, state=Delivery.State.SUCCEEDED, attempts=1)
+    assert endpoint_health_view(subscriptions=[subscription])[subscription.id].status == HEALTHY
+
+
+def test_the_health_expression_filters_and_ranks_worst_first(org):
+    """The list's filter and sort read the same rule as the cards: one webhook in each health."""
+    now = timezone.now()
+    made = {name: make_subscription(org, url=f"https://{name}.example.com/in")[0]
+            for name in ("healthy", "paused", "failing", "open", "nosuccess", "oldurl")}
+    failing(made["failing"], failures=2, since=now)
+    failing(made["open"], failures=5, since=now, open_until=now + timedelta(minutes=1))
+    failing(made["oldurl"], failures=9, since=now, open_until=now + timedelta(minutes=1), url="https://was.example.com/")
+    deliver(made["nosuccess"], state=Delivery.State.FAILED, attempts=7)
+    deliver(made["healthy"], state=Delivery.State.SUCCEEDED, attempts=1)
+    subscription_pause(subscription=made["paused"], by=None)
+    qs = Subscription.objects.filter(organisation=org)
+    statuses = dict(qs.annotate(h=health_status()).values_list("url", "h"))
+    assert statuses == {"https://healthy.example.com/in": HEALTHY, "https://paused.example.com/in": PAUSED,
+                        "https://failing.example.com/in": FAILING, "https://open.example.com/in": BREAKER_OPEN,
+                        "https://nosuccess.example.com/in": NO_SUCCESS, "https://oldurl.example.com/in": HEALTHY}
+    views = endpoint_health_view(subscriptions=list(qs))
+    assert {s.url: views[s.id].status for s in qs} == statuses
+    worst = [s.url.split("/")[2].split(".")[0] for s in qs.annotate(r=health_rank()).order_by("r", "url")]
+    assert worst == ["open", "failing", "nosuccess", "paused", "healthy", "oldurl"]
+    broken_first = qs.annotate(r=health_rank(broken_only=True)).order_by("r", "url").values_list("url", "r")
+    assert list(broken_first)[:3] == [("https://open.example.com/in", 0), ("https://failing.example.com/in", 1),
+                                      ("https://healthy.example.com/in", 2)]
+    assert {r for _, r in list(broken_first)[2:]} == {2}  # the rest alike, in the list's own order
 
 
 # --- what a waiting delivery waits for ------------------------------------------

@@ -85,6 +85,7 @@
         var changed = fresh.innerHTML !== log.innerHTML;
         log.replaceWith(fresh);
         setUpCopy();
+        setUpMomentInputs(fresh);
         showLocalTimes(fresh);
         if (changed) announce(fresh);
         setUpLiveLog();
@@ -116,17 +117,85 @@
     }
     return "";
   }
+  // Every page writes a time one way, "2 Dec 2026, 16:39:42", in UTC on the server and in the viewer's
+  // zone here, 24-hour, the zone named after it: the filters read the same text back.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  function momentText(date, seconds, utc) {
+    var g = utc ? [date.getUTCDate(), date.getUTCMonth(), date.getUTCFullYear(), date.getUTCHours(),
+                   date.getUTCMinutes(), date.getUTCSeconds()]
+                : [date.getDate(), date.getMonth(), date.getFullYear(), date.getHours(), date.getMinutes(),
+                   date.getSeconds()];
+    return g[0] + " " + MONTHS[g[1]] + " " + g[2] + ", " + two(g[3]) + ":" + two(g[4]) + (seconds ? ":" + two(g[5]) : "");
+  }
+  function zoneName(date) {
+    if (date.getTimezoneOffset() === 0) return "UTC";  // the server's own words for it (not "GMT")
+    try {
+      var parts = new Intl.DateTimeFormat("en-US", {timeZoneName: "short"}).formatToParts(date);
+      for (var i = 0; i < parts.length; i++) if (parts[i].type === "timeZoneName") return parts[i].value;
+    } catch (e) { /* an old browser: no name */ }
+    return "";
+  }
+  // Read "2 Dec 2026, 16:39[:42]" (anything after it, such as the zone or "(3 min ago)", ignored) or ISO
+  // "2026-12-02T16:39[:42]", as a time in the viewer's zone (or in UTC); return a Date, or null.
+  function parseMoment(text, utc) {
+    var m = /^\s*(\d{1,2}) ([A-Za-z]{3})[a-z]* (\d{4}),? (\d{1,2}):(\d{2})(?::(\d{2}))?/.exec(text);
+    var y, mo, d, h, mi, s;
+    if (m) {
+      mo = MONTHS.indexOf(m[2].charAt(0).toUpperCase() + m[2].slice(1, 3).toLowerCase());
+      if (mo < 0) return null;
+      y = +m[3]; d = +m[1]; h = +m[4]; mi = +m[5]; s = +(m[6] || 0);
+    } else {
+      m = /^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?/.exec(text);
+      if (!m) return null;
+      y = +m[1]; mo = +m[2] - 1; d = +m[3]; h = +(m[4] || 0); mi = +(m[5] || 0); s = +(m[6] || 0);
+    }
+    var date = utc ? new Date(Date.UTC(y, mo, d, h, mi, s)) : new Date(y, mo, d, h, mi, s);
+    return isNaN(date.getTime()) ? null : date;
+  }
   function showLocalTimes(root) {
-    if (!window.Intl) return;
     (root || document).querySelectorAll("time[data-local]").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (isNaN(date.getTime())) return;
       if (!el.dataset.utc) el.dataset.utc = el.textContent;
-      var options = {day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
-                     hourCycle: "h23", timeZoneName: "short"};
-      if (el.getAttribute("data-local") === "seconds") options.second = "2-digit";
-      el.textContent = new Intl.DateTimeFormat(undefined, options).format(date) + " (" + ago(date) + ")";
+      var when = ago(date);
+      el.textContent = momentText(date, el.getAttribute("data-local") === "seconds") + " " + zoneName(date) +
+        (when ? " (" + when + ")" : "");
       el.title = el.dataset.utc;
+    });
+  }
+
+  // The From/To filters (input[data-moment]): the server writes and reads UTC; here they show and take the
+  // viewer's zone, like the times of the page, with the UTC time on hover; on submit the UTC time is sent.
+  function setUpMomentInputs(root) {
+    root = root || document;
+    root.querySelectorAll("input[data-moment]").forEach(function (input) {
+      var label = document.querySelector("label[for='" + input.id + "'][data-moment-label]");
+      var zone = zoneName(new Date());
+      if (label && zone) label.textContent = label.textContent.replace("(UTC)", "(" + zone + ")");
+      var given = parseMoment(input.value, true);
+      if (given) input.value = momentText(given, /\d:\d{2}:\d{2}/.test(input.value));
+      function hover() {
+        var date = parseMoment(input.value, false);
+        input.title = date ? momentText(date, true, true) + " UTC" : "";
+      }
+      input.addEventListener("input", hover);
+      hover();
+    });
+    root.querySelectorAll("form").forEach(function (form) {
+      if (!form.querySelector("input[data-moment]")) return;
+      form.addEventListener("submit", function () {
+        form.querySelectorAll("input[data-moment]").forEach(function (input) {
+          var date = parseMoment(input.value, false);
+          if (!input.value || !date) return;  // empty, or unreadable: the server says so at the field
+          var sent = document.createElement("input");
+          sent.type = "hidden";
+          sent.name = input.name;
+          sent.value = date.toISOString().slice(0, 19);
+          input.removeAttribute("name");
+          form.appendChild(sent);
+        });
+      });
     });
   }
 
@@ -166,12 +235,43 @@
     if (summary) summary.focus();
   }
 
+  // Escape closes an open menu (the Administration menu is a <details>) and gives focus back to its summary.
+  function setUpMenus() {
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape") return;
+      document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+        menu.open = false;
+        var summary = menu.querySelector("summary");
+        if (summary && menu.contains(document.activeElement)) summary.focus();
+      });
+    });
+  }
+
+  // A link that carries a select's choice (a[data-follows="select id"]): "See and edit the payload first"
+  // opens on the type just chosen.
+  function setUpFollowingLinks() {
+    document.querySelectorAll("a[data-follows]").forEach(function (link) {
+      var select = document.getElementById(link.getAttribute("data-follows"));
+      if (!select) return;
+      function follow() {
+        var url = new URL(link.href, window.location.href);
+        url.searchParams.set(select.name, select.value);
+        link.href = url.pathname + url.search;
+      }
+      select.addEventListener("change", follow);
+      follow();
+    });
+  }
+
   function start() {
+    setUpMenus();
+    setUpFollowingLinks();
     setUpCopy();
     setUpSelectAll();
     setUpLiveLog();
     setUpAutosubmit();
     setUpUtcHints();
+    setUpMomentInputs(document);
     showLocalTimes(document);
     setInterval(function () { showLocalTimes(document); }, 60000);
     focusErrorSummary();

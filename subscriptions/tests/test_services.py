@@ -87,6 +87,18 @@ def test_update_changes_url_and_types_for_the_next_event(org, alice):
     assert "new.example.com" in entry.detail and entry.actor == alice
 
 
+def test_a_save_that_changes_nothing_leaves_no_activity_entry_and_a_description_change_says_so(org, alice):
+    """Bad input: Save pressed with nothing changed (the activity feed used to say "Edited - no change")."""
+    subscription, _ = make_subscription(org, activity_types=["lot.created"], description="ERP")
+    subscription_update(subscription=subscription, url=subscription.url, activity_types=["lot.created"],
+                        description="ERP ", by=alice)
+    assert not TrailEntry.objects.filter(subscription=subscription, action=TrailEntry.Action.EDITED).exists()
+    subscription_update(subscription=subscription, url=subscription.url, activity_types=["lot.created"],
+                        description="ERP north", by=alice)
+    entry = TrailEntry.objects.get(subscription=subscription, action=TrailEntry.Action.EDITED)
+    assert entry.detail == "description changed"
+
+
 def test_regenerate_replaces_the_secret_at_once_and_never_logs_it(org, alice):
     subscription, old = make_subscription(org)
     new = subscription_regenerate_secret(subscription=subscription, by=alice)
