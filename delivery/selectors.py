@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from delivery.models import Delivery
+from delivery.models import Delivery, Event
 from subscriptions.models import Subscription
 
 PAGE_SIZE = 50
@@ -141,6 +141,17 @@ def deliveries_failed_since_count(*, subscription: Subscription, since: datetime
 def deliveries_unfinished_count(*, subscription: Subscription) -> int:
     """Return how many deliveries Delete would cancel (pending or held)."""
     return Delivery.objects.filter(subscription=subscription, state__in=Delivery.UNFINISHED).count()
+
+
+def event_get(*, organisation, event_id: uuid.UUID) -> Event | None:
+    """Return the organisation's event with that id, or None (never another organisation's)."""
+    return Event.objects.filter(organisation=organisation, id=event_id).first()
+
+
+def event_deliveries(*, event: Event) -> list[Delivery]:
+    """Return the event's deliveries to the organisation's live webhooks, oldest first."""
+    return list(Delivery.objects.filter(event=event, subscription__deleted_at__isnull=True)
+                .order_by("created_at", "id"))
 
 
 def delivery_get(*, subscription: Subscription, delivery_id) -> Delivery | None:

@@ -12,7 +12,7 @@ from subscriptions.activity_schemas import data_validator
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
 from subscriptions.custom_headers import headers_clean
 from subscriptions.exceptions import InvalidActivityData
-from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry
+from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry, trail_by
 from subscriptions.signing_secrets import encrypt_secret, generate_secret
 
 MAX_SECRET_OVERLAP = timedelta(hours=24)
@@ -33,20 +33,23 @@ def _clean_activity_types(activity_types: Iterable[str]) -> list[str]:
     return codes
 
 
-def _trail(subscription: Subscription, action: str, actor=None, detail: str = "") -> None:
-    TrailEntry.objects.create(subscription=subscription, action=action, actor=actor, detail=detail[:500])
+def _trail(subscription: Subscription, action: str, by=None, detail: str = "") -> None:
+    TrailEntry.objects.create(subscription=subscription, action=action, detail=detail[:500], **trail_by(by))
 
 
 @transaction.atomic
 def subscription_create(
     *, organisation, url: str, activity_types: Iterable[str], description: str = "", created_by=None
 ) -> tuple[Subscription, str]:
-    """Create a subscription; return it and its signing secret (the only time the secret is returned)."""
+    """Create a subscription; return it and its signing secret (the only time the secret is returned).
+
+    `created_by` (and every service's `by`) is a user, None, or an API key (see models.trail_by).
+    """
     codes = _clean_activity_types(activity_types)
     secret = generate_secret()
     subscription = Subscription(
         organisation=organisation, url=url.strip(), description=description.strip(),
-        secret_encrypted=encrypt_secret(secret), created_by=created_by,
+        secret_encrypted=encrypt_secret(secret), created_by=trail_by(created_by)["actor"],
     )
     subscription.full_clean()
     subscription.save()
