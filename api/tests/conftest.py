@@ -19,7 +19,7 @@ class Api:
         extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in (headers or {}).items()}
         if key is not None:
             extra["HTTP_AUTHORIZATION"] = f"Bearer {key}"
-        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         return getattr(self.client, method.lower())(path, data=data, content_type="application/json", **extra)
 
     def get(self, path, **kwargs):
