@@ -2,10 +2,10 @@
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AwareDatetime, field_validator
+from pydantic import AfterValidator, AwareDatetime, field_validator
 
 from delivery.models import Delivery
 from subscriptions.custom_headers import MAX_HEADERS
@@ -24,6 +24,20 @@ def _in_utc(value: datetime | None) -> datetime | None:
         raise ValueError("Enter a date and time between the years 1 and 9999 (UTC).") from None
 
 
+def storable(value: str) -> str:
+    """Text every store accepts: no NUL and no lone surrogate (JSON can carry both; a page's form cannot)."""
+    if "\x00" in value:
+        raise ValueError("Text may not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode (no lone surrogates).") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable)]
+
+
 class ActivityTypeOut(Schema):
     code: str = Field(examples=["lot.created"])
     label: str = Field(examples=["Lot created"])
@@ -34,8 +48,8 @@ class ActivityTypeOut(Schema):
 
 
 class HeaderIn(Schema):
-    name: str = Field(max_length=200)
-    value: str = Field(max_length=2000, description="For a secret header, `********` keeps the stored value.")
+    name: Text = Field(max_length=200)
+    value: Text = Field(max_length=2000, description="For a secret header, `********` keeps the stored value.")
     secret: bool = False
 
 
@@ -46,17 +60,17 @@ class HeaderOut(Schema):
 
 
 class SubscriptionIn(Schema):
-    url: str = Field(max_length=MAX_URL_LENGTH, examples=["https://erp.example.com/hooks"])
-    activity_types: list[str] = Field(min_length=1, max_length=100, examples=[["lot.created"]])
-    description: str = Field("", max_length=200)
+    url: Text = Field(max_length=MAX_URL_LENGTH, examples=["https://erp.example.com/hooks"])
+    activity_types: list[Text] = Field(min_length=1, max_length=100, examples=[["lot.created"]])
+    description: Text = Field("", max_length=200)
     allow_duplicate_url: bool = Field(
         False, description="Another live webhook of the organisation has this URL: create it anyway.")
 
 
 class SubscriptionPatch(Schema):
-    url: str | None = Field(None, max_length=MAX_URL_LENGTH)
-    activity_types: list[str] | None = Field(None, min_length=1, max_length=100)
-    description: str | None = Field(None, max_length=200)
+    url: Text | None = Field(None, max_length=MAX_URL_LENGTH)
+    activity_types: list[Text] | None = Field(None, min_length=1, max_length=100)
+    description: Text | None = Field(None, max_length=200)
     custom_headers: list[HeaderIn] | None = Field(None, max_length=MAX_HEADERS + 1)
     allow_duplicate_url: bool = False
 
@@ -107,7 +121,7 @@ class ResumedOut(Schema):
 
 
 class TestIn(Schema):
-    activity_type: str = Field(max_length=64, examples=["lot.created"])
+    activity_type: Text = Field(max_length=64, examples=["lot.created"])
     data: dict[str, Any] | None = Field(None, description="Checked against the type's schema; the sample if absent.")
 
 
@@ -165,11 +179,11 @@ class DeliveryPage(Schema):
 
 class DeliveryFilters(Schema):
     state: DeliveryState | None = None
-    activity_type: str | None = Field(None, max_length=64)
-    event_id: str | None = Field(None, max_length=100, description="evt_ and 32 hex digits.")
+    activity_type: Text | None = Field(None, max_length=64)
+    event_id: Text | None = Field(None, max_length=100, description="evt_ and 32 hex digits.")
     since: AwareDatetime | None = Field(None, description="Created at or after (ISO 8601 with a zone).")
     until: AwareDatetime | None = Field(None, description="Created before (ISO 8601 with a zone).")
-    cursor: str | None = Field(None, max_length=200)
+    cursor: Text | None = Field(None, max_length=200)
     limit: int = Field(50, ge=1, le=100)
 
     _utc = field_validator("since", "until")(_in_utc)
@@ -190,7 +204,7 @@ class RedeliverOut(Schema):
 
 
 class ActivityIn(Schema):
-    type: str = Field(max_length=64, examples=["lot.created"])
+    type: Text = Field(max_length=64, examples=["lot.created"])
     data: dict[str, Any] = Field(examples=[{"lot_id": "LOT-1"}])
 
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from subscriptions import signals
+from subscriptions.activity_data import activity_data_check
 from subscriptions.activity_schemas import data_validator
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
 from subscriptions.custom_headers import headers_clean
@@ -217,8 +218,14 @@ def subscription_send_test(*, subscription: Subscription, activity_type: str, by
     kind = get_activity_type(activity_type)
     if kind is None:
         raise ValidationError({"activity_type": f"Unknown activity type: {activity_type!r}."})
-    if data is not None and (errors := payload_errors(activity_type=activity_type, data=data)):
-        raise ValidationError({"data": errors})
+    if data is not None:
+        if isinstance(data, dict):
+            try:  # strict JSON within the depth limit, before the schema walks it (recursively)
+                activity_data_check(data)
+            except InvalidActivityData as exc:
+                raise ValidationError({"data": str(exc)}) from None
+        if errors := payload_errors(activity_type=activity_type, data=data):
+            raise ValidationError({"data": errors})
     try:
         answers = signals.activity_occurred.send(
             sender=subscription_send_test, organisation=subscription.organisation, activity_type=activity_type,

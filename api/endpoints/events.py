@@ -9,6 +9,7 @@ Each call adds its events to the key's tally (ApiKey.events_ingested), not to th
 """
 
 import json
+import re
 
 from django.db import transaction
 from django.http import Http404
@@ -29,6 +30,7 @@ from subscriptions.exceptions import ActivityError
 router = Router(tags=["Events"])
 
 MAX_IDEMPOTENCY_KEY = 200
+VISIBLE_ASCII = re.compile(r"[\x20-\x7e]+")
 
 
 def _same_request(event: Event, item: ActivityIn) -> bool:
@@ -58,11 +60,12 @@ def _record(request, item: ActivityIn, *, idempotency_key: str | None, field: st
 
 
 def _checked_key(key: str | None) -> str | None:
+    """Return the Idempotency-Key header, or None; 1 to 200 visible ASCII characters (and spaces), else 422."""
     if key is None:
         return None
-    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise Problem(422, "The Idempotency-Key header must have 1 to 200 characters.",
-                      errors=[{"field": "Idempotency-Key", "detail": "1 to 200 characters."}])
+    if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not VISIBLE_ASCII.fullmatch(key):
+        raise Problem(422, "The Idempotency-Key header must have 1 to 200 visible ASCII characters.",
+                      errors=[{"field": "Idempotency-Key", "detail": "1 to 200 visible ASCII characters."}])
     return key
 
 

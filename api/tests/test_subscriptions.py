@@ -100,3 +100,28 @@ def test_test_send_goes_to_this_webhook_only_and_checks_data_against_the_schema(
     wrong = api.post(path, {"activity_type": "lot.created", "data": {"lot_id": 7}})  # bad input: off-schema data
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "data"
     assert api.post(path, {"activity_type": "order.created"}).status_code == 422  # not one of its types
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({**NEW, "description": "ERP\x00"}, "description"),  # NUL: PostgreSQL refuses it in text
+    ({**NEW, "url": "https://erp.example.com/\ud800"}, "url"),  # a lone surrogate: no store encodes it
+    ({**NEW, "activity_types": ["lot.created\x00"]}, "activity_types.0"),
+])
+def test_text_no_store_accepts_is_a_422_at_its_field_not_a_500(api, body, field):
+    import json
+
+    response = api.post("/api/v1/subscriptions", raw=json.dumps(body))
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.json()["errors"]], response.json()
+    assert not Subscription.objects.exists()
+
+
+def test_test_data_nested_past_the_limit_is_a_422_before_its_schema_is_walked(api, org):
+    subscription, _ = make_subscription(org, activity_types=["lot.created"])
+    deep = {"lot_id": "L-1"}
+    for _ in range(600):  # bad input: 600 levels (the limit is 32), which the schema would walk recursively
+        deep = {"x": deep}
+    response = api.post(f"/api/v1/subscriptions/{subscription.id}/test", {"activity_type": "lot.created",
+                                                                            "data": deep})
+    assert response.status_code == 422 and "nested too deeply" in response.json()["errors"][0]["detail"]
+    assert not Delivery.objects.exists()
