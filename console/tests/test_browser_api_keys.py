@@ -9,7 +9,7 @@ import requests
 from playwright.sync_api import expect
 
 from api.models import ApiKey
-from console.tests.test_browser_console import BOTH_SIZES, check
+from console.tests.test_browser_console import BOTH_SIZES, SCREENSHOTS, check
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -67,3 +67,13 @@ def test_a_member_has_no_api_keys_link_and_the_page_is_refused(site, subscriptio
     expect(page.get_by_role("link", name="API reference")).to_be_visible()
     response = page.goto(site.url + "/administration/api-keys/")
     assert response.status == 403
+
+
+def test_the_api_reference_opens_from_the_webhooks_page_and_renders_under_our_csp(site, subscription, open_page):
+    page = open_page({"width": 1366, "height": 900})
+    page.goto(site.url + "/administration/webhooks/")
+    page.get_by_role("link", name="API reference").click()
+    expect(page.get_by_text("Organisation webhooks API").first).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/events/batch")).to_be_visible()
+    assert page.errors == []  # no script or style refused by the Content-Security-Policy
+    page.screenshot(path=str(SCREENSHOTS / "74-api-reference.png"))
