@@ -223,7 +223,7 @@ def test_every_url_answers_each_role_as_expected_and_leaks_nothing(web_settings,
     hidden = secrets_of(world)
     checked = 0
     for route, name in url_patterns():
-        if route.startswith("api/"):
+        if route.replace("^", "").startswith("api/"):
             continue  # the API authenticates keys, not sessions: walked with keys in api/tests/test_walk.py
         path = world.fill(route)
         get_expected, post_expected = expectation(name, route)[who]
@@ -258,7 +258,7 @@ def test_every_post_without_a_csrf_token_is_refused(web_settings, world, alice):
     client = client_for(alice, enforce_csrf_checks=True)
     before = snapshot(world)
     for route, _name in url_patterns():
-        if route.startswith("api/"):
+        if route.replace("^", "").startswith("api/"):
             continue  # no session works there at all (api/tests/test_walk.py: 401 for a signed-in admin)
         path = world.fill(route)
         response = client.post(path, {"url": "https://evil.example.com/", "activity_types": "lot.created"})
