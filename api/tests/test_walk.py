@@ -87,7 +87,7 @@ def acme_state(world):
     s = Subscription.objects.get(id=world.subscription.id)
     return (s.url, s.description, s.state, s.deleted_at, s.secret_encrypted,
             TrailEntry.objects.filter(subscription=s).count(),
-            Delivery.objects.filter(subscription=s).values_list("state", "attempt_count").first())
+            Delivery.objects.filter(id=world.delivery.id).values_list("state", "attempt_count").first())
 
 
 @pytest.mark.parametrize("role", ROLES)
