@@ -4,7 +4,7 @@ import re
 import uuid
 
 from django.http import Http404
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from api.auth import READ, WRITE
 from api.endpoints.subscriptions import subscription_or_404
@@ -73,7 +73,7 @@ def redeliver(request, subscription_id: uuid.UUID, delivery_id: uuid.UUID):
         raise Problem(409, "This webhook is paused: resume it to redeliver.")
     if not services.delivery_redeliver(delivery=delivery, by=request.auth):
         raise Problem(409, "This delivery is still in progress; it can be redelivered once it has finished.")
-    return 202, {"redelivered": True}
+    return Status(202, {"redelivered": True})
 
 
 @router.post("/subscriptions/{subscription_id}/recover", auth=WRITE, response={202: CountOut},
@@ -81,5 +81,5 @@ def redeliver(request, subscription_id: uuid.UUID, delivery_id: uuid.UUID):
 def recover(request, subscription_id: uuid.UUID, payload: RecoverIn):
     """Send again every failed delivery created since `since` (held until resume on a paused webhook)."""
     subscription = subscription_or_404(request, subscription_id)
-    return 202, {"count": services.deliveries_recover_since(subscription=subscription, since=payload.since,
-                                                            by=request.auth)}
+    return Status(202, {"count": services.deliveries_recover_since(subscription=subscription, since=payload.since,
+                                                                   by=request.auth)})

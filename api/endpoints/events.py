@@ -14,7 +14,7 @@ import re
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
-from ninja import Header, Router
+from ninja import Header, Router, Status
 
 from api.auth import ANY, EVENTS, READ
 from api.endpoints.deliveries import event_uuid
@@ -78,7 +78,7 @@ def post_event(request, payload: ActivityIn, idempotency_key: str | None = Heade
         answer = _record(request, payload, idempotency_key=key)
         if not answer["replayed"]:
             api_key_count_events(api_key=request.auth, count=1)
-    return (200 if answer["replayed"] else 201), answer
+    return Status(200 if answer["replayed"] else 201, answer)
 
 
 @router.post("/events/batch", auth=EVENTS, response={201: BatchOut, 200: BatchOut},
@@ -92,7 +92,7 @@ def post_events(request, payload: BatchIn, idempotency_key: str | None = Header(
         recorded = sum(not a["replayed"] for a in answers)
         if recorded:
             api_key_count_events(api_key=request.auth, count=recorded)
-    return (201 if recorded else 200), {"events": answers}
+    return Status(201 if recorded else 200, {"events": answers})
 
 
 @router.get("/events/{event_id}", auth=READ, response=EventDeliveriesOut, summary="Find an event's deliveries")

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.http import Http404
-from ninja import Router
+from ninja import Router, Status
 
 from api.auth import READ, WRITE
 from api.problems import Problem
@@ -65,7 +65,7 @@ def create_subscription(request, payload: SubscriptionIn):
         description=payload.description, created_by=request.auth)
     created = _fresh(subscription)
     created.secret = secret
-    return 201, created
+    return Status(201, created)
 
 
 @router.get("/subscriptions/{subscription_id}", auth=READ, response=SubscriptionOut, summary="Read a webhook")
@@ -138,4 +138,5 @@ def send_test(request, subscription_id: uuid.UUID, payload: TestIn):
                       errors=[{"field": "activity_type", "detail": "This webhook does not receive this type."}])
     event = services.subscription_send_test(subscription=subscription, activity_type=payload.activity_type,
                                             data=payload.data, by=request.auth)
-    return 202, {"id": event.webhook_id, "type": event.activity_type, "created_at": event.created_at, "test": True}
+    return Status(202, {"id": event.webhook_id, "type": event.activity_type, "created_at": event.created_at,
+                        "test": True})

@@ -40,6 +40,11 @@ def new_key(organisation, *scopes, user=None) -> str:
                           created_by=user)[1]
 
 
+@pytest.fixture(autouse=True)
+def _plain_http(web_settings):
+    """Requests over plain HTTP in tests: no redirect to HTTPS (web_settings)."""
+
+
 @pytest.fixture
 def read_key(org, alice) -> str:
     return new_key(org, "read", user=alice)
