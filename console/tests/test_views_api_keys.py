@@ -49,10 +49,10 @@ def test_revoke_asks_then_revokes_and_the_list_keeps_it_as_its_trail(admin_clien
 
 
 def test_another_organisations_key_is_404_and_a_member_gets_403(client, org, other_org, alice, bob, mallory):
-    api_key, _ = api_key_create(organisation=org, name="ERP sync", scopes=["read"], created_by=alice)
+    api_key, _ = api_key_create(organisation=org, name="Acme-only key", scopes=["read"], created_by=alice)
     client.force_login(mallory)
     assert client.post(reverse("console:api_key_revoke", args=[api_key.id])).status_code == 404
-    assert "ERP sync" not in client.get(reverse("console:api_keys")).content.decode()
+    assert "Acme-only key" not in client.get(reverse("console:api_keys")).content.decode()
     client.force_login(bob)
     assert client.get(reverse("console:api_keys")).status_code == 403
     assert client.post(reverse("console:api_key_revoke", args=[api_key.id])).status_code == 403
