@@ -64,7 +64,7 @@ def _setup(env: dict) -> tuple:
 
     org = Organisation.objects.create(slug="bench-ingest", name="Bench ingest")
     for code in ACTIVITY_TYPES:
-        subscription_create(organisation=org, url=f"https://{code.replace('.', '-')}.bench.invalid/in",
+        subscription_create(organisation=org, url=f"https://bench.invalid/{code}",
                             activity_types=[code])
     _, key = api_key_create(organisation=org, name="bench", scopes=["events"])
     return org, key
@@ -175,10 +175,11 @@ def main() -> int:
 
         for _ in range(200):
             try:
-                requests.get(url + "/healthz", timeout=1)
+                requests.get(url + "/healthz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
+        _post_parallel(url, key, calls=WEB_WORKERS * 10)  # warm-up: every worker has loaded the app
         one = _post_parallel(url, key, calls=sizes["api_events"])
         paced = _paced(url, key, sizes["paced_seconds"])
         batch = _post_parallel(url, key, calls=sizes["batch_calls"], batch=100)
