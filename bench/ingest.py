@@ -146,6 +146,32 @@ def _signal_latency(org, count: int) -> dict:
     return {"p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1)}
 
 
+def _in_process_cost(org, key: str, count: int) -> dict:
+    """Return ms per call of POST /api/v1/events through Django's test client (no HTTP) and of record_activity,
+    and the statements of one call."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from bench.phases import emit
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    body = json.dumps({"type": TYPE, "data": {"lot_id": "LOT-C"}})
+    for _ in range(20):
+        client.post("/api/v1/events", body, content_type="application/json")
+    started = time.perf_counter()
+    for _ in range(count):
+        assert client.post("/api/v1/events", body, content_type="application/json").status_code == 201
+    api_ms = (time.perf_counter() - started) * 1000 / count
+    with CaptureQueriesContext(connection) as statements:
+        client.post("/api/v1/events", body, content_type="application/json")
+    started = time.perf_counter()
+    for _ in range(count):
+        emit(org, TYPE)
+    return {"api_ms": round(api_ms, 2), "record_activity_ms": round((time.perf_counter() - started) * 1000 / count, 2),
+            "statements": len(statements.captured_queries)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness only")
@@ -154,10 +180,11 @@ def main() -> int:
     name, queue = "bench_ingest", "bench-ingest"
     stack.database_create(name)
     env = stack.stack_env(database=name, queue=queue, ca_path=Path(certifi.where()),
-                          extra={"WEBHOOKS_API_RATE_LIMIT": "1000000", "ALLOWED_HOSTS": "127.0.0.1"})
+                          extra={"WEBHOOKS_API_RATE_LIMIT": "1000000", "ALLOWED_HOSTS": "127.0.0.1,testserver"})
     web = None
     try:
         org, key = _setup(env)
+        cost = _in_process_cost(org, key, sizes["latency_events"])
         from bench.emitters import emit_parallel
 
         first, last, ids, _cpu = emit_parallel(env=env, org=org, types=[TYPE], events=sizes["signal_events"],
@@ -189,13 +216,15 @@ def main() -> int:
             web.wait(timeout=30)
         stack.queue_purge(queue)
         stack.database_drop(name)
-    results = {"signal": signal, "api_one": one, "api_paced": paced, "api_batch": batch,
+    results = {"in_process": cost, "signal": signal, "api_one": one, "api_paced": paced, "api_batch": batch,
                "callers": CALLERS, "web_workers": WEB_WORKERS}
     out = ROOT / "var" / "bench" / ("ingest-smoke.json" if args.smoke else "ingest.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     half = one["events_per_s"] / signal["events_per_s"]
     rows = [
+        ("in-process cost of one call", f"{cost['api_ms']} ms",
+         f"record_activity {cost['record_activity_ms']} ms; {cost['statements']} statements a call"),
         ("signal path (record_activity)", f"{signal['events_per_s']:,} events/s",
          f"one caller p50 {signal['p50_ms']} / p99 {signal['p99_ms']} ms"),
         ("API, one event per call", f"{one['events_per_s']:,} events/s",
