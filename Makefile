@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export PORT
 
-.PHONY: run test install lint bench bench-smoke clean
+.PHONY: run test install lint bench bench-smoke bench-ingest clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -47,6 +47,9 @@ bench: install
 
 bench-smoke: install
 	$(PY) -m bench.run --smoke
+
+bench-ingest: install
+	$(PY) -m bench.ingest
 
 clean:
 	rm -rf var/ staticfiles/ .pytest_cache

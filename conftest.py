@@ -77,6 +77,23 @@ def web_settings(settings):
 
 
 @pytest.fixture
+def site(web_settings, live_server):
+    """pytest-django's live server, its middleware rebuilt under web_settings (the pages' and the API's tests).
+
+    The live server is session-scoped and Django's SecurityMiddleware reads
+    SECURE_SSL_REDIRECT once, when the handler is built; rebuild it for this test.
+    """
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.core.handlers.wsgi import WSGIHandler
+
+    httpd = live_server.thread.httpd
+    original = httpd.get_app()
+    httpd.set_app(StaticFilesHandler(WSGIHandler()))
+    yield live_server
+    httpd.set_app(original)
+
+
+@pytest.fixture
 def superuser(db):
     """A Django superuser (the admin site), member of no organisation."""
     from django.contrib.auth import get_user_model

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from console import (
+    api_key_views,
     breaker_views,
     bulk_views,
     catalogue_views,
@@ -42,9 +43,16 @@ webhook_patterns = [
          name="delivery_redeliver"),
 ]
 
+api_key_patterns = [
+    path("", api_key_views.api_keys, name="api_keys"),
+    path("<uuid:api_key_id>/created/", api_key_views.api_key_created, name="api_key_created"),
+    path("<uuid:api_key_id>/revoke/", api_key_views.api_key_revoke_view, name="api_key_revoke"),
+]
+
 urlpatterns = [
     path("administration/webhooks/", include(webhook_patterns)),
     path("administration/events/", event_views.event_list, name="event_list"),
+    path("administration/api-keys/", include(api_key_patterns)),
     path("accounts/notifications/", notification_views.notifications, name="notifications"),
     path("accounts/organisation/", organisation_views.organisation_switch, name="organisation_switch"),
 ]

@@ -18,7 +18,7 @@ from django.db import transaction
 from delivery import states, wakeups
 from delivery.models import Delivery
 from delivery.selectors import delivery_log_queryset
-from subscriptions.models import Subscription, TrailEntry
+from subscriptions.models import Subscription, TrailEntry, trail_by
 
 # More than this many in one go is refused: narrow the filters (or use Retry failed since).
 BULK_LIMIT = 10_000
@@ -69,7 +69,7 @@ def deliveries_redeliver_filtered(*, subscription: Subscription, confirmed: int,
     if count:
         transaction.on_commit(lambda: wakeups.endpoints_awaken([live.id]))
         TrailEntry.objects.create(
-            subscription=live, actor=by, action=TrailEntry.Action.REDELIVERED,
+            subscription=live, **trail_by(by), action=TrailEntry.Action.REDELIVERED,
             detail=f"{count} deliver{'y' if count == 1 else 'ies'} of the Delivery Log ({description or 'all'})",
         )
     return count

@@ -150,6 +150,17 @@ def deliveries_unfinished_count(*, subscription: Subscription) -> int:
     return Delivery.objects.filter(subscription=subscription, state__in=Delivery.UNFINISHED).count()
 
 
+def event_get(*, organisation, event_id: uuid.UUID) -> Event | None:
+    """Return the organisation's event with that id, or None (never another organisation's)."""
+    return Event.objects.filter(organisation=organisation, id=event_id).first()
+
+
+def event_deliveries(*, event: Event) -> list[Delivery]:
+    """Return the event's deliveries to the organisation's live webhooks, oldest first."""
+    return list(Delivery.objects.filter(event=event, subscription__deleted_at__isnull=True)
+                .order_by("created_at", "id"))
+
+
 def delivery_get(*, subscription: Subscription, delivery_id) -> Delivery | None:
     """Return the subscription's delivery with that id and its event, or None (never another's)."""
     return Delivery.objects.select_related("event").filter(subscription=subscription, id=delivery_id).first()

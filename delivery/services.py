@@ -10,7 +10,7 @@ from django.db import transaction
 
 from delivery import states, wakeups
 from delivery.models import Delivery
-from subscriptions.models import Subscription, TrailEntry
+from subscriptions.models import Subscription, TrailEntry, trail_by
 
 
 @transaction.atomic
@@ -18,7 +18,7 @@ def delivery_redeliver(*, delivery: Delivery, by=None) -> bool:
     """Send a finished delivery again (same event id, a fresh retry schedule); return False if unfinished."""
     if not states.delivery_redeliver(delivery=delivery):
         return False
-    TrailEntry.objects.create(subscription_id=delivery.subscription_id, actor=by,
+    TrailEntry.objects.create(subscription_id=delivery.subscription_id, **trail_by(by),
                               action=TrailEntry.Action.REDELIVERED, detail=delivery.event.webhook_id)
     subscription_id = delivery.subscription_id
     transaction.on_commit(lambda: wakeups.endpoints_awaken([subscription_id]))
@@ -39,7 +39,7 @@ def deliveries_recover_since(*, subscription: Subscription, since: datetime, by=
     if not count:
         return 0
     TrailEntry.objects.create(
-        subscription=live, actor=by, action=TrailEntry.Action.RECOVERED,
+        subscription=live, **trail_by(by), action=TrailEntry.Action.RECOVERED,
         detail=f"{count} failed deliveries since {since.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
         + ("" if live.is_active else ", held until Resume"),
     )

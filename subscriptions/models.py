@@ -130,6 +130,8 @@ class TrailEntry(models.Model):
 
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="trail")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # What acted when no person did it in a page: "API key whk_AbCd1234" for a change made through the API.
+    via = models.CharField(max_length=64, blank=True)
     action = models.CharField(max_length=32, choices=Action.choices)
     detail = models.CharField(max_length=500, blank=True)
     at = models.DateTimeField(auto_now_add=True)
@@ -140,3 +142,15 @@ class TrailEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} by {self.actor or 'system'}"
+
+
+def trail_by(by) -> dict:
+    """Return TrailEntry's `actor` and `via` for whoever acted: a user, None (the system), or an API key.
+
+    An API key (anything with a `trail_via` text; subscriptions does not import the API) is named by its
+    prefix in `via`, with no user.
+    """
+    via = getattr(by, "trail_via", None)
+    if via is not None:
+        return {"actor": None, "via": via}
+    return {"actor": by, "via": ""}

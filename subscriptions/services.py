@@ -8,11 +8,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from subscriptions import signals
+from subscriptions.activity_data import activity_data_check
 from subscriptions.activity_schemas import data_validator
 from subscriptions.activity_types import ACTIVITY_TYPES, get_activity_type
 from subscriptions.custom_headers import headers_clean
 from subscriptions.exceptions import InvalidActivityData
-from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry
+from subscriptions.models import SubscribedActivityType, Subscription, TrailEntry, trail_by
 from subscriptions.signing_secrets import encrypt_secret, generate_secret
 
 MAX_SECRET_OVERLAP = timedelta(hours=24)
@@ -46,8 +47,8 @@ def _control_text(field: str, value) -> str:
     return "on" if value else "off"
 
 
-def _trail(subscription: Subscription, action: str, actor=None, detail: str = "") -> None:
-    TrailEntry.objects.create(subscription=subscription, action=action, actor=actor, detail=detail[:500])
+def _trail(subscription: Subscription, action: str, by=None, detail: str = "") -> None:
+    TrailEntry.objects.create(subscription=subscription, action=action, detail=detail[:500], **trail_by(by))
 
 
 @transaction.atomic
@@ -60,13 +61,15 @@ def subscription_create(
     What its receiver asks for: `timeout_seconds`, the endpoint's own timeout (1 to 30; None: the
     WEBHOOKS_TIMEOUT setting); `max_per_second`, its rate limit (1 to 1,000; None: none); `ordered`, one
     delivery at a time in the order of recording.
+
+    `created_by` (and every service's `by`) is a user, None, or an API key (see models.trail_by).
     """
     codes = _clean_activity_types(activity_types)
     secret = generate_secret()
     subscription = Subscription(
         organisation=organisation, url=url.strip(), description=description.strip(),
-        secret_encrypted=encrypt_secret(secret), created_by=created_by, timeout_seconds=timeout_seconds,
-        max_per_second=max_per_second, ordered=ordered,
+        secret_encrypted=encrypt_secret(secret), created_by=trail_by(created_by)["actor"],
+        timeout_seconds=timeout_seconds, max_per_second=max_per_second, ordered=ordered,
     )
     subscription.full_clean()
     subscription.save()
@@ -251,8 +254,14 @@ def subscription_send_test(*, subscription: Subscription, activity_type: str, by
     kind = get_activity_type(activity_type)
     if kind is None:
         raise ValidationError({"activity_type": f"Unknown activity type: {activity_type!r}."})
-    if data is not None and (errors := payload_errors(activity_type=activity_type, data=data)):
-        raise ValidationError({"data": errors})
+    if data is not None:
+        if isinstance(data, dict):
+            try:  # strict JSON within the depth limit, before the schema walks it (recursively)
+                activity_data_check(data)
+            except InvalidActivityData as exc:
+                raise ValidationError({"data": str(exc)}) from None
+        if errors := payload_errors(activity_type=activity_type, data=data):
+            raise ValidationError({"data": errors})
     try:
         answers = signals.activity_occurred.send(
             sender=subscription_send_test, organisation=subscription.organisation, activity_type=activity_type,

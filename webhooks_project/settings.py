@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "demo",
     "operations",
     "console",
+    "ninja",  # the API reference page's own static files (Swagger UI), served like ours: no CDN
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -273,6 +275,11 @@ WEBHOOKS_RETRY_SCHEDULE = [
     int(s) for s in env.list("WEBHOOKS_RETRY_SCHEDULE", default=["5", "300", "1800", "7200", "18000", "36000", "36000"])
 ]
 WEBHOOKS_MAX_PAYLOAD_BYTES = env.int("WEBHOOKS_MAX_PAYLOAD_BYTES", default=256 * 1024)
+# The management API: requests per minute per key (429 with Retry-After beyond), counted in the cache
+# below. Set CACHE_URL to a shared cache (redis://...) when the web runs as several processes, or each
+# process counts its own minute.
+WEBHOOKS_API_RATE_LIMIT = env.int("WEBHOOKS_API_RATE_LIMIT", default=6000)
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 WEBHOOKS_RESPONSE_BODY_LIMIT = env.int("WEBHOOKS_RESPONSE_BODY_LIMIT", default=64 * 1024)
 # CA bundle that endpoints are verified against; None means certifi's bundle.
 WEBHOOKS_CA_BUNDLE = env("REQUESTS_CA_BUNDLE", default=None)

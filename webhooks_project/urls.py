@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("console.urls")),
     path("django-admin/", admin.site.urls),
     path("", include("operations.urls")),
+    path("", include("api.urls")),
 ]

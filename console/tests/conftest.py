@@ -1,8 +1,6 @@
-"""Fixtures of the Webhooks pages' tests: acme's webhook, its admin signed in, the live site and Chromium."""
+"""Fixtures of the Webhooks pages' tests: acme's webhook, its admin signed in, Chromium (the live site: conftest)."""
 
 import pytest
-from django.contrib.staticfiles.handlers import StaticFilesHandler
-from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
 from playwright.sync_api import sync_playwright
 
@@ -25,20 +23,6 @@ def subscription(org, alice):
 def admin_client(client, alice):
     client.force_login(alice)
     return client
-
-
-@pytest.fixture
-def site(web_settings, live_server):
-    """pytest-django's live server, its middleware rebuilt under web_settings.
-
-    The live server is session-scoped and Django's SecurityMiddleware reads
-    SECURE_SSL_REDIRECT once, when the handler is built; rebuild it for this test.
-    """
-    httpd = live_server.thread.httpd
-    original = httpd.get_app()
-    httpd.set_app(StaticFilesHandler(WSGIHandler()))
-    yield live_server
-    httpd.set_app(original)
 
 
 @pytest.fixture

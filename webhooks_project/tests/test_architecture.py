@@ -48,6 +48,11 @@ def test_the_contract_refuses_subscriptions_importing_delivery_and_delivery_impo
         f.write("\nfrom delivery.services import deliveries_recover_since  # noqa\n")
     with (tmp_path / "delivery" / "bulk.py").open("a") as f:
         f.write("\nfrom console.forms import LogFilterForm  # noqa\n")
+    # And the API: subscriptions importing it, and the API importing the console (a face above it).
+    with (tmp_path / "subscriptions" / "selectors.py").open("a") as f:
+        f.write("\nfrom api.selectors import api_key_get  # noqa\n")
+    with (tmp_path / "api" / "v1.py").open("a") as f:
+        f.write("\nfrom console.forms import LogFilterForm  # noqa\n")
 
     result = lint_imports(tmp_path)
 
@@ -57,3 +62,6 @@ def test_the_contract_refuses_subscriptions_importing_delivery_and_delivery_impo
     assert "- subscriptions.services -> delivery.services" in result.stdout
     assert "delivery is not allowed to import console" in result.stdout
     assert "- delivery.bulk -> console.forms" in result.stdout
+    assert "subscriptions is not allowed to import api" in result.stdout
+    assert "api is not allowed to import console" in result.stdout
+    assert "- api.v1 -> console.forms" in result.stdout
