@@ -9,6 +9,7 @@ from pydantic import AfterValidator, AwareDatetime, field_validator
 
 from delivery.models import Delivery
 from subscriptions.custom_headers import MAX_HEADERS
+from subscriptions.models import RATE_MAX, RATE_MIN, TIMEOUT_MAX, TIMEOUT_MIN
 from subscriptions.validators import MAX_URL_LENGTH
 
 DeliveryState = Literal[tuple(Delivery.State.values)]
@@ -63,6 +64,12 @@ class SubscriptionIn(Schema):
     url: Text = Field(max_length=MAX_URL_LENGTH, examples=["https://erp.example.com/hooks"])
     activity_types: list[Text] = Field(min_length=1, max_length=100, examples=[["lot.created"]])
     description: Text = Field("", max_length=200)
+    timeout_seconds: int | None = Field(
+        None, ge=TIMEOUT_MIN, le=TIMEOUT_MAX,
+        description="The hard deadline of each request to this endpoint, in seconds; null: the server's default.")
+    max_per_second: int | None = Field(
+        None, ge=RATE_MIN, le=RATE_MAX, description="At most this many deliveries a second; null: no limit.")
+    ordered: bool = Field(False, description="Deliver in order: one at a time, in the order events were recorded.")
     allow_duplicate_url: bool = Field(
         False, description="Another live webhook of the organisation has this URL: create it anyway.")
 
@@ -72,7 +79,22 @@ class SubscriptionPatch(Schema):
     activity_types: list[Text] | None = Field(None, min_length=1, max_length=100)
     description: Text | None = Field(None, max_length=200)
     custom_headers: list[HeaderIn] | None = Field(None, max_length=MAX_HEADERS + 1)
+    timeout_seconds: int | None = Field(
+        None, ge=TIMEOUT_MIN, le=TIMEOUT_MAX,
+        description="The hard deadline of each request to this endpoint, in seconds; null (sent): the "
+                    "server's default.")
+    max_per_second: int | None = Field(
+        None, ge=RATE_MIN, le=RATE_MAX, description="At most this many deliveries a second; null (sent): no limit.")
+    ordered: bool | None = Field(None, description="Deliver in order (sent as null: left as it is).")
     allow_duplicate_url: bool = False
+
+    def controls(self) -> dict:
+        """The receiver controls this request sets: {field: value} of those sent (a null ordered is not sent)."""
+        names = ("timeout_seconds", "max_per_second", "ordered")
+        sent = {f: getattr(self, f) for f in names if f in self.model_fields_set}
+        if sent.get("ordered", False) is None:
+            del sent["ordered"]
+        return sent
 
 
 class SubscriptionOut(Schema):
@@ -84,6 +106,9 @@ class SubscriptionOut(Schema):
     paused_reason: str
     paused_at: datetime | None
     custom_headers: list[HeaderOut]
+    timeout_seconds: int | None = Field(description="null: the server's default timeout.")
+    max_per_second: int | None = Field(description="null: no rate limit.")
+    ordered: bool
     secret_rotated_at: datetime | None
     old_secret_signs_until: datetime | None = Field(description="A planned rotation: the old secret signs too.")
     created_at: datetime

@@ -62,7 +62,8 @@ def create_subscription(request, payload: SubscriptionIn):
     _not_a_surprise_duplicate(organisation, payload.url, payload.allow_duplicate_url)
     subscription, secret = services.subscription_create(
         organisation=organisation, url=payload.url, activity_types=payload.activity_types,
-        description=payload.description, created_by=request.auth)
+        description=payload.description, created_by=request.auth, timeout_seconds=payload.timeout_seconds,
+        max_per_second=payload.max_per_second, ordered=payload.ordered)
     created = _fresh(subscription)
     created.secret = secret
     return Status(201, created)
@@ -75,17 +76,20 @@ def read_subscription(request, subscription_id: uuid.UUID):
 
 @router.patch("/subscriptions/{subscription_id}", auth=WRITE, response=SubscriptionOut, summary="Change a webhook")
 def update_subscription(request, subscription_id: uuid.UUID, payload: SubscriptionPatch):
-    """Change the URL, activity types, description or custom headers (only the fields sent); from the next event."""
+    """Change the URL, activity types, description, custom headers or receiver controls (only the fields sent);
+    from the next event."""
     subscription = subscription_or_404(request, subscription_id)
     url = payload.url if payload.url is not None else subscription.url
     if payload.url is not None:
         _not_a_surprise_duplicate(subscription.organisation, url, payload.allow_duplicate_url, exclude=subscription)
     with transaction.atomic():  # the fields and the headers are saved together, or neither
-        if payload.url is not None or payload.activity_types is not None or payload.description is not None:
+        controls = payload.controls()
+        if (payload.url is not None or payload.activity_types is not None or payload.description is not None
+                or controls):
             services.subscription_update(
                 subscription=subscription, url=url,
                 activity_types=payload.activity_types or activity_codes(subscription),
-                description=payload.description, by=request.auth)
+                description=payload.description, by=request.auth, controls=controls)
         if payload.custom_headers is not None:
             services.subscription_set_headers(subscription=subscription, by=request.auth,
                                               headers=[h.dict() for h in payload.custom_headers])

@@ -125,3 +125,37 @@ def test_test_data_nested_past_the_limit_is_a_422_before_its_schema_is_walked(ap
                                                                             "data": deep})
     assert response.status_code == 422 and "nested too deeply" in response.json()["errors"][0]["detail"]
     assert not Delivery.objects.exists()
+
+
+def test_receiver_controls_are_set_read_changed_and_cleared_over_the_api(api, write_key):
+    created = api.post("/api/v1/subscriptions", {**NEW, "timeout_seconds": 25, "max_per_second": 20,
+                                                 "ordered": True}).json()
+    assert (created["timeout_seconds"], created["max_per_second"], created["ordered"]) == (25, 20, True)
+    path = f"/api/v1/subscriptions/{created['id']}"
+    changed = api.patch(path, {"max_per_second": None, "timeout_seconds": 5})  # null clears the limit
+    assert changed.status_code == 200
+    body = changed.json()
+    assert (body["timeout_seconds"], body["max_per_second"], body["ordered"]) == (5, None, True)  # ordered untouched
+    stored = Subscription.objects.get(id=created["id"])
+    assert (stored.timeout_seconds, stored.max_per_second, stored.ordered) == (5, None, True)
+    edit = TrailEntry.objects.get(subscription=stored, action="edited")
+    assert "rate limit 20/s → none" in edit.detail and "timeout 25 s → 5 s" in edit.detail
+    assert edit.via == f"API key {write_key[:12]}"
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"max_per_second": 0}, "max_per_second"),  # below 1
+    ({"max_per_second": 1001}, "max_per_second"),  # above 1,000
+    ({"max_per_second": "ten"}, "max_per_second"),  # text
+    ({"timeout_seconds": -5}, "timeout_seconds"),  # a negative timeout
+    ({"timeout_seconds": 31}, "timeout_seconds"),  # above 30
+])
+def test_a_receiver_control_out_of_range_is_a_422_at_its_field_and_nothing_changes(api, org, body, field):
+    subscription, _ = make_subscription(org, activity_types=["lot.created"])
+    response = api.patch(f"/api/v1/subscriptions/{subscription.id}", body)
+    assert response.status_code == 422
+    assert field in [e["field"] for e in response.json()["errors"]]
+    stored = Subscription.objects.get(id=subscription.id)
+    assert (stored.timeout_seconds, stored.max_per_second) == (None, None)
+    created = api.post("/api/v1/subscriptions", {**NEW, **body})
+    assert created.status_code == 422 and Subscription.objects.count() == 1
