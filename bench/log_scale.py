@@ -98,7 +98,10 @@ def load_rows(subscription, *, rows: int, base, first: int = 1) -> None:
 
     from delivery.models import Attempt, AttemptHour, Delivery, Event
 
-    org_id, sub_id, url = subscription.organisation_id, subscription.id, subscription.url
+    # Ids as the store keeps them (SQLite: UUIDs as 32 hex digits).
+    org_id = Event._meta.get_field("organisation").get_db_prep_save(subscription.organisation_id, connection)
+    sub_id = Delivery._meta.get_field("subscription").get_db_prep_save(subscription.id, connection)
+    url = subscription.url
     x = _sql(connection.vendor, first)
     at = base if connection.vendor == "postgresql" else base.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     created = (x["created"], [at])
