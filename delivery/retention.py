@@ -33,18 +33,14 @@ def deliveries_prune(*, days: float | None = None, batch_size: int | None = None
     """Delete what finished before the retention period; return counts of deliveries, events and roll-up rows."""
     batch_size = batch_size or BATCH_SIZE
     cutoff = _cutoff(days)
-    old_deliveries = _old_deliveries(cutoff).order_by("completed_at")
     # Events older than the cutoff that no delivery refers to any more.
-    old_events = (
-        Event.objects.filter(created_at__lt=cutoff)
-        .filter(~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
-        .order_by("created_at")
-    )
+    old_events = Event.objects.filter(created_at__lt=cutoff).filter(
+        ~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
     # Deliveries first: their events become free to go. Attempts go with their delivery (cascade).
     return {
-        "deliveries": _delete_in_batches(old_deliveries, batch_size=batch_size),
-        "events": _delete_in_batches(old_events, batch_size=batch_size),
-        "attempt_hours": _delete_in_batches(AttemptHour.objects.filter(hour__lt=cutoff).order_by("hour"),
+        "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size),
+        "events": _delete_in_batches(old_events, order="created_at", batch_size=batch_size),
+        "attempt_hours": _delete_in_batches(AttemptHour.objects.filter(hour__lt=cutoff), order="hour",
                                             batch_size=batch_size),
     }
 
@@ -65,15 +61,22 @@ def deliveries_prune_preview(*, days: float | None = None) -> dict:
     }
 
 
-def _delete_in_batches(queryset, *, batch_size: int) -> int:
-    """Delete the queryset's rows batch by batch, each in a short transaction; return how many."""
-    deleted = 0
+def _delete_in_batches(queryset, *, order: str, batch_size: int) -> int:
+    """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction; return how many.
+
+    Each batch starts at the `order` value where the last one ended: the index entries of rows
+    deleted before are dead until vacuum, and a batch that started from the oldest end again would
+    walk all of them (a run's batches grew from milliseconds to 0.7 s each at a million rows).
+    """
+    deleted, reached = 0, None
     for _ in range(MAX_BATCHES):
+        batch = queryset.order_by(order) if reached is None else queryset.filter(**{f"{order}__gte": reached})
         with transaction.atomic():
-            ids = list(queryset.select_for_update(skip_locked=True).values_list("id", flat=True)[:batch_size])
-            if ids:
-                queryset.model.objects.filter(id__in=ids).delete()
-        deleted += len(ids)
-        if len(ids) < batch_size:
+            rows = list(batch.order_by(order).select_for_update(skip_locked=True).values_list("id", order)[:batch_size])
+            if rows:
+                queryset.model.objects.filter(id__in=[r[0] for r in rows]).delete()
+        deleted += len(rows)
+        if len(rows) < batch_size:
             break
+        reached = rows[-1][1]
     return deleted
