@@ -145,7 +145,10 @@ def _retention_rows(retention: dict) -> list[tuple[str, str, str, str]]:
         out.append((f"retention {i}: longest lock wait a statement saw while pruning",
                     f"{_f(cycle['longest_lock_wait_s'], 3)} s", "<= 1 s", _check(cycle["longest_lock_wait_s"] <= 1)))
     sizes = " -> ".join(f"{_mb(c['after_fill'])} / {_mb(c['after_prune'])}" for c in retention["cycles"])
-    out.append(("retention: log tables after each fill / prune", sizes, "flat", ""))
+    pruned = [sum(t["total"] for t in c["after_prune"].values()) for c in retention["cycles"]]
+    # Flat: after the last prune, at most a tenth more than after the first.
+    out.append(("retention: log tables after each fill / prune", sizes, "flat (+10 % at most)",
+                _check(pruned[-1] <= pruned[0] * 1.1)))
     return out
 
 
@@ -194,6 +197,13 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
             at = (f"{log.get('list_subscriptions', 0):,} subscriptions" if key.startswith("list_")
                   else f"{log['rows']:,} deliveries")
             out.append((f"{label} at {at}", figure, "<= 50 ms", _check(view is not None and view <= 50)))
+    disk = (log or {}).get("disk")
+    if disk:
+        out.append(("bytes on disk: a typical delivery (event, one attempt, roll-up share)",
+                    f"{_f(disk['typical_delivery_with_event_and_attempt'], 0)} B", "reference", ""))
+        for key, label in (("attempt_64kb_json", "JSON-like"), ("attempt_64kb_random", "incompressible")):
+            out.append((f"bytes on disk: an attempt with a 64 KB {label} answer",
+                        f"{_f(disk[key]['total'], 0)} B (TOAST {_f(disk[key]['toast'], 0)} B)", "reference", ""))
     retention = results.get("retention")
     if retention and retention.get("cycles"):
         out.extend(_retention_rows(retention))

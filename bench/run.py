@@ -281,7 +281,14 @@ def _log(rx, sizes) -> dict:
     subscription = phases.endpoint_make(rx, org, "/log", ["lot.created", "order.created"])
     user = get_user_model().objects.create_user(username=f"bench-{org.slug}", password="bench-" + "x" * 20)
     Membership.objects.create(user=user, organisation=org, role=Membership.Role.ADMIN)
-    return log_scale(subscription, user, rows=sizes["log_rows"])
+    figures = log_scale(subscription, user, rows=sizes["log_rows"])
+    from django.db import connection
+
+    from bench.disk_bytes import measure
+
+    with connection.cursor() as cursor:  # bytes on disk of the rows just generated
+        figures["disk"] = measure(cursor, attempts=20 if sizes["log_rows"] < 100_000 else 2000)
+    return figures
 
 
 def _brief(figures: dict) -> dict:

@@ -42,4 +42,5 @@ def test_smoke_run_delivers_every_event_verified(require_services, tmp_path):
     assert len(cycles) == 3 and all(c["prune_exit"] == 0 for c in cycles)
     assert all(c["prune_output"][0].startswith("Pruned 2000 deliveries") for c in cycles), cycles
     assert "longest lock wait" in run.stdout
+    assert results["log"]["disk"]["typical_delivery_with_event_and_attempt"] > 0 and "bytes on disk" in run.stdout
     assert "measure" in run.stdout and "log page 100" in run.stdout  # the table was printed
