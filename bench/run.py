@@ -22,11 +22,13 @@ from pathlib import Path
 from bench import stack
 
 ROOT = Path(__file__).resolve().parent.parent
-FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=1_000_000,
-            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200, ctl_events=2000)
+FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=10_000_000,
+            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200, ctl_events=2000,
+            retention_rows=1_000_000, retention_events=2000, retention_cycles=3)
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
-             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20, ctl_events=20)
-PHASES = ("cost", "statements", "raw", "throughput", "latency", "isolation", "controls", "peer", "log")
+             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20, ctl_events=20,
+             retention_rows=2000, retention_events=20, retention_cycles=3)
+PHASES = ("cost", "statements", "raw", "throughput", "latency", "isolation", "controls", "retention", "peer", "log")
 # Cores measured beside this one by `--compare`, each from an export of its commit, in the same
 # run: the core before issue 11 (two senders, Redis wake keys, batches by COPY) with its own bench
 # code, and the one-sender core as issue 17 found it ("before"), driven by this bench's code so that
@@ -187,7 +189,7 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
         arrivals = rx.take()
         out["raw"]["unverified"] = sum(1 for a in arrivals if not a.verified)
         print("raw:", out["raw"], flush=True)
-    if only & {"throughput", "latency", "isolation", "controls"}:
+    if only & {"throughput", "latency", "isolation", "controls", "retention"}:
         out.update(_pipeline(rx, env, sizes, only, args, workdir, timeout))
     if "peer" in only:
         from bench.peer_run import Peer
@@ -261,6 +263,14 @@ def _pipeline(rx, env, sizes, only, args, workdir, timeout) -> dict:
                                                  emitters=args.emitters, worker_pids=workers.worker_pids()).items():
                 out[f"controls_{name}"] = figures
                 print(f"controls_{name}:", _brief(figures), flush=True)
+        if "retention" in only:  # before the log phase: its rows older than the period would be pruned too
+            from bench.retention import retention
+
+            stack.queue_wait_empty(env["CELERY_TASK_DEFAULT_QUEUE"])
+            out["retention"] = retention(
+                rx, rows=sizes["retention_rows"], events=sizes["retention_events"], cycles=sizes["retention_cycles"],
+                env=env, database=env["DATABASE_URL"].rsplit("/", 1)[1],
+                kw=dict(timeout=timeout, env=env, emitters=args.emitters, worker_pids=workers.worker_pids()))
     finally:
         workers.stop()
     return out
@@ -274,10 +284,17 @@ def _log(rx, sizes) -> dict:
     from organisations.models import Membership
 
     org = phases.organisation_make("log")
-    subscription = phases.endpoint_make(rx, org, "/log", ["lot.created"])
+    subscription = phases.endpoint_make(rx, org, "/log", ["lot.created", "order.created"])
     user = get_user_model().objects.create_user(username=f"bench-{org.slug}", password="bench-" + "x" * 20)
     Membership.objects.create(user=user, organisation=org, role=Membership.Role.ADMIN)
-    return log_scale(subscription, user, rows=sizes["log_rows"])
+    figures = log_scale(subscription, user, rows=sizes["log_rows"])
+    from django.db import connection
+
+    from bench.disk_bytes import measure
+
+    with connection.cursor() as cursor:  # bytes on disk of the rows just generated
+        figures["disk"] = measure(cursor, attempts=20 if sizes["log_rows"] < 100_000 else 2000)
+    return figures
 
 
 def _brief(figures: dict) -> dict:
@@ -298,6 +315,10 @@ def failures(results: dict) -> list[str]:
         figures = results.get("peer", {}).get(name)
         if figures and (figures["lost"] or figures["unverified"]):
             problems.append(f"peer {name}: {len(figures['lost'])} lost, {figures['unverified']} unverified")
+    if results.get("retention"):
+        from bench.retention import lost
+
+        problems += lost(results["retention"])
     if results.get("raw", {}).get("unverified"):
         problems.append(f"raw: {results['raw']['unverified']} unverified")
     return problems

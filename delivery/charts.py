@@ -1,8 +1,9 @@
 """An endpoint's charts: attempts per hour by outcome, and attempt latency p50/p95, as server-drawn SVG.
 
-The numbers come from two bounded, portable queries (SQLite and PostgreSQL):
+The numbers come from two bounded, portable queries (SQLite and PostgreSQL) of
+the hourly roll-up the sender writes with its attempts (delivery.attempt_hours):
 counts per UTC hour, and the exact nearest-rank p50 and p95 per hour picked
-with window functions, so no attempt row is sent to Python. The drawing is
+with window functions over counts per duration, so no attempt is read at all. The drawing is
 plain geometry for the template (`subscriptions/_charts.html`): no script, no
 inline style, colours from classes in app.css.
 """
@@ -11,19 +12,15 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Case, Count, F, Q, Value, When, Window
-from django.db.models.functions import Ceil, RowNumber, TruncHour
+from django.db.models import Case, F, Q, Sum, Value, When, Window
+from django.db.models.functions import Ceil
 from django.utils import timezone
 
-from delivery.models import Attempt
+from delivery.models import AttemptHour
 from subscriptions.models import Subscription
 
 RANGES = {"24h": (timedelta(hours=24), "24 hours"), "7d": (timedelta(days=7), "7 days")}
 DEFAULT_RANGE = "24h"
-# Only attempts of deliveries created at most this long before the range are counted: the bound
-# keeps the query on the delivery_log index (the retry schedule spans about 28 hours, and an
-# endpoint failing for AUTO_PAUSE_AFTER is paused). Redeliveries of older events are left out.
-DELIVERY_SLACK = timedelta(days=7)
 PERCENTILES = (50, 95)
 
 # The drawing's box (SVG user units; the SVG scales to its container).
@@ -57,38 +54,41 @@ def _hour_floor(at: datetime) -> datetime:
 
 
 def endpoint_hours(*, subscription: Subscription, range_key: str, now: datetime | None = None) -> list[Hour]:
-    """Return one Hour per UTC hour of the range, oldest first, the current hour last (two queries)."""
+    """Return one Hour per UTC hour of the range, oldest first, the current hour last (two queries).
+
+    Both read the roll-up (delivery.models.AttemptHour), never the attempts: at most one row
+    per distinct duration per hour, on the roll-up's unique index (subscription, hour, duration).
+    """
     span, _ = RANGES[range_key]
     end = _hour_floor(now or timezone.now()) + timedelta(hours=1)
     start = end - span
-    attempts = Attempt.objects.filter(delivery__subscription=subscription,
-                                      delivery__created_at__gte=start - DELIVERY_SLACK,
-                                      started_at__gte=start, started_at__lt=end)
-    hour = TruncHour("started_at", tzinfo=UTC)
+    rows = AttemptHour.objects.filter(subscription=subscription, hour__gte=start, hour__lt=end)
     starts = [start + timedelta(hours=i) for i in range(int(span / timedelta(hours=1)))]
     hours = {at: Hour(start=at) for at in starts}
-    ok = Q(status_code__gte=200, status_code__lt=300)
-    for row in (attempts.annotate(hour=hour).values("hour").order_by()
-                .annotate(ok=Count("id", filter=ok), http=Count("id", filter=Q(status_code__isnull=False) & ~ok),
-                          none=Count("id", filter=Q(status_code__isnull=True)))):
-        h = hours.get(_hour_floor(row["hour"]))
+    for hour, ok, http, none in (rows.values("hour").order_by()
+                                 .annotate(ok=Sum("succeeded"), http=Sum("http_failed"), none=Sum("no_answer"))
+                                 .values_list("hour", "ok", "http", "none")):
+        h = hours.get(_hour_floor(hour))
         if h is not None:
-            h.succeeded, h.http_failed, h.no_answer = row["ok"], row["http"], row["none"]
-    ranked = attempts.annotate(
-        hour=hour,
-        n=Window(Count("id"), partition_by=[hour]),
-        rank=Window(RowNumber(), partition_by=[hour], order_by=[F("duration_ms").asc(), F("id").asc()]),
+            h.succeeded, h.http_failed, h.no_answer = ok, http, none
+    # Nearest rank over the counts: the smallest duration with at least p % of the hour's attempts at or
+    # under it, i.e. the row whose running count (by duration) first reaches ceil(n * p / 100). One query
+    # picks both rows of an hour; a row that is both percentiles is named p50 (p95 is then the same).
+    total = F("succeeded") + F("http_failed") + F("no_answer")
+    ranked = rows.annotate(
+        count=total,
+        n=Window(Sum(total), partition_by=[F("hour")]),
+        running=Window(Sum(total), partition_by=[F("hour")], order_by=[F("duration_ms").asc()]),
     )
-    # Nearest rank: the smallest duration with at least p % of the hour's attempts at or under it. One
-    # query picks both rows of an hour; with a single attempt both are that row, which the CASE names p50.
-    pick = Case(*[When(rank=Ceil(F("n") * p / 100.0), then=Value(p)) for p in PERCENTILES], default=Value(0))
+    pick = Case(*[When(Q(running__gte=Ceil(F("n") * p / 100.0), running__lt=Ceil(F("n") * p / 100.0) + F("count")),
+                       then=Value(p)) for p in PERCENTILES], default=Value(0))
     for at, p, ms in ranked.annotate(pick=pick).filter(pick__gt=0).values_list("hour", "pick", "duration_ms"):
         h = hours.get(_hour_floor(at))
         if h is not None:
             setattr(h, f"p{p}_ms", ms)
     for h in hours.values():
         if h.p95_ms is None:
-            h.p95_ms = h.p50_ms  # a lone attempt is every percentile
+            h.p95_ms = h.p50_ms  # one duration held both percentiles
     return list(hours.values())
 
 

@@ -132,6 +132,10 @@ class Insert:
     rows: list[Model]
     ignore_conflicts: bool = False
     returning: tuple[str, ...] = ()
+    # An upsert: a row whose `conflict` fields match a stored row's adds its `add` fields to that row's
+    # (ON CONFLICT (...) DO UPDATE SET f = f + EXCLUDED.f; PostgreSQL and SQLite 3.24 and later).
+    conflict: tuple[str, ...] = ()
+    add: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,13 @@ class Compiled:
         returning = [opts.get_field(name) for name in insert.returning]
         compiler.returning_fields = returning or None
         [(sql, params)] = compiler.as_sql()
+        if insert.add:
+            assert not returning, "an upsert returns nothing (RETURNING would come before ON CONFLICT)"
+            quote, table = connection.ops.quote_name, connection.ops.quote_name(opts.db_table)
+            target = ", ".join(quote(opts.get_field(name).column) for name in insert.conflict)
+            sets = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}"
+                             for c in (opts.get_field(name).column for name in insert.add))
+            sql += f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
         columns = [field.get_col(opts.db_table) for field in returning]
         return _Plan(sql, tuple(params), compiler.get_converters(columns) if columns else {}, fetches=bool(columns))
 

@@ -2,52 +2,81 @@
 
 Each batch is its own short transaction (rows locked with SKIP LOCKED, so a
 worker or a redelivery is never kept waiting), and an unfinished delivery
-(pending or held) is never pruned, however old.
+(pending or held) is never pruned, however old. The charts' hourly roll-up
+(AttemptHour) goes by the same period. `deliveries_prune_preview` counts what
+a run would remove, deleting nothing (`prune_deliveries --dry-run`).
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from delivery.models import Delivery, Event
+from delivery.models import Attempt, AttemptHour, Delivery, Event
 
 MAX_BATCHES = 1000  # per run; the next scheduled run carries on
 BATCH_SIZE = 1000  # rows per pruning transaction
 
 
-def deliveries_prune(*, days: float | None = None, batch_size: int | None = None) -> dict[str, int]:
-    """Delete what finished before the retention period; return counts of deliveries and events deleted."""
+def _cutoff(days: float | None) -> datetime:
     days = settings.WEBHOOKS_RETENTION_DAYS if days is None else days
+    return timezone.now() - timedelta(days=days)
+
+
+def _old_deliveries(cutoff: datetime):
+    return Delivery.objects.filter(completed_at__lt=cutoff).exclude(state__in=Delivery.UNFINISHED)
+
+
+def deliveries_prune(*, days: float | None = None, batch_size: int | None = None) -> dict[str, int]:
+    """Delete what finished before the retention period; return counts of deliveries, events and roll-up rows."""
     batch_size = batch_size or BATCH_SIZE
-    cutoff = timezone.now() - timedelta(days=days)
-    old_deliveries = (
-        Delivery.objects.filter(completed_at__lt=cutoff).exclude(state__in=Delivery.UNFINISHED).order_by("completed_at")
-    )
+    cutoff = _cutoff(days)
     # Events older than the cutoff that no delivery refers to any more.
-    old_events = (
-        Event.objects.filter(created_at__lt=cutoff)
-        .filter(~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
-        .order_by("created_at")
-    )
+    old_events = Event.objects.filter(created_at__lt=cutoff).filter(
+        ~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
     # Deliveries first: their events become free to go. Attempts go with their delivery (cascade).
     return {
-        "deliveries": _delete_in_batches(old_deliveries, batch_size=batch_size),
-        "events": _delete_in_batches(old_events, batch_size=batch_size),
+        "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size),
+        "events": _delete_in_batches(old_events, order="created_at", batch_size=batch_size),
+        "attempt_hours": _delete_in_batches(AttemptHour.objects.filter(hour__lt=cutoff), order="hour",
+                                            batch_size=batch_size),
     }
 
 
-def _delete_in_batches(queryset, *, batch_size: int) -> int:
-    """Delete the queryset's rows batch by batch, each in a short transaction; return how many."""
-    deleted = 0
+def deliveries_prune_preview(*, days: float | None = None) -> dict:
+    """Count what deliveries_prune would delete now, deleting nothing: {"cutoff", "deliveries", "attempts",
+    "events", "attempt_hours"} (a run deletes at most MAX_BATCHES batches of each; the next run goes on)."""
+    cutoff = _cutoff(days)
+    old = _old_deliveries(cutoff)
+    staying = Delivery.objects.filter(event=OuterRef("pk")).filter(
+        Q(state__in=Delivery.UNFINISHED) | Q(completed_at__isnull=True) | Q(completed_at__gte=cutoff))
+    return {
+        "cutoff": cutoff,
+        "deliveries": old.count(),
+        "attempts": Attempt.objects.filter(delivery__in=old).count(),
+        "events": Event.objects.filter(created_at__lt=cutoff).filter(~Exists(staying)).count(),
+        "attempt_hours": AttemptHour.objects.filter(hour__lt=cutoff).count(),
+    }
+
+
+def _delete_in_batches(queryset, *, order: str, batch_size: int) -> int:
+    """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction; return how many.
+
+    Each batch starts at the `order` value where the last one ended: the index entries of rows
+    deleted before are dead until vacuum, and a batch that started from the oldest end again would
+    walk all of them (a run's batches grew from milliseconds to 0.7 s each at a million rows).
+    """
+    deleted, reached = 0, None
     for _ in range(MAX_BATCHES):
+        batch = queryset.order_by(order) if reached is None else queryset.filter(**{f"{order}__gte": reached})
         with transaction.atomic():
-            ids = list(queryset.select_for_update(skip_locked=True).values_list("id", flat=True)[:batch_size])
-            if ids:
-                queryset.model.objects.filter(id__in=ids).delete()
-        deleted += len(ids)
-        if len(ids) < batch_size:
+            rows = list(batch.order_by(order).select_for_update(skip_locked=True).values_list("id", order)[:batch_size])
+            if rows:
+                queryset.model.objects.filter(id__in=[r[0] for r in rows]).delete()
+        deleted += len(rows)
+        if len(rows) < batch_size:
             break
+        reached = rows[-1][1]
     return deleted

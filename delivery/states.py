@@ -35,6 +35,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from delivery import health
+from delivery.attempt_hours import attempt_hours_add
 from delivery.compiled import Compiled, Insert, NewUUID, Param, params
 from delivery.models import Attempt, Delivery, Event
 from delivery.transport import Response
@@ -213,6 +214,7 @@ class Claimed:
     """A delivery a sender claimed: what it needs to send it, and its endpoint as the claim read it."""
 
     id: uuid.UUID
+    subscription_id: uuid.UUID
     event_id: uuid.UUID
     body: str
     is_test: bool
@@ -275,7 +277,8 @@ def deliveries_claim(*, subscription_id, until: datetime, limit: int, tests_only
     if not ids:
         return []
     split = 7 + len(SENDING)
-    return [Claimed(id=r[0], event_id=r[1], body=r[2], is_test=r[3], attempt_count=r[4], schedule_offset=r[5],
+    return [Claimed(id=r[0], subscription_id=subscription_id, event_id=r[1], body=r[2], is_test=r[3],
+                    attempt_count=r[4], schedule_offset=r[5],
                     state=r[6], subscription=r[7:split], record=r[split:])
             for r in _CLAIMED.run((len(ids),), ids=ids)]
 
@@ -339,12 +342,15 @@ def deliveries_record(*, sent: list[Sent]) -> dict:
     schedule is spent) or held (410 Gone). Only a delivery still pending moves on:
     one cancelled or held while its request was in flight keeps that state (and is
     reported so), but still counts the attempt, so attempt numbers stay unique.
-    One insert for the attempts, one update per status code of the successes, one
+    One insert for the attempts, one upsert of the charts' hourly roll-up
+    (delivery.attempt_hours), one update per status code of the successes, one
     update per failure (each has its own retry time).
     """
     now = timezone.now()
     values = {f.attname: [getattr(s.attempt, f.attname) for s in sent] for f in _ATTEMPT_FIELDS}
     _INSERT_ATTEMPTS.run((len(sent),), **values)
+    attempt_hours_add((s.delivery.subscription_id, s.attempt.started_at, s.attempt.duration_ms,
+                       s.attempt.status_code) for s in sent)
     after: dict = {}
     by_status: dict[int, list[Sent]] = {}
     for s in sent:

@@ -18,7 +18,7 @@ from webhooks_project import testing
 pytestmark = [pytest.mark.e2e, pytest.mark.services_only]
 
 # The peer needs its own virtualenv from PyPI: `make bench-smoke` (in .ci/run) covers it.
-PHASES = "cost,raw,throughput,latency,isolation,log"
+PHASES = "cost,raw,throughput,latency,isolation,retention,log"
 
 
 def test_smoke_run_delivers_every_event_verified(require_services, tmp_path):
@@ -37,4 +37,10 @@ def test_smoke_run_delivers_every_event_verified(require_services, tmp_path):
     assert [c["subscriptions"] for c in results["cost"]] == [1, 10, 100]
     assert results["raw"]["p1"] > 0 and results["raw"]["unverified"] == 0
     assert results["log"]["view_page100_ms"] > 0
+    assert results["log"]["view_search_state_none_match_ms"] > 0 and results["log"]["view_list_table_ms"] > 0
+    cycles = results["retention"]["cycles"]
+    assert len(cycles) == 3 and all(c["prune_exit"] == 0 for c in cycles)
+    assert all(c["prune_output"][0].startswith("Pruned 2000 deliveries") for c in cycles), cycles
+    assert "longest lock wait" in run.stdout
+    assert results["log"]["disk"]["typical_delivery_with_event_and_attempt"] > 0 and "bytes on disk" in run.stdout
     assert "measure" in run.stdout and "log page 100" in run.stdout  # the table was printed

@@ -18,6 +18,7 @@ from conftest import make_subscription
 
 # (open_page is a fixture of console/tests/conftest.py.)
 from console.tests.test_browser_console import BOTH_SIZES, check, detail_url
+from delivery.attempt_hours import attempt_hours_rebuild
 from delivery.models import Attempt, Delivery, EndpointHealth, Event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -63,6 +64,7 @@ def failing_endpoint(org, alice):
                          next_attempt_at=now - timedelta(minutes=m)) for m in range(1, 7)]
     Delivery.objects.bulk_create(deliveries + waiting)
     Attempt.objects.bulk_create(attempts)
+    attempt_hours_rebuild(subscription_ids=[subscription.id])  # the charts' roll-up, as the sender keeps it
     EndpointHealth.objects.create(subscription=subscription, url=ERP, consecutive_failures=12,
                                   failing_since=now - timedelta(hours=3), open_until=now + timedelta(minutes=20))
     return {"subscription": subscription, "waiting": waiting}

@@ -1,6 +1,7 @@
 """The Delivery Log's search: a whole event id, dates, state and type combined, keyset pages, bulk redeliver."""
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from conftest import make_subscription
 from console.tests.test_views_detail import add_deliveries, event_links
 from delivery import bulk
 from delivery.models import Delivery
+from delivery.selectors import cursor_encode
 from subscriptions.models import Subscription, TrailEntry
 
 pytestmark = pytest.mark.usefixtures("web_settings")
@@ -248,3 +250,27 @@ def test_a_search_date_outside_the_calendar_in_utc_is_an_error_at_its_field(admi
         assert "Enter a date and time between the years 1 and 9999." in page and event_links(page) == []
         response = admin_client.get(bulk_url(subscription), {field: stamp}, follow=True)
         assert response.status_code == 200 and "Correct the search first." in response.content.decode()
+
+
+def test_a_ten_year_range_the_whole_calendar_and_the_millionth_page_answer_with_a_page(
+        admin_client, subscription, django_assert_max_num_queries):
+    """Bad input: a range 10 years wide, the whole calendar (years 1 to 9999), a page link a million pages deep
+    (before the first delivery), and ?page=1000000 (the log has no page numbers: ignored). Each is one bounded
+    query of the log (LIMIT 51), never a 5xx."""
+    rows = add_deliveries(subscription, 60, start=timezone.now() - timedelta(days=2))
+    newest = {str(d.id) for d in rows[-50:]}
+    for params in ({"since": "2016-12-01T00:00", "until": "2026-12-31T00:00"},
+                   {"since": "0001-01-01T00:00", "until": "9999-12-31T23:59"}, {"page": "1000000"}):
+        response = admin_client.get(detail(subscription), params)
+        page = response.content.decode()
+        assert response.status_code == 200, params
+        assert set(event_links(page)) == newest and 'rel="next">Older</a>' in page, params
+    far = Delivery(id=uuid.uuid4(), created_at=rows[0].created_at - timedelta(seconds=50 * 1_000_000))
+    log = reverse("console:subscription_log", args=[subscription.id])
+    with django_assert_max_num_queries(12) as queries:
+        response = admin_client.get(log, {"before": cursor_encode(far)})
+    page = response.content.decode()
+    assert response.status_code == 200 and event_links(page) == [] and "No older deliveries." in page
+    log_queries = [q["sql"] for q in queries.captured_queries if Delivery._meta.db_table in q["sql"]
+                   and "ORDER BY" in q["sql"]]
+    assert log_queries and all("LIMIT 51" in sql for sql in log_queries), log_queries

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('delivery', '0006_endpoint_wake_waiting'),
+        ('delivery', '0007_log_filters_and_attempt_hours'),
         ('subscriptions', '0003_receiver_controls'),
     ]
 

@@ -1,13 +1,22 @@
 """An endpoint's charts: attempts per hour by outcome and exact p50/p95 per hour, on either store."""
 
+import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import transaction
+from django.utils import timezone
 
 from conftest import make_subscription
 from delivery import charts as charts_module
+from delivery import states
+from delivery.attempt_hours import attempt_hours_rebuild
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
+from delivery.models import Attempt, AttemptHour, Delivery
 from delivery.tests.test_health_view import attempt, deliver
+from delivery.transport import Response
+from subscriptions.activity import record_activity
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +116,68 @@ def test_an_unknown_range_means_the_last_24_hours():
     assert chart_range("7d") == "7d"
     for bad in (None, "", "30d", "7D", "'><svg>"):
         assert chart_range(bad) == "24h"
+
+
+def _hours_counted_over_attempts(subscription, *, range_key: str, now: datetime) -> dict:
+    """The charts' numbers counted from the attempts themselves: {hour: (ok, http, none, p50, p95)}."""
+    span, _ = charts_module.RANGES[range_key]
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    by_hour: dict = {}
+    for a in Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=end - span,
+                                    started_at__lt=end):
+        by_hour.setdefault(a.started_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0), []).append(a)
+    expected = {}
+    for hour, attempts in by_hour.items():
+        durations = sorted(a.duration_ms for a in attempts)
+        ok = sum(1 for a in attempts if a.status_code is not None and 200 <= a.status_code < 300)
+        none = sum(1 for a in attempts if a.status_code is None)
+        expected[hour] = (ok, len(attempts) - ok - none, none,
+                          *(durations[math.ceil(len(durations) * p / 100) - 1] for p in (50, 95)))
+    return expected
+
+
+def test_the_charts_from_the_roll_up_equal_a_count_over_the_attempts(org):
+    """Attempts recorded as the sender records them (batches, through states.deliveries_record), over 8 days,
+    for two endpoints, with repeated durations and every outcome: the roll-up's charts equal the attempts'."""
+    subscription, _ = make_subscription(org)
+    other, _ = make_subscription(org, url="https://other.example.com/in")
+    events = [record_activity(organisation=org, activity_type="lot.created", data={"n": i}) for i in range(25)]
+    deliveries = list(Delivery.objects.filter(event__in=events))
+    assert len(deliveries) == 50  # each event to both endpoints
+    now = timezone.now()
+    rng = random.Random(20)
+    for number in range(1, 7):
+        for sub_id in (subscription.id, other.id):
+            sent = []
+            for d in (d for d in deliveries if d.subscription_id == sub_id):
+                code = rng.choice([200, 200, 204, 410, 500, 503, None])
+                ms = rng.choice([3, 12, 12, 40, 250, 10_000])
+                response = Response(duration_ms=ms, status_code=code, error_kind="" if code else "timeout",
+                                    error_message="" if code else "Timed out")
+                at = now - timedelta(hours=rng.randrange(0, 180), minutes=rng.randrange(60))  # some before 7 days
+                sent.append(states.Sent(d, Attempt(delivery_id=d.id, number=number, url="https://x.example.com/",
+                                                   started_at=at, duration_ms=ms, status_code=code,
+                                                   error_kind=response.error_kind,
+                                                   error_message=response.error_message), response))
+            with transaction.atomic():
+                states.deliveries_record(sent=sent)
+    assert AttemptHour.objects.count() < Attempt.objects.count()  # repeated (hour, duration) rows were added to
+    for sub in (subscription, other):
+        for range_key in ("24h", "7d"):
+            expected = _hours_counted_over_attempts(sub, range_key=range_key, now=now)
+            hours = endpoint_hours(subscription=sub, range_key=range_key, now=now)
+            got = {h.start: (h.succeeded, h.http_failed, h.no_answer, h.p50_ms, h.p95_ms) for h in hours if h.total}
+            assert got == expected, (sub.url, range_key)
+            assert sum(v[0] + v[1] + v[2] for v in got.values()) > 10
+
+
+def test_the_roll_up_recount_equals_what_the_sender_wrote(org):
+    """attempt_hours_rebuild (for fixtures and bulk loads) gives the rows the sender's upserts gave."""
+    subscription, _ = make_subscription(org)
+    d = deliver(subscription, attempts=5, created_at=NOW - timedelta(hours=3))
+    for i, (code, ms) in enumerate([(200, 12), (200, 12), (500, 12), (None, 30), (204, 7)]):
+        attempt(d, at=NOW - timedelta(hours=i % 2, minutes=i), status_code=code, duration_ms=ms)
+    written = sorted(AttemptHour.objects.values_list("hour", "duration_ms", "succeeded", "http_failed", "no_answer"))
+    assert attempt_hours_rebuild(subscription_ids=[subscription.id]) == len(written)
+    assert sorted(AttemptHour.objects.values_list("hour", "duration_ms", "succeeded", "http_failed",
+                                                  "no_answer")) == written

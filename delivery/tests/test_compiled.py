@@ -100,6 +100,23 @@ def test_an_insert_ignoring_conflicts_returns_only_the_rows_it_wrote_and_a_delet
     assert EndpointWake.objects.count() == 0
 
 
+def test_an_upsert_adds_its_counts_to_the_row_it_meets_and_makes_the_others(org):
+    from delivery.attempt_hours import attempt_hours_add
+    from delivery.models import AttemptHour
+
+    subscription, _ = make_subscription(org)
+    nine = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    attempt_hours_add([(subscription.id, nine + timedelta(minutes=5), 12, 200),
+                       (subscription.id, nine + timedelta(minutes=50), 12, None)])
+    # One row met (9:00, 12 ms: a 503 and a 204 added), one made (10:00), in one statement.
+    attempt_hours_add([(subscription.id, nine + timedelta(minutes=59, seconds=59), 12, 503),
+                       (subscription.id, nine + timedelta(minutes=1), 12, 204),
+                       (str(subscription.id), nine + timedelta(hours=1), 12, 200)])
+    rows = AttemptHour.objects.order_by("hour").values_list("hour", "duration_ms", "succeeded", "http_failed",
+                                                            "no_answer")
+    assert list(rows) == [(nine, 12, 2, 1, 1), (nine + timedelta(hours=1), 12, 1, 0, 0)]
+
+
 def test_new_uuid_makes_a_distinct_version_4_uuid_per_row(org):
     for i in range(5):
         make_subscription(org, url=f"https://u{i}.example.com/in")
@@ -125,7 +142,7 @@ def test_every_compiled_statement_of_the_sender_runs_on_this_store(org, receiver
     """A small life of an endpoint (events, a burst, a failure, pause and resume) runs each statement once at least."""
     monkeypatch.setattr("delivery.wakeups._publish", lambda subscription_id, helper=False: True)
     modules = [importlib.import_module(f"delivery.{name}") for name in
-               ("states", "slots", "wakeups", "snapshots", "outbox")]
+               ("states", "slots", "wakeups", "snapshots", "outbox", "attempt_hours")]
     statements = {f"{m.__name__}.{name}": value for m in modules for name, value in vars(m).items()
                   if isinstance(value, Compiled)}
     statements.update({f"delivery.states._CREATE[{k}]": v for k, v in importlib.import_module(

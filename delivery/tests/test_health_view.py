@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from conftest import make_subscription, make_user
 from delivery import slots
+from delivery.attempt_hours import attempt_hours_add
 from delivery.health_view import (
     BREAKER_OPEN,
     CAPPED,
@@ -41,10 +42,13 @@ def deliver(subscription, *, state=Delivery.State.PENDING, attempts=0, next_atte
 
 
 def attempt(delivery, *, at, status_code=None, error_kind="", error_message="", duration_ms=50, number=None):
-    return Attempt.objects.create(
+    """Insert one attempt, counted in the charts' roll-up as the sender counts it."""
+    made = Attempt.objects.create(
         delivery=delivery, number=number or Attempt.objects.filter(delivery=delivery).count() + 1,
         url=delivery.subscription.url, started_at=at, duration_ms=duration_ms, status_code=status_code,
         error_kind=error_kind, error_message=error_message)
+    attempt_hours_add([(delivery.subscription_id, at, duration_ms, status_code)])
+    return made
 
 
 def failing(subscription, *, failures, since, open_until=None, probe_until=None, url=None):

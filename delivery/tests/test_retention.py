@@ -4,11 +4,12 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from conftest import make_subscription
-from delivery.models import Attempt, Delivery, Event
-from delivery.retention import deliveries_prune
+from delivery.models import Attempt, AttemptHour, Delivery, Event
+from delivery.retention import deliveries_prune, deliveries_prune_preview
 from delivery.tasks import prune_old_deliveries, send_endpoint
 from subscriptions.activity import record_activity
 from subscriptions.services import subscription_pause
@@ -38,8 +39,17 @@ def test_prune_deletes_old_finished_deliveries_in_batches_and_keeps_the_rest(org
     for d in [*old, retrying, held]:
         _age(d, 31)  # older than the 30-day default; the last two are unfinished (bad input for the pruner)
     _age(succeeded[3], 29)
+    AttemptHour.objects.update(hour=F("hour") - timedelta(days=31))  # the charts' counts of those hours
+    hours = AttemptHour.objects.count()
+    assert hours >= 1
 
-    assert deliveries_prune(batch_size=2) == {"deliveries": 3, "events": 3}
+    preview = deliveries_prune_preview()
+    assert {k: v for k, v in preview.items() if k != "cutoff"} == {
+        "deliveries": 3, "attempts": 3, "events": 3, "attempt_hours": hours}
+    assert Delivery.objects.count() == 6 and Attempt.objects.count() == 5  # the dry run deleted nothing
+    assert AttemptHour.objects.count() == hours
+
+    assert deliveries_prune(batch_size=2) == {"deliveries": 3, "events": 3, "attempt_hours": hours}
 
     assert set(Delivery.objects.values_list("id", flat=True)) == {retrying.id, held.id, succeeded[3].id}
     assert not Attempt.objects.filter(delivery_id__in=[d.id for d in old]).exists()
@@ -53,7 +63,7 @@ def test_the_scheduled_task_prunes_and_is_in_the_beat_schedule(org):
     event = record_activity(organisation=org, activity_type="lot.created", data={})  # no subscriber: no delivery
     Event.objects.filter(id=event.id).update(created_at=timezone.now() - timedelta(days=31))
 
-    assert prune_old_deliveries() == {"deliveries": 0, "events": 1}
+    assert prune_old_deliveries() == {"deliveries": 0, "events": 1, "attempt_hours": 0}
     assert not Event.objects.exists()
     entry = settings.CELERY_BEAT_SCHEDULE["prune-old-deliveries"]
     assert entry["task"] == prune_old_deliveries.name
@@ -69,8 +79,14 @@ def test_the_prune_deliveries_command_reports_what_it_deleted(org):
     Event.objects.filter(id=event.id).update(created_at=timezone.now() - timedelta(days=3))
     out = StringIO()
     call_command("prune_deliveries", "--days", "7", stdout=out)
-    assert out.getvalue().strip() == "Pruned 0 deliveries and 0 events."
-    call_command("prune_deliveries", "--days", "2", stdout=out)
-    assert out.getvalue().splitlines()[-1] == "Pruned 0 deliveries and 1 events."
+    assert out.getvalue().strip() == "Pruned 0 deliveries, 0 events and 0 hourly chart rows."
+    call_command("prune_deliveries", "--days", "2", "--dry-run", stdout=out)
+    assert out.getvalue().splitlines()[-1].startswith("Dry run: nothing deleted. Would prune 0 deliveries")
+    assert "0 attempts, 1 events and 0 hourly chart rows." in out.getvalue().splitlines()[-1]
+    assert Event.objects.filter(id=event.id).exists()
+    call_command("prune_deliveries", "--days", "2", "--batch-size", "1", stdout=out)
+    assert out.getvalue().splitlines()[-1] == "Pruned 0 deliveries, 1 events and 0 hourly chart rows."
     with pytest.raises(CommandError, match="--days must be zero or more"):
         call_command("prune_deliveries", "--days", "-1")  # bad input: a negative period
+    with pytest.raises(CommandError, match="--batch-size must be 1 or more"):
+        call_command("prune_deliveries", "--batch-size", "0")  # bad input: an empty batch

@@ -118,3 +118,53 @@ def test_card_stats_cost_a_fixed_number_of_queries(org, django_assert_num_querie
     subs[0].refresh_from_db()
     with django_assert_num_queries(4):
         subscription_card_stats(subscriptions=subs)
+
+
+@pytest.mark.services_only
+@pytest.mark.parametrize("filters, index, column", [
+    ({"state": "failed"}, "delivery_log_state", "state"),  # a state no row has: an empty range, not the log
+    ({"activity_type": "order.created"}, "delivery_log_type", "activity_type"),  # a type no row has
+    ({"state": "failed", "activity_type": "lot.created"}, "delivery_log_state", "state"),  # combined, no row
+    ({"since": datetime(2016, 1, 1, tzinfo=UTC), "until": datetime(2026, 1, 1, tzinfo=UTC)},
+     "delivery_log", "created_at"),  # ten years wide
+])
+def test_each_log_filter_is_one_index_range_on_postgresql(org, filters, index, column):
+    """Each search of the log reads a range of an index that starts with the subscription and the filtered column,
+    in the log's order (no sort, no filter over the whole log): its time does not grow with the log."""
+    from django.db import connection
+
+    from delivery.selectors import delivery_log_queryset
+
+    subscription, _ = make_subscription(org)
+    for i in range(3):
+        add(subscription, state="succeeded", created_at=datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=i))
+    with connection.cursor() as cursor:  # the test's transaction: as if the table were too big to read whole
+        cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+    plan = delivery_log_queryset(subscription=subscription, **filters)[:51].explain()
+    assert f"using {index} on" in plan and "Sort" not in plan, plan
+    condition = plan[plan.index("Index Cond"):].splitlines()[0]
+    assert "subscription_id" in condition and column in condition, plan
+
+
+@pytest.mark.services_only
+def test_a_search_by_event_id_reads_the_events_index_on_postgresql(org):
+    from django.db import connection
+
+    from delivery.selectors import delivery_log_queryset
+
+    subscription, _ = make_subscription(org)
+    now = timezone.now()
+    events = Event.objects.bulk_create(
+        Event(organisation=org, activity_type="lot.created", body="{}", created_at=now - timedelta(minutes=i))
+        for i in range(300))
+    Delivery.objects.bulk_create(
+        Delivery(event=e, subscription=subscription, activity_type="lot.created", state="succeeded",
+                 created_at=e.created_at) for e in events)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = delivery_log_queryset(subscription=subscription, event_id=events[150].id)[:51].explain()
+    assert "Index Cond" in plan and "event_id" in plan[plan.index("Index Cond"):].splitlines()[0], plan

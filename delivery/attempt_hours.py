@@ -1,0 +1,83 @@
+"""The charts' roll-up (AttemptHour): attempts counted per endpoint, UTC hour, whole milliseconds and outcome.
+
+The sender adds its attempts here as it records them, in the same transaction,
+with one INSERT ... ON CONFLICT DO UPDATE per batch (states.deliveries_record),
+so the 24 h and 7 d charts read at most one row per distinct duration per hour
+instead of every attempt (delivery.charts). The counts are the attempts'
+exactly: nothing else writes attempts, and `attempt_hours_rebuild` recounts
+them from the attempts (for rows written without the sender: fixtures, the
+bench's generator).
+"""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.db.models.functions import TruncHour
+
+from delivery.compiled import Compiled, Insert, Param
+from delivery.models import Attempt, AttemptHour
+
+OUTCOMES = ("succeeded", "http_failed", "no_answer")
+_KEY = ("subscription", "hour", "duration_ms")
+_FIELDS = {name: AttemptHour._meta.get_field(name) for name in (*_KEY, *OUTCOMES)}
+_ADD = Compiled(lambda n: Insert(
+    AttemptHour, list(_FIELDS),
+    [AttemptHour(**{field.attname: Param(name, field, i) for name, field in _FIELDS.items()}) for i in range(n)],
+    conflict=_KEY, add=OUTCOMES))
+
+
+def hour_of(at: datetime) -> datetime:
+    """Return the UTC hour a moment falls in."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def outcome(status_code: int | None) -> str:
+    """Return which count an attempt answered with this status (None: no answer) adds to."""
+    if status_code is None:
+        return "no_answer"
+    return "succeeded" if 200 <= status_code < 300 else "http_failed"
+
+
+def attempt_hours_add(attempts: Iterable[tuple]) -> None:
+    """Count attempts, given as (subscription id, started_at, duration_ms, status_code), in one statement.
+
+    Rows are written in key order, so two senders adding to the same hours lock them in the same order.
+    """
+    counts: dict[tuple, dict[str, int]] = {}
+    for subscription_id, started_at, duration_ms, status_code in attempts:
+        row = counts.setdefault((subscription_id, hour_of(started_at), duration_ms), dict.fromkeys(OUTCOMES, 0))
+        row[outcome(status_code)] += 1
+    if not counts:
+        return
+    keys = sorted(counts, key=lambda k: (str(k[0]), k[1], k[2]))
+    values = {"subscription": [k[0] for k in keys], "hour": [k[1] for k in keys],
+              "duration_ms": [k[2] for k in keys]}
+    for name in OUTCOMES:
+        values[name] = [counts[k][name] for k in keys]
+    _ADD.run((len(keys),), **values)
+
+
+def attempt_hours_rebuild(*, subscription_ids: list | None = None) -> int:
+    """Recount the roll-up of these subscriptions (all: None) from their attempts; return how many rows it has.
+
+    For attempts written without the sender (fixtures, a bulk load); the sender keeps it exact as it goes.
+    """
+    ok = Q(status_code__gte=200, status_code__lt=300)
+    attempts = Attempt.objects.all()
+    rows = AttemptHour.objects.all()
+    if subscription_ids is not None:
+        attempts = attempts.filter(delivery__subscription_id__in=subscription_ids)
+        rows = rows.filter(subscription_id__in=subscription_ids)
+    grouped = (attempts.annotate(hour=TruncHour("started_at", tzinfo=UTC))
+               .values("delivery__subscription_id", "hour", "duration_ms").order_by()
+               .annotate(ok=Count("id", filter=ok), http=Count("id", filter=Q(status_code__isnull=False) & ~ok),
+                         none=Count("id", filter=Q(status_code__isnull=True))))
+    with transaction.atomic():
+        rows.delete()
+        made = AttemptHour.objects.bulk_create(
+            [AttemptHour(subscription_id=g["delivery__subscription_id"], hour=hour_of(g["hour"]),
+                         duration_ms=g["duration_ms"], succeeded=g["ok"], http_failed=g["http"], no_answer=g["none"])
+             for g in grouped], batch_size=1000)
+    return len(made)
