@@ -124,6 +124,7 @@ class TrailEntry(models.Model):
         AUTO_PAUSED = "auto_paused", "Paused automatically"
         RESUMED = "resumed", "Resumed"
         SECRET_REGENERATED = "secret_regenerated", "Regenerated the secret"
+        OLD_SECRET_STOPPED = "old_secret_stopped", "Stopped the old secret"
         REDELIVERED = "redelivered", "Redelivered"
         RECOVERED = "recovered", "Retried failed deliveries"
         DELETED = "deleted", "Deleted"

@@ -164,7 +164,7 @@ def subscription_stop_old_secret(*, subscription: Subscription, by=None) -> bool
         previous_secret_encrypted="", previous_secret_until=None)
     subscription.refresh_from_db()
     if stopped:
-        _trail(subscription, TrailEntry.Action.SECRET_REGENERATED, by, "the old secret stopped signing")
+        _trail(subscription, TrailEntry.Action.OLD_SECRET_STOPPED, by, "only the new secret signs from now")
     return bool(stopped)
 
 

@@ -41,6 +41,13 @@ def test_regenerate_with_an_overlap_then_stop_the_old_secret(site, subscription,
     expect(page.locator(".message", has_text="The old secret stopped signing")).to_be_visible()
     expect(page.get_by_text("The old secret also signs every delivery until")).to_have_count(0)
     assert Subscription.objects.get(id=subscription.id).previous_secret_until is None
+    # The activity feed names what happened: Stop is not logged as a second "Regenerated the secret".
+    feed = page.locator("section[aria-labelledby=trail-heading] .trail li")
+    expect(feed.first).to_contain_text("Stopped the old secret")
+    expect(feed.first).not_to_contain_text("Regenerated")
+    expect(feed.filter(has_text="Regenerated the secret")).to_have_count(1)
+    feed.first.scroll_into_view_if_needed()
+    check(page, f"90-activity-old-secret-stopped{suffix}", full_page=False)
 
 
 @BOTH_SIZES

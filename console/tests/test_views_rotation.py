@@ -88,7 +88,7 @@ def test_stop_the_old_secret_asks_first_then_only_the_new_one_signs(admin_client
     subscription.refresh_from_db()
     assert subscription.previous_secret_until is None and subscription.previous_secret_encrypted == ""
     assert TrailEntry.objects.filter(subscription=subscription, actor=alice,
-                                     detail="the old secret stopped signing").exists()
+                                     action=TrailEntry.Action.OLD_SECRET_STOPPED).exists()
     again = admin_client.post(action("stop_old_secret", subscription), follow=True).content.decode()
     assert "The old secret had already stopped signing." in again
 
