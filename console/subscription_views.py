@@ -135,10 +135,28 @@ def _log_context(request, subscription, codes: list[str], health=None) -> dict:
     if page.has_unfinished:
         health = health or endpoint_health_view(subscriptions=[subscription])[subscription.id]
         waits = delivery_waits(subscription=subscription, deliveries=page.deliveries, health=health)
-        for d in page.deliveries:
-            d.wait = waits.get(d.id)
+        shared = _shared_waits(page.deliveries, waits)
+    else:
+        shared = []
     # A page link that could not be used gave the first page (and says so): it refreshes like the first page.
-    return {"log": page, "log_form": form, "log_before": "" if page.cursor_error else before}
+    return {"log": page, "log_form": form, "log_before": "" if page.cursor_error else before, "log_waits": shared}
+
+
+def _shared_waits(deliveries, waits: dict) -> list[tuple]:
+    """Set each row's `wait`; return [(wait, rows)] for the waits several rows of the page share.
+
+    A shared reason is said once above the log; its rows say "Waiting" (`wait_number` says which reason).
+    """
+    rows: dict = {}
+    for d in deliveries:
+        d.wait = waits.get(d.id)
+        if d.wait is not None:
+            rows[d.wait] = rows.get(d.wait, 0) + 1
+    shared = [(wait, count) for wait, count in rows.items() if count > 1]
+    numbers = {wait: number for number, (wait, _) in enumerate(shared, start=1)}
+    for d in deliveries:
+        d.wait_number = numbers.get(d.wait)
+    return shared
 
 
 def _not_a_surprise_duplicate(form: SubscriptionForm, organisation, exclude=None) -> bool:

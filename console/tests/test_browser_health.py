@@ -88,7 +88,9 @@ def test_a_failing_endpoints_card_and_detail_page_say_why_it_waits(
     expect(health).to_contain_text("Breaker open")
     expect(health).to_contain_text("Deliveries wait, using up no retry.")
     log = page.locator("#delivery-log")
-    expect(log.get_by_text("Waiting for the endpoint's breaker: next probe at")).to_have_count(6)
+    breaker = "Waiting for the endpoint's breaker: next probe at"
+    expect(log.locator(".log__waits li", has_text=breaker)).to_have_count(1)  # said once, above the rows
+    expect(log.locator("tbody .log__waiting", has_text=breaker)).to_have_count(6)
     expect(log.get_by_text("Waiting for its retry at").first).to_be_visible()
     charts = page.locator("#charts")
     expect(charts.locator("svg[role=img]")).to_have_count(2)

@@ -62,7 +62,8 @@ def test_with_an_open_breaker_the_pages_say_why_its_deliveries_wait(client, org,
             "last error: HTTP 503.") in page
     assert f"Next probe at {record.open_until:%-d %b %Y, %H:%M} UTC." in page
     probe_at = f"{record.open_until:%-d %b %Y, %H:%M:%S} UTC"
-    assert page.count(f"Waiting for the endpoint's breaker: next probe at {probe_at}") == 2
+    # Said once above the log, then in each of the two rows' words for a screen reader (on screen: "Waiting (n)").
+    assert page.count(f"Waiting for the endpoint's breaker: next probe at {probe_at}") == 1 + 2
     assert page.count("Waiting for its retry at") == 3  # the three that failed have their retry later
 
     cards = text_of(client.get(reverse("console:subscription_list")).content.decode())
