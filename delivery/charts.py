@@ -26,6 +26,8 @@ PERCENTILES = (50, 95)
 # The drawing's box (SVG user units; the SVG scales to its container).
 # About the width a chart gets on a desktop, so its 12-unit labels show at about 12 px.
 WIDTH, HEIGHT = 540, 220
+# The 7 days' 168 hours get a chart of the whole panel's width, so each bar shows at 4 px or more.
+WIDE = 1040
 LEFT, RIGHT, TOP, BOTTOM = 52, 10, 12, 28
 X_LABEL_ROOM = 40
 
@@ -116,6 +118,8 @@ class Chart:
     y_ticks: list = field(default_factory=list)  # (y, label)
     x_ticks: list = field(default_factory=list)  # (x, label)
     bars: list = field(default_factory=list)  # (x, y, width, height, css class, its value in words for hover)
+    # An hour's bars together, focusable (its words, with the counts, are its accessible name): (words, bars).
+    hours: list = field(default_factory=list)
     lines: list = field(default_factory=list)  # (points "x,y x,y", css class)
     dots: list = field(default_factory=list)  # (x, y, css class)
     width: int = WIDTH
@@ -123,6 +127,10 @@ class Chart:
     plot_left: int = LEFT
     plot_right: int = WIDTH - RIGHT
     plot_bottom: int = HEIGHT - BOTTOM
+
+
+def _width(hours: list[Hour]) -> int:
+    return WIDE if len(hours) > 24 else WIDTH
 
 
 def _duration(ms: float) -> str:
@@ -133,11 +141,13 @@ def _axes(chart: Chart, hours: list[Hour], top: float, label) -> None:
     plot_h = HEIGHT - TOP - BOTTOM
     chart.y_ticks = [(round(TOP + plot_h * (1 - f), 1), label(top * f)) for f in (0, 0.5, 1)]
     step = 6 if len(hours) <= 24 else 24
-    slot = (WIDTH - LEFT - RIGHT) / len(hours)
+    width = chart.width = _width(hours)
+    chart.plot_right = width - RIGHT
+    slot = (width - LEFT - RIGHT) / len(hours)
     chart.x_ticks = [
         (round(LEFT + i * slot, 1), h.start.strftime("%H:%M") if step == 6 else h.start.strftime("%a %-d"))
         for i, h in enumerate(hours)
-        if h.start.hour % step == 0 and LEFT + i * slot < WIDTH - RIGHT - X_LABEL_ROOM  # a label that fits
+        if h.start.hour % step == 0 and LEFT + i * slot < width - RIGHT - X_LABEL_ROOM  # a label that fits
     ]
 
 
@@ -155,11 +165,12 @@ def _outcome_chart(hours: list[Hour], label: str) -> Chart:
                           ("none", "Failed with no answer (timeout, refused, TLS, DNS)")])
     top = _nice_max(max((h.total for h in hours), default=0))
     _axes(chart, hours, top, lambda n: f"{n:g}")
-    slot = (WIDTH - LEFT - RIGHT) / len(hours)
+    slot = (chart.width - LEFT - RIGHT) / len(hours)
     scale = (HEIGHT - TOP - BOTTOM) / top
     for i, h in enumerate(hours):
         base = HEIGHT - BOTTOM
         x = round(LEFT + i * slot + slot * 0.1, 2)
+        bars, parts = [], []
         for count, css, words in ((h.succeeded, "ok", "succeeded"),
                                   (h.http_failed, "http", "failed with an HTTP status"),
                                   (h.no_answer, "none", "got no answer")):
@@ -167,7 +178,12 @@ def _outcome_chart(hours: list[Hour], label: str) -> Chart:
                 height = count * scale
                 base -= height
                 tip = f"{h.start:%-d %b %Y, %H:%M} UTC: {count} {words}"
-                chart.bars.append((x, round(base, 2), round(slot * 0.8, 2), round(height, 2), css, tip))
+                bars.append((x, round(base, 2), round(slot * 0.8, 2), round(height, 2), css, tip))
+                parts.append(f"{count} {words}")
+        if bars:
+            chart.bars += bars
+            plural = "s" if h.total != 1 else ""
+            chart.hours.append((f"{h.start:%-d %b %Y, %H:%M} UTC: {h.total} attempt{plural}, {', '.join(parts)}", bars))
     return chart
 
 
@@ -183,7 +199,7 @@ def _latency_chart(hours: list[Hour], label: str) -> Chart:
                   legend=[("p50", "p50 (median)"), ("p95", "p95")])
     top = _nice_max(max((h.p95_ms or 0 for h in hours), default=0))
     _axes(chart, hours, top, _duration)
-    slot = (WIDTH - LEFT - RIGHT) / len(hours)
+    slot = (chart.width - LEFT - RIGHT) / len(hours)
     scale = (HEIGHT - TOP - BOTTOM) / top
     for name in ("p50", "p95"):
         run: list[str] = []
@@ -207,5 +223,6 @@ def endpoint_charts(*, hours: list[Hour], range_key: str) -> dict:
         "figures": [_outcome_chart(hours, label), _latency_chart(hours, label)],
         "rows": [h for h in hours if h.total],
         "label": label,
+        "wide": len(hours) > 24,
         "ranges": [(key, words) for key, (_, words) in RANGES.items()],
     }

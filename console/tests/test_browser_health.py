@@ -7,6 +7,7 @@ no violation and makes no console error (a CSP violation is one). Screenshots:
 docs/screenshots/50-*.png to 53-*.png.
 """
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from playwright.sync_api import expect
 from conftest import make_subscription
 
 # (open_page is a fixture of console/tests/conftest.py.)
-from console.tests.test_browser_console import BOTH_SIZES, check, detail_url
+from console.tests.test_browser_console import BOTH_SIZES, DESKTOP, check, detail_url
 from delivery.attempt_hours import attempt_hours_rebuild
 from delivery.models import Attempt, Delivery, EndpointHealth, Event
 
@@ -93,14 +94,31 @@ def test_a_failing_endpoints_card_and_detail_page_say_why_it_waits(
     expect(log.locator("tbody .log__waiting", has_text=breaker)).to_have_count(6)
     expect(log.get_by_text("Waiting for its retry at").first).to_be_visible()
     charts = page.locator("#charts")
-    expect(charts.locator("svg[role=img]")).to_have_count(2)
-    expect(charts.get_by_role("img", name="Attempts per hour by outcome, last 24 hours")).to_be_visible()
+    expect(charts.locator("svg.chart__svg")).to_have_count(2)
+    expect(charts.get_by_role("group", name="Attempts per hour by outcome, last 24 hours")).to_be_visible()
     assert charts.locator("rect.chart__bar--ok").count() > 10 and charts.locator("rect.chart__bar--http").count() == 3
     check(page, f"51-health-detail{suffix}")
 
     charts.get_by_role("link", name="7 days").click()
     expect(page.locator("#charts [aria-current=page]")).to_have_text("7 days")
     expect(charts.get_by_role("img", name="Attempt latency per hour, p50 and p95, last 7 days")).to_be_visible()
+    if viewport == DESKTOP:  # the 7 days' 168 hours: each bar wide enough to see
+        widths = charts.locator("rect.chart__bar").evaluate_all("bs => bs.map(b => b.getBoundingClientRect().width)")
+        assert len(widths) > 10 and min(widths) >= 3, f"7-day bars too thin: {min(widths)} px"
+    # By keyboard: Tab from the range links reaches the first hour with attempts; its name has the counts.
+    charts.get_by_role("link", name="7 days").focus()
+    first = charts.locator("[data-chart-hour]").first
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if first.evaluate("h => h === document.activeElement"):
+            break
+    expect(first).to_be_focused()
+    expect(first).to_have_accessible_name(re.compile(r"^\d+ \w+ 2026, \d\d:00 UTC: \d+ attempts?, \d+ succeeded"))
+    page.keyboard.press("End")  # the arrow keys and End move hour by hour: the newest hour, with the 503s
+    last = charts.locator("[data-chart-hour]").last
+    expect(last).to_be_focused()
+    expect(last).to_have_accessible_name(re.compile(r"\d+ failed with an HTTP status"))
+    check(page, f"92-chart-hour-focused{suffix}", full_page=False)
     charts.get_by_text("The numbers, hour by hour").click()
     expect(charts.locator("table.table--chart tbody tr").first).to_be_visible()
     check(page, f"52-health-detail-7d{suffix}")

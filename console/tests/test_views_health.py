@@ -124,10 +124,14 @@ def test_detail_charts_are_svg_with_a_title_a_summary_and_a_range_toggle(client,
 
     html = detail_page(client, subscription)
     charts = html[html.index('id="charts"'):html.index('id="delivery-log"')]
-    assert charts.count('<svg class="chart__svg"') == 2 and charts.count('role="img"') == 2
+    # The outcomes chart is a group of focusable hours (one img each, named with its counts); latency an img.
+    assert charts.count('<svg class="chart__svg"') == 2 and charts.count('role="group"') == 1
+    assert charts.count('class="chart__hour" role="img"') == 1 and charts.count('role="img"') == 2
+    assert ": 2 attempts, 1 succeeded, 1 failed with an HTTP status\" tabindex=\"0\"" in charts
     assert '<title id="chart-outcomes-title">Attempts per hour by outcome, last 24 hours</title>' in charts
     assert "2 attempts, 1 succeeded, 1 failed with an HTTP status and 0 got no answer" in charts
-    assert 'aria-describedby="chart-outcomes-summary"' in charts and 'id="chart-outcomes-summary"' in charts
+    assert 'aria-describedby="chart-outcomes-summary chart-outcomes-keys"' in charts
+    assert 'id="chart-outcomes-summary"' in charts
     assert 'aria-current="page">24 hours</a>' in charts and 'href="?range=7d#charts"' in charts
     assert "style=" not in charts and "<script" not in charts  # the CSP allows neither
     assert charts.count('class="chart__bar chart__bar--ok"') == 1

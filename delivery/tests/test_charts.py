@@ -107,8 +107,11 @@ def test_no_attempts_draws_empty_axes_and_says_so(org):
     assert outcomes.bars == [] and latency.lines == [] and charts["rows"] == []
     assert "0 attempts" in outcomes.desc and latency.desc == "No attempts in the last 7 days."
     # A label a midnight, but for one too near the right edge to be read whole (Mon 30, at 10:20 the same day).
-    assert [label for _x, label in outcomes.x_ticks] == ["Tue 24", "Wed 25", "Thu 26", "Fri 27", "Sat 28", "Sun 29"]
-    assert all(x <= charts_module.WIDTH - charts_module.RIGHT - charts_module.X_LABEL_ROOM
+    assert [label for _x, label in outcomes.x_ticks] == ["Tue 24", "Wed 25", "Thu 26", "Fri 27", "Sat 28", "Sun 29",
+                                                         "Mon 30"]
+    # The 7 days are drawn wider (1040 units for 168 hours) so a bar is 4.7 units, not 2.3.
+    assert outcomes.width == charts_module.WIDE and charts["wide"]
+    assert all(x <= charts_module.WIDE - charts_module.RIGHT - charts_module.X_LABEL_ROOM
                for x, _label in outcomes.x_ticks)
 
 

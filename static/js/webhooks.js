@@ -36,6 +36,21 @@
     });
   }
 
+  // Chart bars: one Tab stop a chart; the arrow keys, Home and End move hour by hour (a roving tabindex).
+  document.addEventListener("keydown", function (event) {
+    var hour = event.target.closest && event.target.closest("[data-chart-hour]");
+    if (!hour) return;
+    var hours = Array.prototype.slice.call(hour.ownerSVGElement.querySelectorAll("[data-chart-hour]"));
+    var at = hours.indexOf(hour);
+    var to = {ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1,
+              Home: 0, End: hours.length - 1}[event.key];
+    if (to === undefined || to < 0 || to >= hours.length) return;
+    event.preventDefault();
+    hours.forEach(function (h) { h.setAttribute("tabindex", "-1"); });
+    hours[to].setAttribute("tabindex", "0");
+    hours[to].focus();
+  });
+
   // "Select all" per activity-type category.
   function setUpSelectAll() {
     document.querySelectorAll("[data-category]").forEach(function (group) {
