@@ -36,7 +36,9 @@ def test_while_the_first_is_retried_the_later_ones_wait_and_say_for_which(
     assert _ids(receiver.received) == [first.webhook_id]  # nothing after it went
     client.force_login(alice)
     page = client.get(reverse("console:subscription_detail", args=[subscription.id])).content.decode()
-    assert page.count(f"Waiting for {first.webhook_id} to be delivered") == 2
+    # the reason once above the log, for the 2 later deliveries, and in each of their rows for screen readers
+    assert page.count(f"Waiting for {first.webhook_id} to be delivered") == 3
+    assert "— 2 deliveries below" in page
     assert "In the order the events were recorded, one at a time" in page
 
 
