@@ -112,22 +112,30 @@ def drain(rx: FastReceiver, *, events: int, timeout: float, env: dict, emitters:
     The sender alone, with no caller competing for the machine: what the
     workers do with a backlog (after an outage, or a pause).
     """
-    from bench.emitters import emit_parallel
-    from subscriptions.services import subscription_pause, subscription_resume
-
     org = organisation_make("drain")
     path = f"/drain-{org.slug}"
     subscription = endpoint_make(rx, org, path, ["lot.created"])
+    want, start, arrived, cpu = _backlog_released(rx, org, subscription, path, events=events, timeout=timeout,
+                                                  env=env, emitters=emitters, worker_pids=worker_pids)
+    last = max((a.at for a in arrived.values()), default=start)
+    return {"events": events, "per_second": len(arrived) / max(last - start, 1e-9), "seconds": last - start,
+            "worker_cpu_ms_per_delivery": cpu * 1000 / max(len(arrived), 1), **_outcome(rx, want, arrived)}
+
+
+def _backlog_released(rx: FastReceiver, org, subscription, path: str, *, events: int, timeout: float, env: dict,
+                      emitters: int, worker_pids: list[int]):
+    """Pause the endpoint, record `events` for it, Resume and wait for them; return (want, Resume's time,
+    the arrivals, the workers' CPU seconds from Resume to the last arrival)."""
+    from bench.emitters import emit_parallel
+    from subscriptions.services import subscription_pause, subscription_resume
+
     subscription_pause(subscription=subscription)
     _, _, want, _ = emit_parallel(env=env, org=org, types=["lot.created"], events=events, processes=emitters)
     cpu_before = cpu_seconds(worker_pids)
     start = time.time()
     subscription_resume(subscription=subscription)
     arrived = rx.collect(want, timeout, path)
-    cpu = cpu_seconds(worker_pids) - cpu_before
-    last = max((a.at for a in arrived.values()), default=start)
-    return {"events": events, "per_second": len(arrived) / max(last - start, 1e-9), "seconds": last - start,
-            "worker_cpu_ms_per_delivery": cpu * 1000 / max(len(arrived), 1), **_outcome(rx, want, arrived)}
+    return want, start, arrived, cpu_seconds(worker_pids) - cpu_before
 
 
 def controls(rx: FastReceiver, *, events: int, timeout: float, env: dict, emitters: int,
@@ -138,21 +146,13 @@ def controls(rx: FastReceiver, *, events: int, timeout: float, env: dict, emitte
     POST, record) per event. Limited: requests per second from its first arrival to
     its last, to set beside its limit.
     """
-    from bench.emitters import emit_parallel
-    from subscriptions.services import subscription_pause, subscription_resume
-
     out = {}
     for name, asked in (("ordered", {"ordered": True}), ("limited_100", {"max_per_second": 100})):
         org = organisation_make(f"ctl-{name.replace('_', '-')}")
         path = f"/ctl-{name}-{org.slug}"
         subscription = endpoint_make(rx, org, path, ["lot.created"], **asked)
-        subscription_pause(subscription=subscription)
-        _, _, want, _ = emit_parallel(env=env, org=org, types=["lot.created"], events=events, processes=emitters)
-        cpu_before = cpu_seconds(worker_pids)
-        start = time.time()
-        subscription_resume(subscription=subscription)
-        arrived = rx.collect(want, timeout, path)
-        cpu = cpu_seconds(worker_pids) - cpu_before
+        want, start, arrived, cpu = _backlog_released(rx, org, subscription, path, events=events, timeout=timeout,
+                                                      env=env, emitters=emitters, worker_pids=worker_pids)
         times = sorted(a.at for a in arrived.values())
         order = [a.msg_id for a in sorted(arrived.values(), key=lambda a: a.at)]
         out[name] = {"events": events, "seconds": (times[-1] - start) if times else 0.0,
