@@ -156,17 +156,20 @@ class Compiled:
     (an Insert's, or an UPDATE's `returning` columns), converted as the ORM
     would, as tuples; or the number of rows an UPDATE or DELETE changed. `wrap`
     turns the compiled SELECT's SQL into the statement to run (for
-    INSERT ... SELECT ... RETURNING).
+    INSERT ... SELECT ... RETURNING), which returns the SELECT's first
+    `wrap_returns` columns (converted as the SELECT's).
     """
 
     def __init__(self, build: Callable[..., Any], *, update: bool = False, delete: bool = False,
-                 wrap: Callable[[str], str] | None = None, returning: tuple[str, ...] = ()):
+                 wrap: Callable[[str], str] | None = None, wrap_returns: int | None = None,
+                 returning: tuple[str, ...] = ()):
         self._build = build
         self._returning = returning  # an UPDATE's RETURNING columns (of the updated model)
         self._counts = (update or delete) and not returning  # run() returns a row count
         self._update = update
         self._delete = delete
         self._wrap = wrap
+        self._wrap_returns = wrap_returns
         self._plans: dict = {}
 
     def _plan(self, connection, shape: tuple) -> _Plan:
@@ -204,6 +207,7 @@ class Compiled:
         columns = [select[0] for select in compiler.select[:compiler.col_count]]
         if self._wrap is not None:
             sql = self._wrap(sql)
+            columns = columns[:self._wrap_returns]
         return _Plan(sql, tuple(params), compiler.get_converters(columns))
 
     @staticmethod

@@ -164,17 +164,22 @@ def _targets(one: bool):
         activity_types__activity_type=Param("activity_type", models.CharField()))
 
 
-_CREATED_COLUMNS = ("id", "event", "subscription", "activity_type", "state", "attempt_count", "schedule_offset",
+_CREATED_COLUMNS = ("subscription", "state", "id", "event", "activity_type", "attempt_count", "schedule_offset",
                     "next_attempt_at", "last_error", "created_at")
+# What the insert returns: the first columns, (subscription, state) per delivery. Returning every column
+# cost the caller 0.2 ms at 10 subscriptions (two timestamps a row to parse) for values it already had.
+_CREATED_RETURNS = 2
 
 
 def _insert_deliveries(select_sql: str) -> str:
     from django.db import connection
 
     columns = ", ".join(connection.ops.quote_name(Delivery._meta.get_field(c).column) for c in _CREATED_COLUMNS)
-    # The SELECT's columns come in _CREATED_COLUMNS order, so RETURNING them converts with the SELECT's converters.
+    returned = ", ".join(connection.ops.quote_name(Delivery._meta.get_field(c).column)
+                         for c in _CREATED_COLUMNS[:_CREATED_RETURNS])
+    # The SELECT's columns come in _CREATED_COLUMNS order, so RETURNING its first ones converts with its converters.
     return (f"INSERT INTO {connection.ops.quote_name(Delivery._meta.db_table)} ({columns}) {select_sql} "
-            f"RETURNING {columns}")
+            f"RETURNING {returned}")
 
 
 def _create(one: bool):
@@ -188,10 +193,11 @@ def _create(one: bool):
         d_zero=Value(0), d_offset=Value(0),
         d_due=Case(When(active, then=at), default=None, output_field=_TIME),
         d_error=Value(""), d_created=at,
-    ).values_list("d_id", "d_event", "id", "d_type", "d_state", "d_zero", "d_offset", "d_due", "d_error", "d_created")
+    ).values_list("id", "d_state", "d_id", "d_event", "d_type", "d_zero", "d_offset", "d_due", "d_error", "d_created")
 
 
-_CREATE = {one: Compiled(lambda one=one: _create(one), wrap=_insert_deliveries) for one in (False, True)}
+_CREATE = {one: Compiled(lambda one=one: _create(one), wrap=_insert_deliveries, wrap_returns=_CREATED_RETURNS)
+           for one in (False, True)}
 
 
 def deliveries_create(*, event: Event, subscription_id=None) -> list[tuple]:
@@ -204,7 +210,7 @@ def deliveries_create(*, event: Event, subscription_id=None) -> list[tuple]:
     rows = _CREATE[subscription_id is not None].run(
         event_id=event.id, organisation_id=event.organisation_id, activity_type=event.activity_type,
         activity_type_copy=event.activity_type, created_at=event.created_at, subscription_id=subscription_id)
-    return [(row[2], row[4]) for row in rows]
+    return rows
 
 
 # --- a sender's claim ------------------------------------------------------------------
