@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from bench.arrivals import busiest_second
 from conftest import WORKER_ARGS, make_organisation, make_subscription, wait_until_finished
 from delivery.models import Delivery
 from delivery.tests.receiver import answer
@@ -23,17 +24,6 @@ def _record(org, n):
             for i in range(n)]
 
 
-def _busiest_second(times: list[float]) -> int:
-    """Return the most arrivals in any one-second window (every window that starts at an arrival)."""
-    times = sorted(times)
-    most, j = 0, 0
-    for i, start in enumerate(times):
-        while j < len(times) and times[j] < start + 1.0:
-            j += 1
-        most = max(most, j - i)
-    return most
-
-
 def test_300_events_to_an_endpoint_limited_to_20_a_second_all_arrive_never_more_than_21_in_a_second(
         require_services, org, receiver, celery_process):
     subscription, _ = make_subscription(org, url=receiver.url, max_per_second=RATE)
@@ -44,7 +34,7 @@ def test_300_events_to_an_endpoint_limited_to_20_a_second_all_arrive_never_more_
     received = receiver.wait_for(EVENTS, timeout=120)
 
     assert sorted(r.headers["webhook-id"] for r in received) == sorted(e.webhook_id for e in events)
-    busiest = _busiest_second([r.at for r in received])
+    busiest = busiest_second([r.at for r in received])
     assert busiest <= RATE + 1, f"{busiest} requests arrived within one second"
     wait_until_finished(Delivery.objects.filter(subscription=subscription))
     assert not Delivery.objects.filter(subscription=subscription, attempt_count__gt=1).exists()  # no retry used
