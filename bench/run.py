@@ -114,7 +114,7 @@ def main(argv=None) -> int:
                         help=f"also run the old core's own bench (commit {OLD_CORE}) on the pipeline phases, in the "
                              "same run, first (default: on, off with --smoke)")
     parser.add_argument("--cores", default=",".join(c["key"] for c in OTHER_CORES),
-                        help="which other cores --compare runs (default all: "
+                        help="which other cores --compare runs, in this order (default all: "
                              f"{','.join(c['key'] for c in OTHER_CORES)})")
     parser.add_argument("--profile", nargs="?", const="throughput_1,drain,latency", default="", metavar="PHASES",
                         help="py-spy the workers during these phases (default throughput_1,drain,latency; also "
@@ -134,9 +134,9 @@ def main(argv=None) -> int:
     results: dict = {"machine": machine(), "smoke": args.smoke, "workers": args.workers}
     print("machine:", json.dumps(results["machine"]), flush=True)
     if args.compare:
-        for core in OTHER_CORES:
-            if core["key"] in args.cores.split(","):
-                results[core["key"]] = _other_core(args, core)
+        cores = {core["key"]: core for core in OTHER_CORES}
+        for key in args.cores.split(","):  # in the order asked: run A/B and B/A to see the order's share
+            results[key] = _other_core(args, cores[key])
 
     run_id = f"{os.getpid()}"
     workdir = ROOT / "var" / "bench" / time.strftime("%Y%m%d-%H%M%S")
