@@ -26,6 +26,7 @@ from pathlib import Path
 import certifi
 
 from bench import stack
+from bench.arrivals import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(signal_events=4000, api_events=4000, batch_calls=60, paced_seconds=20, latency_events=500)
@@ -34,12 +35,6 @@ CALLERS = 4
 WEB_WORKERS = 4
 PACED_RATE = 100.0
 TYPE = "lot.created"
-
-
-def percentile(values: list[float], p: float) -> float:
-    from bench.phases import percentile as bench_percentile  # after django.setup(): bench.phases reads models
-
-    return bench_percentile(values, p)
 
 
 def _free_port() -> int:

@@ -13,6 +13,7 @@ from itertools import count
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from bench.arrivals import busiest_second, percentile
 from bench.receiver import FastReceiver
 from delivery import states
 from organisations.models import Organisation
@@ -23,12 +24,6 @@ from subscriptions.services import subscription_create
 
 TYPES = list(ACTIVITY_TYPES)
 _serial = count()
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Return the p-th percentile (nearest rank) of values."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 def organisation_make(prefix: str) -> Organisation:
@@ -144,7 +139,7 @@ def controls(rx: FastReceiver, *, events: int, timeout: float, env: dict, emitte
 
     Ordered: one request in flight, so its rate is bounded by one round trip (claim,
     POST, record) per event. Limited: requests per second from its first arrival to
-    its last, to set beside its limit.
+    its last, to set beside its limit, and the most that arrived in any one second.
     """
     out = {}
     for name, asked in (("ordered", {"ordered": True}), ("limited_100", {"max_per_second": 100})):
@@ -161,7 +156,10 @@ def controls(rx: FastReceiver, *, events: int, timeout: float, env: dict, emitte
                      **_outcome(rx, want, arrived)}
         if name == "ordered":
             out[name]["in_recording_order"] = order == sorted(order, key=_recorded_at(subscription))
+        else:
+            out[name]["busiest_second"] = busiest_second(times)
     return out
+
 
 
 def _recorded_at(subscription: Subscription):

@@ -86,6 +86,46 @@ def sender_rows(results: dict) -> list[tuple[str, str, str, str]]:
     return out
 
 
+# No phase of the sender more than this much slower (%) with the receiver controls, on an endpoint that uses none.
+CONTROLS_OVERHEAD_MAX = 5.0
+
+
+def controls_rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """Return the receiver controls' rows: an ordered endpoint, one limited to 100/s, and what the controls cost an
+    unlimited endpoint (their merge against the commit before it, phase by phase, in this run)."""
+    out = []
+    ordered, limited = results.get("controls_ordered"), results.get("controls_limited_100")
+    if ordered:
+        out.append((f"ordered endpoint: backlog of {ordered['events']:,} drained",
+                    f"{_f(ordered['per_second'])}/s, in recording order: {ordered['in_recording_order']}",
+                    "one request in flight", _check(ordered["in_recording_order"])))
+    if limited:
+        rate = limited["per_second"]
+        out.append((f"endpoint limited to 100/s: backlog of {limited['events']:,} drained",
+                    f"{_f(rate)}/s, busiest second at the receiver {limited.get('busiest_second', 'n/a')}",
+                    "98-102/s", _check(98 <= rate <= 102)))
+    without, with_ = results.get("without_controls") or {}, results.get("with_controls") or {}
+    for key, label in (("throughput_1", "burst to 1 endpoint"), ("throughput_20", "burst over 20 endpoints"),
+                       ("drain", "backlog"), ("latency", "steady 20/s, p50 latency")):
+        a, b = without.get(key) or {}, with_.get(key) or {}
+        if key == "latency":
+            before, after = a.get("p50"), b.get("p50")
+            slower = (after / before - 1) * 100 if before and after else None
+            figure = f"p50 {_f(after)} ms with, {_f(before)} ms without"
+        else:
+            before, after = a.get("per_second"), b.get("per_second")
+            slower = (before / after - 1) * 100 if before and after else None
+            figure = f"{_f(after)}/s with, {_f(before)}/s without"
+        if slower is None:
+            continue
+        cpu_a, cpu_b = a.get("worker_cpu_ms_per_delivery"), b.get("worker_cpu_ms_per_delivery")
+        change = f"{_f(slower, 1)}% slower" if slower >= 0 else f"{_f(-slower, 1)}% faster"
+        figure += f" ({change}; worker CPU {_f(cpu_b, 2)} vs {_f(cpu_a, 2)} ms per delivery)"
+        out.append((f"receiver controls on an unlimited endpoint: {label}", figure,
+                    f"<= {CONTROLS_OVERHEAD_MAX:g}% slower", _check(slower <= CONTROLS_OVERHEAD_MAX)))
+    return out
+
+
 def statements_markdown(results: dict) -> str:
     """Return the statements-per-delivery table (this core and the one before it) as Markdown."""
     lines = ["| mode | statements / delivery | round trips / delivery | before: statements | before: round trips |",
@@ -154,7 +194,7 @@ def _retention_rows(retention: dict) -> list[tuple[str, str, str, str]]:
 
 def rows(results: dict) -> list[tuple[str, str, str, str]]:
     """Return (measure, figure, target, met) rows for what this run measured."""
-    out = sender_rows(results)
+    out = sender_rows(results) + controls_rows(results)
     raw = results.get("raw") or {}
     peer = results.get("peer") or {}
     peer_tp = (peer.get("throughput") or {}).get("per_second")

@@ -33,9 +33,13 @@ PHASES = ("cost", "statements", "raw", "throughput", "latency", "isolation", "co
 # run: the core before issue 11 (two senders, Redis wake keys, batches by COPY) with its own bench
 # code, and the one-sender core as issue 17 found it ("before"), driven by this bench's code so that
 # every phase (statements per delivery, CPU at a steady rate, profiles) is measured the same way.
+# The last two are the receiver controls' merge (issue 19: rate limit, slow-down, order, timeout) and the
+# commit before it, both driven by this bench's code: what the controls cost an endpoint that uses none.
 OTHER_CORES = (
     {"key": "old_core", "commit": "1b615d1", "phases": "cost,throughput,latency", "our_bench": False},
     {"key": "before", "commit": "c1c0721", "phases": "cost,statements,throughput,latency", "our_bench": True},
+    {"key": "without_controls", "commit": "83c89f3", "phases": "throughput,latency", "our_bench": True},
+    {"key": "with_controls", "commit": "28e288d", "phases": "throughput,latency", "our_bench": True},
 )
 OLD_CORE = OTHER_CORES[0]["commit"]
 
@@ -109,6 +113,9 @@ def main(argv=None) -> int:
     parser.add_argument("--compare", action=argparse.BooleanOptionalAction, default=None,
                         help=f"also run the old core's own bench (commit {OLD_CORE}) on the pipeline phases, in the "
                              "same run, first (default: on, off with --smoke)")
+    parser.add_argument("--cores", default=",".join(c["key"] for c in OTHER_CORES),
+                        help="which other cores --compare runs, in this order (default all: "
+                             f"{','.join(c['key'] for c in OTHER_CORES)})")
     parser.add_argument("--profile", nargs="?", const="throughput_1,drain,latency", default="", metavar="PHASES",
                         help="py-spy the workers during these phases (default throughput_1,drain,latency; also "
                              "throughput_20, isolation_hang): flame graphs and top self time, in the run's folder")
@@ -127,8 +134,9 @@ def main(argv=None) -> int:
     results: dict = {"machine": machine(), "smoke": args.smoke, "workers": args.workers}
     print("machine:", json.dumps(results["machine"]), flush=True)
     if args.compare:
-        for core in OTHER_CORES:
-            results[core["key"]] = _other_core(args, core)
+        cores = {core["key"]: core for core in OTHER_CORES}
+        for key in args.cores.split(","):  # in the order asked: run A/B and B/A to see the order's share
+            results[key] = _other_core(args, cores[key])
 
     run_id = f"{os.getpid()}"
     workdir = ROOT / "var" / "bench" / time.strftime("%Y%m%d-%H%M%S")
@@ -307,7 +315,8 @@ def failures(results: dict) -> list[str]:
     problems = []
     for name in ("throughput_1", "throughput_20", "drain", "latency", "isolation_calm", "isolation_hang",
                  "fair_share", "controls_ordered", "controls_limited_100"):
-        for label, scope in (("", results), ("before ", results.get("before") or {})):
+        for label, scope in (("", results), *((f"{core['key']} ", results.get(core["key"]) or {})
+                                              for core in OTHER_CORES if core["our_bench"])):
             figures = scope.get(name)
             if figures and (figures["lost"] or figures["unverified"]):
                 problems.append(f"{label}{name}: {len(figures['lost'])} lost, {figures['unverified']} unverified")

@@ -16,6 +16,8 @@ of it for one endpoint, from its message to its last look:
    (delivery.pacing): each then goes at its moment, or, when the endpoint must
    wait longer than a thread may, the batch is given back and the endpoint's
    next sender is scheduled for later (no thread waits, no retry is used).
+   While a full batch of such an endpoint sends, the next one is claimed and
+   reserved before its last request, so the schedule goes on without a gap.
 4. For each claimed delivery: renew the lease if the request could outlive
    it (the lease follows the endpoint's own timeout), read the subscription
    again (a delete or pause that committed stops the batch; an edited URL,
@@ -161,6 +163,9 @@ class Sender:
         self._rate: float | None = None  # the endpoint's pace as last read (delivery.pacing), None: unpaced
         self._ordered = False  # the endpoint delivers in order, as last read
         self._moments: list[float] | None = None  # when each request of the claimed batch may go (a paced endpoint)
+        self._end = 0.0  # when the pace's schedule ends after the claimed batch's requests (a paced endpoint)
+        # The next batch, claimed (and reserved, if it could be at once) before the last request of this one.
+        self._ahead: tuple[list[states.Claimed] | None, int, pacing.Reservation | None] | None = None
         self._resume_in: float | None = None  # the pace asks for a wait too long for a thread: resume this much later
 
     # --- from start to end ---------------------------------------------------------------
@@ -237,7 +242,7 @@ class Sender:
             batch, limit = self._claim()
             if not batch:
                 return
-            end = self._send(batch)
+            end = self._send(batch, limit)
             if self.once or end is BatchEnd.STOPPED or (len(batch) < limit and end is not BatchEnd.FAILED):
                 return  # a short batch: nothing else was due when it was claimed
 
@@ -246,12 +251,42 @@ class Sender:
 
         The batch is None when it may not go now (given back: the subscription was
         paused or deleted meanwhile, or the pace asks for a wait too long for a thread).
+        A batch claimed ahead (before the last request of the one before) is taken as it is.
         """
-        batch, limit = self._claim_gated()
+        if self._ahead is not None:
+            (batch, limit, reservation), self._ahead = self._ahead, None
+        else:
+            (batch, limit), reservation = self._claim_gated(), None
         self._moments = None
-        if batch and self._rate:
+        if batch and reservation is not None:
+            self._moments, self._end = reservation.moments, reservation.end
+        elif batch and self._rate:
             batch = self._pace(batch)
         return batch, limit
+
+    def _claim_ahead(self, batch: list[states.Claimed], limit: int) -> None:
+        """Before the last request of a full paced batch, claim the next and reserve it if the pace grants it now.
+
+        Only while the pace's schedule is about to end (pacing.pace_grantable): the next
+        reservation then continues it with no gap. A batch of one leaves its next claim after
+        it: an ordered endpoint's next delivery is not sendable before this one is recorded, Try
+        now sends one, and below 10/s the interval (0.1 s) outlasts the claim. A reservation
+        the pace does not grant at once is made after the request, as for any claim.
+        """
+        if self.once or len(batch) != limit or limit == 1 or not pacing.pace_grantable(self._end):
+            return
+        ahead, ahead_limit = self._claim_gated()
+        reservation = None
+        if ahead and self._rate:
+            reservation = pacing.pace_reserve(subscription_id=self.subscription_id, rate=self._rate, count=len(ahead))
+        self._ahead = (ahead, ahead_limit, reservation if reservation and reservation.granted else None)
+
+    def _give_back_ahead(self) -> None:
+        """Give back the batch claimed ahead (this one ended otherwise). Its reservation stays spent: at most
+        0.2 s of the endpoint's rate, after a failure or a pause."""
+        if self._ahead is not None:
+            states.deliveries_give_back(ids=[d.id for d in self._ahead[0] or []])
+            self._ahead = None
 
     def _pace(self, batch: list[states.Claimed]) -> list[states.Claimed] | None:
         """Reserve the batch's requests under the rate limit (delivery.pacing); return the batch, or None (given
@@ -259,7 +294,7 @@ class Sender:
         while True:
             reservation = pacing.pace_reserve(subscription_id=self.subscription_id, rate=self._rate, count=len(batch))
             if reservation.granted:
-                self._moments = reservation.moments
+                self._moments, self._end = reservation.moments, reservation.end
                 return batch
             if reservation.wait > pacing.WAIT_IN_THREAD:
                 states.deliveries_give_back(ids=[d.id for d in batch])
@@ -302,12 +337,14 @@ class Sender:
         states.deliveries_give_back(ids=[d.id for d in batch if d.id not in kept])
         return [d for d in batch if d.id in kept], len(keep) or limit
 
-    def _send(self, batch: list[states.Claimed]) -> BatchEnd:
+    def _send(self, batch: list[states.Claimed], limit: int) -> BatchEnd:
         """Send a claimed batch in order, recording as it goes; return how it ended."""
         started = time.monotonic()
         unrecorded = _Unrecorded()
         for i, claimed in enumerate(batch):
             if self._moments:
+                if i == len(batch) - 1:
+                    self._claim_ahead(batch, limit)
                 pacing.pace_wait_until(self._moments[i])
             self._ask_for_help(i, len(batch), started)
             rest = [d.id for d in batch[i:]]
@@ -318,6 +355,7 @@ class Sender:
             if sent is Skipped.STOPPED:
                 self._record(unrecorded.take())
                 states.deliveries_give_back(ids=[d.id for d in batch[i:]])
+                self._give_back_ahead()
                 self._read()  # holds or cancels what is left
                 return BatchEnd.STOPPED
             self.attempts += 1
@@ -326,6 +364,7 @@ class Sender:
             if not sent.response.ok:
                 self._record(unrecorded.take())  # with the successes before it: the breaker counts in order
                 states.deliveries_give_back(ids=[d.id for d in batch[i + 1:]])
+                self._give_back_ahead()
                 return BatchEnd.FAILED
             if unrecorded.due():
                 self._record(unrecorded.take())
@@ -353,9 +392,10 @@ class Sender:
         elif not slots.needs_renewal(self.until, self.timeout):
             return
         self.until = slots.lease_until(self.timeout)
+        ahead = [d.id for d in self._ahead[0] or []] if self._ahead is not None else []
         with transaction.atomic():
             slots.slots_renew(holder=self.holder, until=self.until)
-            states.deliveries_extend(ids=claimed_ids, until=self.until)
+            states.deliveries_extend(ids=claimed_ids + ahead, until=self.until)
         if not self.helper:
             wakeups.endpoint_keep_awake(self.subscription_id)
 

@@ -18,7 +18,7 @@ from webhooks_project import testing
 pytestmark = [pytest.mark.e2e, pytest.mark.services_only]
 
 # The peer needs its own virtualenv from PyPI: `make bench-smoke` (in .ci/run) covers it.
-PHASES = "cost,raw,throughput,latency,isolation,retention,log"
+PHASES = "cost,raw,throughput,latency,isolation,controls,retention,log"
 
 
 def test_smoke_run_delivers_every_event_verified(require_services, tmp_path):
@@ -31,7 +31,8 @@ def test_smoke_run_delivers_every_event_verified(require_services, tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "OK: every event arrived verified" in run.stdout
     results = json.loads(output.read_text())
-    for phase in ("throughput_1", "throughput_20", "latency", "isolation_calm", "isolation_hang"):
+    for phase in ("throughput_1", "throughput_20", "latency", "isolation_calm", "isolation_hang", "controls_ordered",
+                  "controls_limited_100"):
         assert results[phase]["lost"] == [] and results[phase]["unverified"] == 0, phase
         assert results[phase].get("per_second") or results[phase].get("p99"), phase
     assert [c["subscriptions"] for c in results["cost"]] == [1, 10, 100]
@@ -43,4 +44,6 @@ def test_smoke_run_delivers_every_event_verified(require_services, tmp_path):
     assert all(c["prune_output"][0].startswith("Pruned 2000 deliveries") for c in cycles), cycles
     assert "longest lock wait" in run.stdout
     assert results["log"]["disk"]["typical_delivery_with_event_and_attempt"] > 0 and "bytes on disk" in run.stdout
+    assert results["controls_ordered"]["in_recording_order"] and results["controls_limited_100"]["busiest_second"] > 0
     assert "measure" in run.stdout and "log page 100" in run.stdout  # the table was printed
+    assert "endpoint limited to 100/s" in run.stdout

@@ -5,9 +5,10 @@ import time
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conftest import make_subscription
-from delivery import pacing, sender
+from delivery import health, pacing, sender
 from delivery.health_view import delivery_waits, endpoint_health_view
 from delivery.models import Delivery, EndpointPace
 from delivery.tasks import send_endpoint
@@ -66,6 +67,54 @@ def test_a_paced_sender_sends_each_request_at_its_reserved_moment_in_batches_of_
     assert all(b - a >= 0.05 - 1e-5 for a, b in zip(moments, moments[1:], strict=False)), moments
     assert moments[1] - moments[0] == pytest.approx(0.05, abs=1e-5)
     assert all(r.at >= m for r, m in zip(receiver.received, moments, strict=True))  # none before its moment
+
+
+def test_a_paced_backlog_reserves_each_next_batch_before_the_last_request_of_the_one_before(
+        org, receiver, monkeypatch):
+    """50/s: batches of 10. Reserved after its last request (answer, record, claim), each next batch would
+    start a little after the schedule ran out and lose that gap; reserved before it, the schedule goes on."""
+    subscription, _ = make_subscription(org, url=receiver.url, max_per_second=50)
+    events = _record(org, 30)
+    steps, reservations = [], []
+    real_reserve, real_post = pacing.pace_reserve, sender.transport.post
+
+    def reserve(**kw):
+        reservation = real_reserve(**kw)
+        steps.append(f"reserve {kw['count']}")
+        reservations.append(reservation)
+        return reservation
+
+    monkeypatch.setattr(pacing, "pace_reserve", reserve)
+    monkeypatch.setattr(sender.transport, "post", lambda *a, **kw: steps.append("post") or real_post(*a, **kw))
+
+    send_endpoint(str(subscription.id))
+
+    assert [r.headers["webhook-id"] for r in receiver.received] == [e.webhook_id for e in events]
+    assert steps == (["reserve 10"] + ["post"] * 9 + ["reserve 10"] + ["post"] * 10 + ["reserve 10"]
+                     + ["post"] * 11)
+    moments = [m for r in reservations for m in r.moments]
+    assert all(b - a >= 0.02 - 1e-5 for a, b in zip(moments, moments[1:], strict=False)), moments
+    assert all(r.end == pytest.approx(r.moments[-1] + 0.02) for r in reservations)
+
+
+def test_a_paced_batch_that_fails_gives_back_the_batch_claimed_ahead_for_the_breaker_to_decide(
+        org, receiver, monkeypatch):
+    """Bad input: the last request of a full batch (the next one claimed ahead behind it) is answered 500,
+    and that failure opens the breaker: nothing claimed before it may go."""
+    subscription, _ = make_subscription(org, url=receiver.url, max_per_second=50)
+    _record(org, 20)
+    receiver.script = [200] * 9 + [500]  # then 200
+    monkeypatch.setattr(health, "BREAKER_THRESHOLD", 1)
+
+    send_endpoint(str(subscription.id))
+
+    assert len(receiver.received) == 10
+    deliveries = Delivery.objects.filter(subscription=subscription)
+    assert deliveries.filter(state=Delivery.State.SUCCEEDED).count() == 9
+    waiting = deliveries.exclude(state=Delivery.State.SUCCEEDED)
+    assert {d.state for d in waiting} == {Delivery.State.PENDING}
+    assert sorted(d.attempt_count for d in waiting) == [0] * 10 + [1]
+    assert not waiting.filter(locked_until__gt=timezone.now()).exists()  # the batch claimed ahead was given back
 
 
 def test_a_paced_endpoint_that_must_wait_long_gives_its_batch_back_and_schedules_its_next_sender(

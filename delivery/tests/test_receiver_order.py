@@ -94,10 +94,10 @@ def test_redeliver_and_retry_failed_say_before_confirming_that_they_send_out_of_
 @pytest.mark.timeout(300)
 def test_ordered_events_arrive_in_recording_order_through_random_503s_and_a_worker_killed_midway(
         require_services, org, receiver, celery_process, tmp_path):
-    """100 events (the issue's 200 halved to keep CI short), a receiver that answers 503 to one request in seven at
-    random, two workers, one killed with -9 once a third has arrived: with repeats removed, the receiver's log of
-    webhook-ids is the order of recording, and no event arrives after a later one."""
-    count = 100
+    """200 events, a receiver that answers 503 to one request in seven at random, two workers, one killed with -9
+    once a third has arrived: with repeats removed, the receiver's log of webhook-ids is the order of recording,
+    and no event arrives after a later one. (82 s on SQLite, 99 s on PostgreSQL + Redis on a 2-core machine.)"""
+    count = 200
     chance = random.Random(19)
     lock = threading.Lock()
 
