@@ -3,21 +3,39 @@
 Each batch is its own short transaction (rows locked with SKIP LOCKED, so a
 worker or a redelivery is never kept waiting), and an unfinished delivery
 (pending or held) is never pruned, however old. The charts' hourly roll-up
-(AttemptHour) goes by the same period. `deliveries_prune_preview` counts what
-a run would remove, deleting nothing (`prune_deliveries --dry-run`).
+(AttemptHour) and the closed hours' summaries (HourSummary) go by the same
+period. `deliveries_prune_preview` counts what a run would remove, deleting
+nothing (`prune_deliveries --dry-run`).
+
+The pruner takes a bounded share of the machine: after each batch it rests
+PACE times as long as the batch took, so the senders beside it keep most of the
+cores and of the database. On PostgreSQL a run that deleted rows ends with a
+plain VACUUM (ANALYZE) of the tables it pruned (no FULL, no truncation: no lock
+a sender waits for), so the next rows reuse the space the deleted ones held
+and the tables stay the same size from one period to the next, whether or not
+autovacuum is on or has come round yet. SQLite reuses freed pages by itself.
 """
 
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from delivery.models import Attempt, AttemptHour, Delivery, Event
+from delivery.models import Attempt, AttemptHour, Delivery, Event, HourSummary
 
 MAX_BATCHES = 1000  # per run; the next scheduled run carries on
 BATCH_SIZE = 1000  # rows per pruning transaction
+# After each batch the pruner sleeps PACE x the time the batch took: it works a quarter of the time.
+# Unpaced, pruning beside the bench's senders slowed them by 39-70 % on a 2-core machine (docs/PERFORMANCE.md,
+# "Retention beside sending"); at a quarter the target is at most 20 %. A run then takes 4 times as long
+# as its deletes: the hourly run has an hour's worth to delete, a few seconds of work.
+PACE = 3.0
+# The closing VACUUM sleeps this long each time it has done vacuum_cost_limit's worth of page reads and
+# writes, as autovacuum does by default (autovacuum_vacuum_cost_delay): the disk stays the senders'.
+VACUUM_COST_DELAY_MS = 2
 
 
 def _cutoff(days: float | None) -> datetime:
@@ -37,17 +55,35 @@ def deliveries_prune(*, days: float | None = None, batch_size: int | None = None
     old_events = Event.objects.filter(created_at__lt=cutoff).filter(
         ~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
     # Deliveries first: their events become free to go. Attempts go with their delivery (cascade).
-    return {
+    counts = {
         "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size),
         "events": _delete_in_batches(old_events, order="created_at", batch_size=batch_size),
         "attempt_hours": _delete_in_batches(AttemptHour.objects.filter(hour__lt=cutoff), order="hour",
                                             batch_size=batch_size),
+        "hour_summaries": _delete_in_batches(HourSummary.objects.filter(hour__lt=cutoff), order="hour",
+                                             batch_size=batch_size),
     }
+    if any(counts.values()) and connection.vendor == "postgresql":
+        _vacuum([Delivery, Attempt, Event, AttemptHour, HourSummary])
+    return counts
+
+
+def _vacuum(models) -> None:
+    """VACUUM (ANALYZE) these tables, throttled like autovacuum, without truncating them (truncation takes a
+    lock that stops every reader and writer of the table); needs autocommit (not inside a transaction)."""
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET vacuum_cost_delay = {VACUUM_COST_DELAY_MS}")
+        try:
+            cursor.execute(f"VACUUM (ANALYZE, TRUNCATE false) {tables}")
+        finally:
+            cursor.execute("RESET vacuum_cost_delay")
 
 
 def deliveries_prune_preview(*, days: float | None = None) -> dict:
     """Count what deliveries_prune would delete now, deleting nothing: {"cutoff", "deliveries", "attempts",
-    "events", "attempt_hours"} (a run deletes at most MAX_BATCHES batches of each; the next run goes on)."""
+    "events", "attempt_hours", "hour_summaries"} (a run deletes at most MAX_BATCHES batches of each; the
+    next run goes on)."""
     cutoff = _cutoff(days)
     old = _old_deliveries(cutoff)
     staying = Delivery.objects.filter(event=OuterRef("pk")).filter(
@@ -58,11 +94,13 @@ def deliveries_prune_preview(*, days: float | None = None) -> dict:
         "attempts": Attempt.objects.filter(delivery__in=old).count(),
         "events": Event.objects.filter(created_at__lt=cutoff).filter(~Exists(staying)).count(),
         "attempt_hours": AttemptHour.objects.filter(hour__lt=cutoff).count(),
+        "hour_summaries": HourSummary.objects.filter(hour__lt=cutoff).count(),
     }
 
 
 def _delete_in_batches(queryset, *, order: str, batch_size: int) -> int:
-    """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction; return how many.
+    """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction and followed
+    by a rest of PACE times its length; return how many.
 
     Each batch starts at the `order` value where the last one ended: the index entries of rows
     deleted before are dead until vacuum, and a batch that started from the oldest end again would
@@ -70,6 +108,7 @@ def _delete_in_batches(queryset, *, order: str, batch_size: int) -> int:
     """
     deleted, reached = 0, None
     for _ in range(MAX_BATCHES):
+        started = time.monotonic()
         batch = queryset.order_by(order) if reached is None else queryset.filter(**{f"{order}__gte": reached})
         with transaction.atomic():
             rows = list(batch.order_by(order).select_for_update(skip_locked=True).values_list("id", order)[:batch_size])
@@ -79,4 +118,5 @@ def _delete_in_batches(queryset, *, order: str, batch_size: int) -> int:
         if len(rows) < batch_size:
             break
         reached = rows[-1][1]
+        time.sleep(PACE * (time.monotonic() - started))
     return deleted
