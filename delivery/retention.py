@@ -28,11 +28,11 @@ from delivery.models import Attempt, AttemptHour, Delivery, Event, HourSummary
 
 MAX_BATCHES = 1000  # per run; the next scheduled run carries on
 BATCH_SIZE = 1000  # rows per pruning transaction
-# After each batch the pruner sleeps PACE x the time the batch took: it works a quarter of the time.
-# Unpaced, pruning beside the bench's senders slowed them by 39-70 % on a 2-core machine (docs/PERFORMANCE.md,
-# "Retention beside sending"); at a quarter the target is at most 20 %. A run then takes 4 times as long
-# as its deletes: the hourly run has an hour's worth to delete, a few seconds of work.
-PACE = 3.0
+# After each batch the pruner sleeps PACE x the time the batch took: it works a sixth of the time.
+# Unpaced, pruning beside the bench's senders slowed them by 39-70 % on a 2-core machine, working a quarter
+# of the time (PACE 3) by 27 % (docs/PERFORMANCE.md, "Retention beside sending"); the target is at most 20 %.
+# A run then takes 6 times as long as its deletes: the hourly run has an hour's worth to delete.
+PACE = 5.0
 # The closing VACUUM sleeps this long each time it has done vacuum_cost_limit's worth of page reads and
 # writes, as autovacuum does by default (autovacuum_vacuum_cost_delay): the disk stays the senders'.
 VACUUM_COST_DELAY_MS = 2
@@ -56,7 +56,8 @@ def deliveries_prune(*, days: float | None = None, batch_size: int | None = None
         ~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
     # Deliveries first: their events become free to go. Attempts go with their delivery (cascade).
     counts = {
-        "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size),
+        "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size,
+                                         children=(Attempt, "delivery")),
         "events": _delete_in_batches(old_events, order="created_at", batch_size=batch_size),
         "attempt_hours": _delete_in_batches(AttemptHour.objects.filter(hour__lt=cutoff), order="hour",
                                             batch_size=batch_size),
@@ -70,12 +71,26 @@ def deliveries_prune(*, days: float | None = None, batch_size: int | None = None
 
 def _vacuum(models) -> None:
     """VACUUM (ANALYZE) these tables, throttled like autovacuum, without truncating them (truncation takes a
-    lock that stops every reader and writer of the table); needs autocommit (not inside a transaction)."""
+    lock that stops every reader and writer of the table), then VACUUM them again; needs autocommit (not
+    inside a transaction).
+
+    The first pass frees the deleted rows' space in the tables and empties index pages; an emptied index
+    page can be reused only once no transaction could still see it, which is not yet so within the pass
+    that emptied it, so the second pass hands those pages back (it scans an index only when a twentieth or
+    more of its pages wait for that; otherwise it costs next to nothing). With one pass the bench's
+    indexes grew by a cycle's worth on the next fill (docs/PERFORMANCE.md, "Retention beside sending");
+    in a scratch table of 200,000 rows deleted and written again, one pass left the index at 26.6 MB,
+    two at 15.9 MB (10.8 MB before the delete).
+    """
     tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
     with connection.cursor() as cursor:
         cursor.execute(f"SET vacuum_cost_delay = {VACUUM_COST_DELAY_MS}")
         try:
             cursor.execute(f"VACUUM (ANALYZE, TRUNCATE false) {tables}")
+            # A transaction id used and ended after the first pass: the emptied pages' deletion is then in
+            # the past of every transaction (on a busy primary the senders see to that anyway).
+            cursor.execute("SELECT pg_current_xact_id()")
+            cursor.execute(f"VACUUM (TRUNCATE false) {tables}")
         finally:
             cursor.execute("RESET vacuum_cost_delay")
 
@@ -98,13 +113,16 @@ def deliveries_prune_preview(*, days: float | None = None) -> dict:
     }
 
 
-def _delete_in_batches(queryset, *, order: str, batch_size: int) -> int:
+def _delete_in_batches(queryset, *, order: str, batch_size: int, children: tuple | None = None) -> int:
     """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction and followed
     by a rest of PACE times its length; return how many.
 
     Each batch starts at the `order` value where the last one ended: the index entries of rows
     deleted before are dead until vacuum, and a batch that started from the oldest end again would
     walk all of them (a run's batches grew from milliseconds to 0.7 s each at a million rows).
+    The rows go by plain DELETEs of their ids, after the rows that refer to them (`children`: (model, its
+    foreign key), deleted first), not through Django's cascade, which loads every row as a model first
+    (an event with its JSON body) and asks for the rows that refer to it.
     """
     deleted, reached = 0, None
     for _ in range(MAX_BATCHES):
@@ -113,7 +131,11 @@ def _delete_in_batches(queryset, *, order: str, batch_size: int) -> int:
         with transaction.atomic():
             rows = list(batch.order_by(order).select_for_update(skip_locked=True).values_list("id", order)[:batch_size])
             if rows:
-                queryset.model.objects.filter(id__in=[r[0] for r in rows]).delete()
+                ids = [r[0] for r in rows]
+                if children is not None:
+                    model, key = children
+                    model.objects.filter(**{f"{key}__in": ids})._raw_delete(queryset.db)
+                queryset.model.objects.filter(id__in=ids)._raw_delete(queryset.db)
         deleted += len(rows)
         if len(rows) < batch_size:
             break
