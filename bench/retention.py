@@ -19,7 +19,7 @@ import time
 from bench import phases, stack
 from bench.log_scale import load_rows
 
-TABLES = ("delivery_delivery", "delivery_attempt", "delivery_event", "delivery_attempthour")
+TABLES = ("delivery_delivery", "delivery_attempt", "delivery_event", "delivery_attempthour", "delivery_hoursummary")
 # Ids of the generated rows start here (the log phase's start at 1): each cycle gets its own.
 FIRST = 10**12
 

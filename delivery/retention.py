@@ -28,11 +28,12 @@ from delivery.models import Attempt, AttemptHour, Delivery, Event, HourSummary
 
 MAX_BATCHES = 1000  # per run; the next scheduled run carries on
 BATCH_SIZE = 1000  # rows per pruning transaction
-# After each batch the pruner sleeps PACE x the time the batch took: it works a sixth of the time.
-# Unpaced, pruning beside the bench's senders slowed them by 39-70 % on a 2-core machine, working a quarter
-# of the time (PACE 3) by 27 % (docs/PERFORMANCE.md, "Retention beside sending"); the target is at most 20 %.
-# A run then takes 6 times as long as its deletes: the hourly run has an hour's worth to delete.
-PACE = 5.0
+# After each batch the pruner sleeps PACE x the time the batch took: it works a twelfth of the time.
+# Beside the bench's senders on a 2-core machine (docs/PERFORMANCE.md, "Retention beside sending") pruning
+# slowed sending by 39-70 % unpaced, by 25-27 % working a sixth of the time (PACE 5) on a quiet machine;
+# the target is at most 20 %. A run takes 12 times as long as its deletes: 154-193 s per 100,000 deliveries
+# there, so the hourly run of a sender of 1 million a day prunes for about a minute and a quarter.
+PACE = 11.0
 # The closing VACUUM sleeps this long each time it has done vacuum_cost_limit's worth of page reads and
 # writes, as autovacuum does by default (autovacuum_vacuum_cost_delay): the disk stays the senders'.
 VACUUM_COST_DELAY_MS = 2
