@@ -3,8 +3,9 @@
 Each cycle generates `rows` finished deliveries older than the retention period
 (bench.log_scale's generator, 31 days back and older), measures the sending
 rate alone (bench.phases.throughput, one endpoint), then again while
-`manage.py prune_deliveries` runs in its own process, and reads the tables'
-sizes after the fill and after the prune. While the prune runs, a sampler
+`manage.py prune_deliveries` runs in its own process (from its first deleted
+batch on: the process's start is not pruning), and reads the tables' sizes
+after the fill and after the prune. While the prune runs, a sampler
 reads pg_stat_activity every 20 ms: the longest time any statement of the
 database had been running while it waited for a lock (an upper bound of a
 lock wait: the wait began after the statement did).
@@ -18,7 +19,7 @@ import time
 from bench import phases, stack
 from bench.log_scale import load_rows
 
-TABLES = ("delivery_delivery", "delivery_attempt", "delivery_event", "delivery_attempthour")
+TABLES = ("delivery_delivery", "delivery_attempt", "delivery_event", "delivery_attempthour", "delivery_hoursummary")
 # Ids of the generated rows start here (the log phase's start at 1): each cycle gets its own.
 FIRST = 10**12
 
@@ -71,6 +72,18 @@ class LockSampler(threading.Thread):
                 "samples_with_a_lock_wait": self.waiting_samples}
 
 
+def _first_batch(subscription, rows: int, *, limit: float = 60.0) -> float:
+    """Wait until the pruner has deleted its first batch of the endpoint's `rows` deliveries (its process has
+    started: Django's start is not pruning); return how long that took."""
+    from delivery.models import Delivery
+
+    started = time.monotonic()
+    while (Delivery.objects.filter(subscription=subscription).count() >= rows
+           and time.monotonic() - started < limit):
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
 def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: str, kw: dict) -> dict:
     """Run `cycles` fill-and-prune cycles; return the rates, the longest lock wait, the sizes and prune times."""
     from datetime import timedelta
@@ -91,6 +104,7 @@ def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: s
         started = time.monotonic()
         pruner = subprocess.Popen([sys.executable, "manage.py", "prune_deliveries", "--days", "30"], env=env,
                                   cwd=stack.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        figures["pruner_start_seconds"] = _first_batch(old, rows)
         figures["pruning"] = phases.throughput(rx, events=events, endpoints=1, **kw)
         figures["sending_seconds_while_pruning"] = time.monotonic() - started
         output, _ = pruner.communicate()

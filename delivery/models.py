@@ -168,6 +168,33 @@ class AttemptHour(models.Model):
         return f"{self.subscription_id} {self.hour:%Y-%m-%d %H}:00 {self.duration_ms} ms"
 
 
+class HourSummary(models.Model):
+    """One closed hour of an endpoint's attempts, summed up once: counts by outcome and the exact p50/p95.
+
+    Written by the charts the first time they read an hour that closed more than
+    attempt_hours.SETTLE ago (delivery.attempt_hours.hour_summaries_save), from the
+    roll-up rows of that hour, so a 7-day chart reads at most 168 of these and the
+    roll-up of the open hours only. An hour without attempts has no row. A late
+    attempt recorded into a summarised hour deletes its summary (attempt_hours_add);
+    the next read writes it again. Pruned with the roll-up, by the same period.
+    """
+
+    # The unique constraint's index (subscription first) serves every read: no index of its own.
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+", db_index=False)
+    hour = models.DateTimeField()  # the UTC hour summed up
+    succeeded = models.PositiveIntegerField()
+    http_failed = models.PositiveIntegerField()
+    no_answer = models.PositiveIntegerField()
+    p50_ms = models.PositiveIntegerField()  # nearest rank over the hour's attempts
+    p95_ms = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscription", "hour"], name="unique_hour_summary")]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.hour:%Y-%m-%d %H}:00 summary"
+
+
 class EndpointHealth(models.Model):
     """How one subscription's endpoint has been answering: its circuit breaker and failure record.
 

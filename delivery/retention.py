@@ -3,21 +3,40 @@
 Each batch is its own short transaction (rows locked with SKIP LOCKED, so a
 worker or a redelivery is never kept waiting), and an unfinished delivery
 (pending or held) is never pruned, however old. The charts' hourly roll-up
-(AttemptHour) goes by the same period. `deliveries_prune_preview` counts what
-a run would remove, deleting nothing (`prune_deliveries --dry-run`).
+(AttemptHour) and the closed hours' summaries (HourSummary) go by the same
+period. `deliveries_prune_preview` counts what a run would remove, deleting
+nothing (`prune_deliveries --dry-run`).
+
+The pruner takes a bounded share of the machine: after each batch it rests
+PACE times as long as the batch took, so the senders beside it keep most of the
+cores and of the database. On PostgreSQL a run that deleted rows ends with a
+plain VACUUM (ANALYZE) of the tables it pruned (no FULL, no truncation: no lock
+a sender waits for), so the next rows reuse the space the deleted ones held
+and the tables stay the same size from one period to the next, whether or not
+autovacuum is on or has come round yet. SQLite reuses freed pages by itself.
 """
 
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from delivery.models import Attempt, AttemptHour, Delivery, Event
+from delivery.models import Attempt, AttemptHour, Delivery, Event, HourSummary
 
 MAX_BATCHES = 1000  # per run; the next scheduled run carries on
 BATCH_SIZE = 1000  # rows per pruning transaction
+# After each batch the pruner sleeps PACE x the time the batch took: it works a twelfth of the time.
+# Beside the bench's senders on a 2-core machine (docs/PERFORMANCE.md, "Retention beside sending") pruning
+# slowed sending by 39-70 % unpaced, by 25-27 % working a sixth of the time (PACE 5) on a quiet machine;
+# the target is at most 20 %. A run takes 12 times as long as its deletes: 154-193 s per 100,000 deliveries
+# there, so the hourly run of a sender of 1 million a day prunes for about a minute and a quarter.
+PACE = 11.0
+# The closing VACUUM sleeps this long each time it has done vacuum_cost_limit's worth of page reads and
+# writes, as autovacuum does by default (autovacuum_vacuum_cost_delay): the disk stays the senders'.
+VACUUM_COST_DELAY_MS = 2
 
 
 def _cutoff(days: float | None) -> datetime:
@@ -37,17 +56,50 @@ def deliveries_prune(*, days: float | None = None, batch_size: int | None = None
     old_events = Event.objects.filter(created_at__lt=cutoff).filter(
         ~Exists(Delivery.objects.filter(event=OuterRef("pk"))))
     # Deliveries first: their events become free to go. Attempts go with their delivery (cascade).
-    return {
-        "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size),
+    counts = {
+        "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size,
+                                         children=(Attempt, "delivery")),
         "events": _delete_in_batches(old_events, order="created_at", batch_size=batch_size),
         "attempt_hours": _delete_in_batches(AttemptHour.objects.filter(hour__lt=cutoff), order="hour",
                                             batch_size=batch_size),
+        "hour_summaries": _delete_in_batches(HourSummary.objects.filter(hour__lt=cutoff), order="hour",
+                                             batch_size=batch_size),
     }
+    if any(counts.values()) and connection.vendor == "postgresql":
+        _vacuum([Delivery, Attempt, Event, AttemptHour, HourSummary])
+    return counts
+
+
+def _vacuum(models) -> None:
+    """VACUUM (ANALYZE) these tables, throttled like autovacuum, without truncating them (truncation takes a
+    lock that stops every reader and writer of the table), then VACUUM them again; needs autocommit (not
+    inside a transaction).
+
+    The first pass frees the deleted rows' space in the tables and empties index pages; an emptied index
+    page can be reused only once no transaction could still see it, which is not yet so within the pass
+    that emptied it, so the second pass hands those pages back (it scans an index only when a twentieth or
+    more of its pages wait for that; otherwise it costs next to nothing). With one pass the bench's
+    indexes grew by a cycle's worth on the next fill (docs/PERFORMANCE.md, "Retention beside sending");
+    in a scratch table of 200,000 rows deleted and written again, one pass left the index at 26.6 MB,
+    two at 15.9 MB (10.8 MB before the delete).
+    """
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET vacuum_cost_delay = {VACUUM_COST_DELAY_MS}")
+        try:
+            cursor.execute(f"VACUUM (ANALYZE, TRUNCATE false) {tables}")
+            # A transaction id used and ended after the first pass: the emptied pages' deletion is then in
+            # the past of every transaction (on a busy primary the senders see to that anyway).
+            cursor.execute("SELECT pg_current_xact_id()")
+            cursor.execute(f"VACUUM (TRUNCATE false) {tables}")
+        finally:
+            cursor.execute("RESET vacuum_cost_delay")
 
 
 def deliveries_prune_preview(*, days: float | None = None) -> dict:
     """Count what deliveries_prune would delete now, deleting nothing: {"cutoff", "deliveries", "attempts",
-    "events", "attempt_hours"} (a run deletes at most MAX_BATCHES batches of each; the next run goes on)."""
+    "events", "attempt_hours", "hour_summaries"} (a run deletes at most MAX_BATCHES batches of each; the
+    next run goes on)."""
     cutoff = _cutoff(days)
     old = _old_deliveries(cutoff)
     staying = Delivery.objects.filter(event=OuterRef("pk")).filter(
@@ -58,25 +110,36 @@ def deliveries_prune_preview(*, days: float | None = None) -> dict:
         "attempts": Attempt.objects.filter(delivery__in=old).count(),
         "events": Event.objects.filter(created_at__lt=cutoff).filter(~Exists(staying)).count(),
         "attempt_hours": AttemptHour.objects.filter(hour__lt=cutoff).count(),
+        "hour_summaries": HourSummary.objects.filter(hour__lt=cutoff).count(),
     }
 
 
-def _delete_in_batches(queryset, *, order: str, batch_size: int) -> int:
-    """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction; return how many.
+def _delete_in_batches(queryset, *, order: str, batch_size: int, children: tuple | None = None) -> int:
+    """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction and followed
+    by a rest of PACE times its length; return how many.
 
     Each batch starts at the `order` value where the last one ended: the index entries of rows
     deleted before are dead until vacuum, and a batch that started from the oldest end again would
     walk all of them (a run's batches grew from milliseconds to 0.7 s each at a million rows).
+    The rows go by plain DELETEs of their ids, after the rows that refer to them (`children`: (model, its
+    foreign key), deleted first), not through Django's cascade, which loads every row as a model first
+    (an event with its JSON body) and asks for the rows that refer to it.
     """
     deleted, reached = 0, None
     for _ in range(MAX_BATCHES):
+        started = time.monotonic()
         batch = queryset.order_by(order) if reached is None else queryset.filter(**{f"{order}__gte": reached})
         with transaction.atomic():
             rows = list(batch.order_by(order).select_for_update(skip_locked=True).values_list("id", order)[:batch_size])
             if rows:
-                queryset.model.objects.filter(id__in=[r[0] for r in rows]).delete()
+                ids = [r[0] for r in rows]
+                if children is not None:
+                    model, key = children
+                    model.objects.filter(**{f"{key}__in": ids})._raw_delete(queryset.db)
+                queryset.model.objects.filter(id__in=ids)._raw_delete(queryset.db)
         deleted += len(rows)
         if len(rows) < batch_size:
             break
         reached = rows[-1][1]
+        time.sleep(PACE * (time.monotonic() - started))
     return deleted

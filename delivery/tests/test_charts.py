@@ -13,7 +13,7 @@ from delivery import charts as charts_module
 from delivery import states
 from delivery.attempt_hours import attempt_hours_rebuild
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
-from delivery.models import Attempt, AttemptHour, Delivery
+from delivery.models import Attempt, AttemptHour, Delivery, HourSummary
 from delivery.tests.test_health_view import attempt, deliver
 from delivery.transport import Response
 from subscriptions.activity import record_activity
@@ -66,12 +66,24 @@ def test_p50_and_p95_are_the_exact_nearest_rank_per_hour(org):
 
 
 def test_the_charts_cost_two_queries_whatever_the_number_of_attempts(org, django_assert_num_queries):
+    """Summaries, then the roll-up of the hours without one; the first read also stores the closed hours'
+    summaries (a third query), and from then on the roll-up is read for the open hours only."""
     subscription, _ = make_subscription(org)
     d = deliver(subscription, attempts=60, created_at=NOW - timedelta(days=2))
     for i in range(60):
         attempt(d, at=NOW - timedelta(hours=i), status_code=200, duration_ms=i)
+    with django_assert_num_queries(3):
+        first = endpoint_hours(subscription=subscription, range_key="7d", now=NOW)
+    # 10:00 is open; 09:00 ended 20 minutes ago, more than SETTLE: summed up with the 58 hours before it.
+    assert charts_module.attempt_hours.SETTLE < timedelta(minutes=20)
+    assert set(HourSummary.objects.values_list("hour", flat=True)) == {
+        datetime(2026, 11, 30, 10, tzinfo=UTC) - timedelta(hours=i) for i in range(1, 60)}
     with django_assert_num_queries(2):
-        endpoint_hours(subscription=subscription, range_key="7d", now=NOW)
+        again = endpoint_hours(subscription=subscription, range_key="7d", now=NOW)
+    assert again == first
+    # The roll-up is no longer read for summed-up hours: change one and the charts do not see it.
+    AttemptHour.objects.filter(hour=datetime(2026, 11, 30, 5, tzinfo=UTC)).update(succeeded=1000)
+    assert endpoint_hours(subscription=subscription, range_key="7d", now=NOW) == first
 
 
 def test_the_drawing_scales_bars_to_the_busiest_hour_and_describes_itself(org):
@@ -165,13 +177,39 @@ def test_the_charts_from_the_roll_up_equal_a_count_over_the_attempts(org):
             with transaction.atomic():
                 states.deliveries_record(sent=sent)
     assert AttemptHour.objects.count() < Attempt.objects.count()  # repeated (hour, duration) rows were added to
-    for sub in (subscription, other):
-        for range_key in ("24h", "7d"):
-            expected = _hours_counted_over_attempts(sub, range_key=range_key, now=now)
-            hours = endpoint_hours(subscription=sub, range_key=range_key, now=now)
-            got = {h.start: (h.succeeded, h.http_failed, h.no_answer, h.p50_ms, h.p95_ms) for h in hours if h.total}
-            assert got == expected, (sub.url, range_key)
-            assert sum(v[0] + v[1] + v[2] for v in got.values()) > 10
+
+    def charts_equal_the_attempts():
+        for sub in (subscription, other):
+            for range_key in ("24h", "7d"):
+                expected = _hours_counted_over_attempts(sub, range_key=range_key, now=now)
+                hours = endpoint_hours(subscription=sub, range_key=range_key, now=now)
+                got = {h.start: (h.succeeded, h.http_failed, h.no_answer, h.p50_ms, h.p95_ms)
+                       for h in hours if h.total}
+                assert got == expected, (sub.url, range_key)
+                assert sum(v[0] + v[1] + v[2] for v in got.values()) > 10
+
+    charts_equal_the_attempts()  # from the roll-up; the closed hours' summaries are stored as it reads
+    assert HourSummary.objects.filter(subscription=subscription).count() > 50
+    charts_equal_the_attempts()  # from the summaries
+    # Attempts recorded late into summed-up hours (a recording delayed past SETTLE), as the sender records
+    # them: the summaries of those hours are dropped with the write, and the charts still equal the attempts.
+    summed = sorted(HourSummary.objects.filter(subscription=subscription).values_list("hour", flat=True))
+    late = [summed[0], summed[len(summed) // 2], summed[-1]]
+    d = next(d for d in deliveries if d.subscription_id == subscription.id)
+    sent = []
+    for i, hour in enumerate(late):
+        response = Response(duration_ms=99_999, status_code=200, error_kind="", error_message="")
+        sent.append(states.Sent(d, Attempt(delivery_id=d.id, number=7 + i, url="https://x.example.com/",
+                                           started_at=hour + timedelta(minutes=59), duration_ms=99_999,
+                                           status_code=200, error_kind="", error_message=""), response))
+    with transaction.atomic():
+        states.deliveries_record(sent=sent)
+    assert not HourSummary.objects.filter(subscription=subscription, hour__in=late).exists()
+    assert HourSummary.objects.filter(subscription=other, hour__in=late).exists() or not any(
+        AttemptHour.objects.filter(subscription=other, hour=h).exists() for h in late)  # only this endpoint's
+    charts_equal_the_attempts()
+    assert HourSummary.objects.filter(subscription=subscription, hour__in=late).count() == 3  # summed up again
+    charts_equal_the_attempts()
 
 
 def test_the_roll_up_recount_equals_what_the_sender_wrote(org):

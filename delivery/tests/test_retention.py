@@ -4,17 +4,21 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
 from conftest import make_subscription
-from delivery.models import Attempt, AttemptHour, Delivery, Event
+from delivery import retention
+from delivery.charts import endpoint_hours
+from delivery.models import Attempt, AttemptHour, Delivery, Event, HourSummary
 from delivery.retention import deliveries_prune, deliveries_prune_preview
 from delivery.tasks import prune_old_deliveries, send_endpoint
 from subscriptions.activity import record_activity
 from subscriptions.services import subscription_pause
 
-pytestmark = pytest.mark.django_db
+# Outside a test transaction: on PostgreSQL a prune ends with VACUUM, which cannot run inside one.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _age(delivery, days):
@@ -24,7 +28,17 @@ def _age(delivery, days):
     Event.objects.filter(id=delivery.event_id).update(created_at=then)
 
 
-def test_prune_deletes_old_finished_deliveries_in_batches_and_keeps_the_rest(org, receiver):
+retention_tables = [Delivery, Attempt, Event, AttemptHour, HourSummary]
+
+
+def _last_vacuums(models) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        return [cursor.execute("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = %s",
+                               [m._meta.db_table]).fetchone()[0] for m in models]
+
+
+def test_prune_deletes_old_finished_deliveries_in_batches_and_keeps_the_rest(org, receiver, monkeypatch):
     subscription, _ = make_subscription(org, url=receiver.url)
     paused, _ = make_subscription(org, url=receiver.url + "/paused", activity_types=["harvest.recorded"])
     subscription_pause(subscription=paused)
@@ -42,14 +56,31 @@ def test_prune_deletes_old_finished_deliveries_in_batches_and_keeps_the_rest(org
     AttemptHour.objects.update(hour=F("hour") - timedelta(days=31))  # the charts' counts of those hours
     hours = AttemptHour.objects.count()
     assert hours >= 1
+    # Their summaries, stored as a chart 31 days ago read them, and one of a recent hour that stays.
+    endpoint_hours(subscription=subscription, range_key="7d", now=timezone.now() - timedelta(days=30))
+    summaries = HourSummary.objects.count()
+    assert summaries >= 1
+    recent = HourSummary.objects.create(subscription=subscription, hour=timezone.now() - timedelta(days=2),
+                                        succeeded=1, http_failed=0, no_answer=0, p50_ms=5, p95_ms=5)
 
     preview = deliveries_prune_preview()
     assert {k: v for k, v in preview.items() if k != "cutoff"} == {
-        "deliveries": 3, "attempts": 3, "events": 3, "attempt_hours": hours}
+        "deliveries": 3, "attempts": 3, "events": 3, "attempt_hours": hours, "hour_summaries": summaries}
     assert Delivery.objects.count() == 6 and Attempt.objects.count() == 5  # the dry run deleted nothing
     assert AttemptHour.objects.count() == hours
 
-    assert deliveries_prune(batch_size=2) == {"deliveries": 3, "events": 3, "attempt_hours": hours}
+    rests = []
+    monkeypatch.setattr(retention.time, "sleep", rests.append)
+    before = _last_vacuums(retention_tables) if connection.vendor == "postgresql" else []
+    assert deliveries_prune(batch_size=2) == {"deliveries": 3, "events": 3, "attempt_hours": hours,
+                                              "hour_summaries": summaries}
+    # Each full batch was followed by a rest (the last, short one ends its table): 3 deliveries and 3 events
+    # in batches of 2, and the chart rows if there were two or more.
+    assert len(rests) >= 2 and all(rest >= 0 for rest in rests)
+    if connection.vendor == "postgresql":  # the pruned tables were vacuumed: their space is reusable
+        after = _last_vacuums(retention_tables)
+        assert all(t is not None and (b is None or t > b) for b, t in zip(before, after, strict=True)), after
+    assert list(HourSummary.objects.all()) == [recent]
 
     assert set(Delivery.objects.values_list("id", flat=True)) == {retrying.id, held.id, succeeded[3].id}
     assert not Attempt.objects.filter(delivery_id__in=[d.id for d in old]).exists()
@@ -63,7 +94,7 @@ def test_the_scheduled_task_prunes_and_is_in_the_beat_schedule(org):
     event = record_activity(organisation=org, activity_type="lot.created", data={})  # no subscriber: no delivery
     Event.objects.filter(id=event.id).update(created_at=timezone.now() - timedelta(days=31))
 
-    assert prune_old_deliveries() == {"deliveries": 0, "events": 1, "attempt_hours": 0}
+    assert prune_old_deliveries() == {"deliveries": 0, "events": 1, "attempt_hours": 0, "hour_summaries": 0}
     assert not Event.objects.exists()
     entry = settings.CELERY_BEAT_SCHEDULE["prune-old-deliveries"]
     assert entry["task"] == prune_old_deliveries.name

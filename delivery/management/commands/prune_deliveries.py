@@ -7,7 +7,8 @@ class Command(BaseCommand):
     help = (
         "Delete deliveries that finished more than WEBHOOKS_RETENTION_DAYS ago, with their attempts, "
         "events left without deliveries and the charts' hourly counts of that age; never an unfinished "
-        "delivery. Deletes in short batches. Beat runs it hourly. --dry-run says what it would remove."
+        "delivery. Deletes in short, paced batches, then (PostgreSQL) vacuums the pruned tables so their space "
+        "is reused. Beat runs it hourly. --dry-run says what it would remove."
     )
 
     def add_arguments(self, parser):
@@ -22,11 +23,13 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be 1 or more.")
         if dry_run:
             counts = deliveries_prune_preview(days=days)
+            chart_rows = counts["attempt_hours"] + counts["hour_summaries"]
             self.stdout.write(
                 f"Dry run: nothing deleted. Would prune {counts['deliveries']} deliveries that finished before "
                 f"{counts['cutoff']:%Y-%m-%d %H:%M} UTC, with their {counts['attempts']} attempts, "
-                f"{counts['events']} events and {counts['attempt_hours']} hourly chart rows.")
+                f"{counts['events']} events and {chart_rows} hourly chart rows.")
             return
         counts = deliveries_prune(days=days, batch_size=batch_size)
+        chart_rows = counts["attempt_hours"] + counts["hour_summaries"]
         self.stdout.write(f"Pruned {counts['deliveries']} deliveries, {counts['events']} events and "
-                          f"{counts['attempt_hours']} hourly chart rows.")
+                          f"{chart_rows} hourly chart rows.")
