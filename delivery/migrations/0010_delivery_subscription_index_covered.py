@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('delivery', '0008_endpoint_pace'),
+        ('delivery', '0009_hour_summaries'),
         ('subscriptions', '0005_trailentry_old_secret_stopped'),
     ]
 
