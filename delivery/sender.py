@@ -102,6 +102,22 @@ class Recorded:
     verdicts: list[health.Verdict]
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """The next batch of a paced endpoint, claimed before the last request of the one sending (Sender._claim_ahead).
+
+    `reservation`: its requests' moments, when the pace granted them at once; None: reserved when it is taken.
+    """
+
+    batch: list[states.Claimed] | None
+    limit: int
+    reservation: pacing.Reservation | None
+
+    @property
+    def ids(self) -> list:
+        return [d.id for d in self.batch or []]
+
+
 class _Unrecorded:
     """Successes sent but not recorded yet (recorded together: RECORD_EVERY or RECORD_SECONDS, whichever first)."""
 
@@ -165,7 +181,7 @@ class Sender:
         self._moments: list[float] | None = None  # when each request of the claimed batch may go (a paced endpoint)
         self._end = 0.0  # when the pace's schedule ends after the claimed batch's requests (a paced endpoint)
         # The next batch, claimed (and reserved, if it could be at once) before the last request of this one.
-        self._ahead: tuple[list[states.Claimed] | None, int, pacing.Reservation | None] | None = None
+        self._ahead: _Ahead | None = None
         self._resume_in: float | None = None  # the pace asks for a wait too long for a thread: resume this much later
 
     # --- from start to end ---------------------------------------------------------------
@@ -253,8 +269,9 @@ class Sender:
         paused or deleted meanwhile, or the pace asks for a wait too long for a thread).
         A batch claimed ahead (before the last request of the one before) is taken as it is.
         """
-        if self._ahead is not None:
-            (batch, limit, reservation), self._ahead = self._ahead, None
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            batch, limit, reservation = ahead.batch, ahead.limit, ahead.reservation
         else:
             (batch, limit), reservation = self._claim_gated(), None
         self._moments = None
@@ -279,13 +296,13 @@ class Sender:
         reservation = None
         if ahead and self._rate:
             reservation = pacing.pace_reserve(subscription_id=self.subscription_id, rate=self._rate, count=len(ahead))
-        self._ahead = (ahead, ahead_limit, reservation if reservation and reservation.granted else None)
+        self._ahead = _Ahead(ahead, ahead_limit, reservation if reservation and reservation.granted else None)
 
     def _give_back_ahead(self) -> None:
         """Give back the batch claimed ahead (this one ended otherwise). Its reservation stays spent: at most
         0.2 s of the endpoint's rate, after a failure or a pause."""
         if self._ahead is not None:
-            states.deliveries_give_back(ids=[d.id for d in self._ahead[0] or []])
+            states.deliveries_give_back(ids=self._ahead.ids)
             self._ahead = None
 
     def _pace(self, batch: list[states.Claimed]) -> list[states.Claimed] | None:
@@ -392,7 +409,7 @@ class Sender:
         elif not slots.needs_renewal(self.until, self.timeout):
             return
         self.until = slots.lease_until(self.timeout)
-        ahead = [d.id for d in self._ahead[0] or []] if self._ahead is not None else []
+        ahead = self._ahead.ids if self._ahead is not None else []
         with transaction.atomic():
             slots.slots_renew(holder=self.holder, until=self.until)
             states.deliveries_extend(ids=claimed_ids + ahead, until=self.until)
