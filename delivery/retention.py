@@ -16,6 +16,7 @@ and the tables stay the same size from one period to the next, whether or not
 autovacuum is on or has come round yet. SQLite reuses freed pages by itself.
 """
 
+import functools
 import time
 from datetime import datetime, timedelta
 
@@ -24,6 +25,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from delivery.compiled import Compiled, params
 from delivery.models import Attempt, AttemptHour, Delivery, Event, HourSummary
 
 MAX_BATCHES = 1000  # per run; the next scheduled run carries on
@@ -126,20 +128,32 @@ def _delete_in_batches(queryset, *, order: str, batch_size: int, children: tuple
     (an event with its JSON body) and asks for the rows that refer to it.
     """
     deleted, reached = 0, None
+    deletes = [_delete_by_ids(*children)] if children is not None else []
+    deletes.append(_delete_by_ids(queryset.model))
     for _ in range(MAX_BATCHES):
         started = time.monotonic()
         batch = queryset.order_by(order) if reached is None else queryset.filter(**{f"{order}__gte": reached})
         with transaction.atomic():
             rows = list(batch.order_by(order).select_for_update(skip_locked=True).values_list("id", order)[:batch_size])
             if rows:
-                ids = [r[0] for r in rows]
-                if children is not None:
-                    model, key = children
-                    model.objects.filter(**{f"{key}__in": ids})._raw_delete(queryset.db)
-                queryset.model.objects.filter(id__in=ids)._raw_delete(queryset.db)
+                # A short last batch repeats its last id: one statement shape per batch size.
+                ids = [r[0] for r in rows] + [rows[-1][0]] * (batch_size - len(rows))
+                for delete in deletes:
+                    delete.run((batch_size,), using=queryset.db, ids=ids)
         deleted += len(rows)
         if len(rows) < batch_size:
             break
         reached = rows[-1][1]
         time.sleep(PACE * (time.monotonic() - started))
     return deleted
+
+
+@functools.cache
+def _delete_by_ids(model, key: str | None = None) -> Compiled:
+    """Return a DELETE of `model`'s rows whose id is in a list of ids (with `key`, of its rows whose foreign key
+    `key` refers to one of them), compiled once per list length: a plain DELETE, not Django's cascade."""
+    if key is None:
+        return Compiled(lambda n: model.objects.filter(id__in=params("ids", model._meta.pk, n)), delete=True)
+    parent = model._meta.get_field(key).related_model
+    return Compiled(lambda n: model.objects.filter(**{f"{key}__in": parent.objects.filter(
+        id__in=params("ids", parent._meta.pk, n)).values("id")}), delete=True)
