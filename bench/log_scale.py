@@ -166,6 +166,13 @@ def log_scale(subscription, user, *, rows: int, repeat: int = 10, load: bool = T
 
         load_rows(subscription, rows=rows, base=timezone.now().replace(microsecond=0))
     loaded_s = time.monotonic() - t0
+    # The closed hours' summaries, as the periodic task (delivery.tasks.summarise_closed_hours) keeps them:
+    # the pages read them, and the roll-up of the open hours only.
+    from delivery.charts import closed_hours_summarise
+
+    t1 = time.monotonic()
+    summarised = closed_hours_summarise()
+    print(f"  closed hours summed up: {summarised:,} in {time.monotonic() - t1:.1f} s", flush=True)
     newest = Delivery.objects.filter(subscription=subscription).order_by("-created_at").first()
     base = newest.created_at + timedelta(seconds=1)  # row g was created g seconds before it
     figures = {"rows": rows, "load_seconds": loaded_s}

@@ -10,12 +10,13 @@ bench's generator).
 
 Closed hours are also summed up once (HourSummary: counts and exact p50/p95), so
 the 7 d chart reads at most 168 summaries and the roll-up of the open hours only
-(delivery.charts). An hour is summarised once it ended SETTLE ago; an attempt
-recorded into an hour that has ended deletes that hour's summary in the same
+(delivery.charts). An hour is summarised by the periodic task
+(charts.closed_hours_summarise) once it ended SETTLE ago, never by a page's read; an
+attempt recorded into an hour that has ended deletes that hour's summary in the same
 transaction, so a summary does not outlive a change to its hour's counts. (One
 case is left: a recording more than SETTLE late whose transaction runs while the
-hour's first read computes its summary could see no summary to delete, and the
-read then stores counts without it; the next late attempt, or
+task computes that hour's summary could see no summary to delete, and the task
+then stores counts without it; the next late attempt, or
 attempt_hours_rebuild, puts it right.)
 """
 

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Case, F, Q, Sum, Value, When, Window
+from django.db.models import Case, Exists, F, OuterRef, Q, Sum, Value, When, Window
 from django.db.models.functions import Ceil
 from django.utils import timezone
 from django.utils.html import format_html_join
@@ -66,8 +66,8 @@ def endpoint_hours(*, subscription: Subscription, range_key: str, now: datetime 
     """Return one Hour per UTC hour of the range, oldest first, the current hour last (two queries).
 
     Closed hours come from their summaries (HourSummary, one row an hour); the hours without one
-    (the open ones, and any closed since the last read) from the roll-up (AttemptHour), never the
-    attempts. An hour that ended attempt_hours.SETTLE ago is then summarised, once (a third query).
+    (the open ones, and any closed since closed_hours_summarise last ran) from the roll-up
+    (AttemptHour), never the attempts. A read writes nothing.
     """
     span, _ = RANGES[range_key]
     now = now or timezone.now()
@@ -86,21 +86,37 @@ def endpoint_hours(*, subscription: Subscription, range_key: str, now: datetime 
     if not unsummarised:
         return list(hours.values())
     rows = AttemptHour.objects.filter(subscription=subscription, hour__in=unsummarised)
-    settled = set()
-    for h in _from_roll_up(rows, hours):
-        if h.start + timedelta(hours=1) + attempt_hours.SETTLE <= now:
-            settled.add(h.start)
-    if settled:
-        attempt_hours.hour_summaries_save([
-            HourSummary(subscription=subscription, hour=h.start, succeeded=h.succeeded, http_failed=h.http_failed,
-                        no_answer=h.no_answer, p50_ms=h.p50_ms, p95_ms=h.p95_ms)
-            for h in hours.values() if h.start in settled])
+    for (_subscription_id, at), summed in _from_roll_up(rows).items():
+        h = hours.get(_hour_floor(at))
+        if h is not None:
+            h.succeeded, h.http_failed, h.no_answer, h.p50_ms, h.p95_ms = (
+                summed.succeeded, summed.http_failed, summed.no_answer, summed.p50_ms, summed.p95_ms)
     return list(hours.values())
 
 
-def _from_roll_up(rows, hours: dict[datetime, Hour]) -> list[Hour]:
-    """Fill in `hours` from these roll-up rows in one query: each hour's counts and exact p50/p95; return those
-    that had attempts.
+def closed_hours_summarise(*, now: datetime | None = None) -> int:
+    """Sum up every endpoint's closed hours of the last 7 days that have attempts and no summary yet (in two
+    queries, whatever the number of endpoints); return how many summaries were stored.
+
+    The periodic task (delivery.tasks.summarise_closed_hours, CELERY_BEAT_SCHEDULE) runs it, so the
+    charts read at most the hours since its last run from the roll-up. An hour is closed once it ended
+    attempt_hours.SETTLE ago.
+    """
+    now = now or timezone.now()
+    closed_before = _hour_floor(now - attempt_hours.SETTLE)  # hours that start before it ended SETTLE ago
+    start = _hour_floor(now) + timedelta(hours=1) - RANGES["7d"][0]
+    summarised = HourSummary.objects.filter(subscription=OuterRef("subscription"), hour=OuterRef("hour"))
+    rows = AttemptHour.objects.filter(hour__gte=start, hour__lt=closed_before).filter(~Exists(summarised))
+    summaries = [HourSummary(subscription_id=subscription_id, hour=at, succeeded=h.succeeded,
+                             http_failed=h.http_failed, no_answer=h.no_answer, p50_ms=h.p50_ms, p95_ms=h.p95_ms)
+                 for (subscription_id, at), h in _from_roll_up(rows).items()]
+    attempt_hours.hour_summaries_save(summaries)
+    return len(summaries)
+
+
+def _from_roll_up(rows) -> dict[tuple, Hour]:
+    """Sum up these roll-up rows in one query: {(subscription id, hour): Hour} with each hour's counts and exact
+    p50/p95, for the hours that had attempts.
 
     Nearest rank over the counts: the smallest duration with at least p % of the hour's attempts at or
     under it, i.e. the row whose running count (by duration) first reaches ceil(n * p / 100). The query
@@ -108,7 +124,7 @@ def _from_roll_up(rows, hours: dict[datetime, Hour]) -> list[Hour]:
     (p95 is then the same).
     """
     total = F("succeeded") + F("http_failed") + F("no_answer")
-    by_hour = [F("hour")]
+    by_hour = [F("subscription"), F("hour")]
     ranked = rows.annotate(
         count=total,
         n=Window(Sum(total), partition_by=by_hour),
@@ -120,17 +136,16 @@ def _from_roll_up(rows, hours: dict[datetime, Hour]) -> list[Hour]:
     pick = Case(*[When(Q(running__gte=Ceil(F("n") * p / 100.0), running__lt=Ceil(F("n") * p / 100.0) + F("count")),
                        then=Value(p)) for p in PERCENTILES], default=Value(0))
     filled = {}
-    for at, p, ms, ok, http, none in (ranked.annotate(pick=pick).filter(pick__gt=0)
-                                      .values_list("hour", "pick", "duration_ms", "ok", "http", "none")):
-        h = hours.get(_hour_floor(at))
-        if h is not None:
-            setattr(h, f"p{p}_ms", ms)
-            h.succeeded, h.http_failed, h.no_answer = ok, http, none
-            filled[h.start] = h
+    for subscription_id, at, p, ms, ok, http, none in (
+            ranked.annotate(pick=pick).filter(pick__gt=0)
+            .values_list("subscription", "hour", "pick", "duration_ms", "ok", "http", "none")):
+        h = filled.setdefault((subscription_id, at), Hour(start=_hour_floor(at)))
+        setattr(h, f"p{p}_ms", ms)
+        h.succeeded, h.http_failed, h.no_answer = ok, http, none
     for h in filled.values():
         if h.p95_ms is None:
             h.p95_ms = h.p50_ms  # one duration held both percentiles
-    return list(filled.values())
+    return filled
 
 
 # --- the drawing -----------------------------------------------------------------

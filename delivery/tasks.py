@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from delivery import retention, sender, wakeups
+from delivery import charts, retention, sender, wakeups
 from delivery.models import Delivery
 
 
@@ -26,3 +26,8 @@ def sweep_due_deliveries() -> int:
 @shared_task(name="delivery.tasks.prune_old_deliveries", ignore_result=True)
 def prune_old_deliveries() -> dict:
     return retention.deliveries_prune()
+
+
+@shared_task(name="delivery.tasks.summarise_closed_hours", ignore_result=True)
+def summarise_closed_hours() -> int:
+    return charts.closed_hours_summarise()

@@ -340,6 +340,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 50.0},
     },
+    # The charts' closed hours summed up once each (delivery.charts.closed_hours_summarise): a page then
+    # reads the roll-up of the open hours and of those closed since the last run only.
+    "summarise-closed-hours": {
+        "task": "delivery.tasks.summarise_closed_hours",
+        "schedule": 300.0,
+        "options": {"expires": 290.0},
+    },
     "prune-old-deliveries": {
         "task": "delivery.tasks.prune_old_deliveries",
         "schedule": 3600.0,

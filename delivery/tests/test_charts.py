@@ -5,12 +5,13 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from conftest import make_subscription
 from delivery import charts as charts_module
-from delivery import states
+from delivery import states, tasks
 from delivery.attempt_hours import attempt_hours_rebuild
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
 from delivery.models import Attempt, AttemptHour, Delivery, HourSummary
@@ -65,19 +66,24 @@ def test_p50_and_p95_are_the_exact_nearest_rank_per_hour(org):
     assert hours[nine + timedelta(hours=1)].p50_ms is None  # no attempts: no percentile
 
 
-def test_the_charts_cost_two_queries_whatever_the_number_of_attempts(org, django_assert_num_queries):
-    """Summaries, then the roll-up of the hours without one; the first read also stores the closed hours'
-    summaries (a third query), and from then on the roll-up is read for the open hours only."""
+def test_the_charts_cost_two_queries_whatever_the_number_of_attempts_and_a_read_writes_nothing(
+        org, django_assert_num_queries):
+    """Summaries, then the roll-up of the hours without one. The periodic task sums up the closed hours (in two
+    queries); from then on the roll-up is read for the open hours only."""
     subscription, _ = make_subscription(org)
     d = deliver(subscription, attempts=60, created_at=NOW - timedelta(days=2))
     for i in range(60):
         attempt(d, at=NOW - timedelta(hours=i), status_code=200, duration_ms=i)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         first = endpoint_hours(subscription=subscription, range_key="7d", now=NOW)
+    assert not HourSummary.objects.exists()  # a page's read stores nothing
+    with django_assert_num_queries(2):
+        assert charts_module.closed_hours_summarise(now=NOW) == 59
     # 10:00 is open; 09:00 ended 20 minutes ago, more than SETTLE: summed up with the 58 hours before it.
     assert charts_module.attempt_hours.SETTLE < timedelta(minutes=20)
     assert set(HourSummary.objects.values_list("hour", flat=True)) == {
         datetime(2026, 11, 30, 10, tzinfo=UTC) - timedelta(hours=i) for i in range(1, 60)}
+    assert charts_module.closed_hours_summarise(now=NOW) == 0  # each hour once
     with django_assert_num_queries(2):
         again = endpoint_hours(subscription=subscription, range_key="7d", now=NOW)
     assert again == first
@@ -188,8 +194,12 @@ def test_the_charts_from_the_roll_up_equal_a_count_over_the_attempts(org):
                 assert got == expected, (sub.url, range_key)
                 assert sum(v[0] + v[1] + v[2] for v in got.values()) > 10
 
-    charts_equal_the_attempts()  # from the roll-up; the closed hours' summaries are stored as it reads
+    charts_equal_the_attempts()  # from the roll-up
+    assert not HourSummary.objects.exists()
+    stored = charts_module.closed_hours_summarise(now=now)  # both endpoints' closed hours, in one run
+    assert stored == HourSummary.objects.count()
     assert HourSummary.objects.filter(subscription=subscription).count() > 50
+    assert HourSummary.objects.filter(subscription=other).count() > 50
     charts_equal_the_attempts()  # from the summaries
     # Attempts recorded late into summed-up hours (a recording delayed past SETTLE), as the sender records
     # them: the summaries of those hours are dropped with the write, and the charts still equal the attempts.
@@ -207,7 +217,8 @@ def test_the_charts_from_the_roll_up_equal_a_count_over_the_attempts(org):
     assert not HourSummary.objects.filter(subscription=subscription, hour__in=late).exists()
     assert HourSummary.objects.filter(subscription=other, hour__in=late).exists() or not any(
         AttemptHour.objects.filter(subscription=other, hour=h).exists() for h in late)  # only this endpoint's
-    charts_equal_the_attempts()
+    charts_equal_the_attempts()  # those hours from the roll-up again
+    assert charts_module.closed_hours_summarise(now=now) == 3
     assert HourSummary.objects.filter(subscription=subscription, hour__in=late).count() == 3  # summed up again
     charts_equal_the_attempts()
 
@@ -222,3 +233,28 @@ def test_the_roll_up_recount_equals_what_the_sender_wrote(org):
     assert attempt_hours_rebuild(subscription_ids=[subscription.id]) == len(written)
     assert sorted(AttemptHour.objects.values_list("hour", "duration_ms", "succeeded", "http_failed",
                                                   "no_answer")) == written
+
+
+def test_the_closed_hours_are_summed_up_by_a_task_in_the_beat_schedule(org):
+    """The periodic task sums up an hour that ended SETTLE ago; not the open hour, not one that ended less than
+    SETTLE ago, not one older than the 7 days the charts show."""
+    subscription, _ = make_subscription(org)
+    d = deliver(subscription, attempts=4, created_at=NOW - timedelta(days=9))
+    for at in (NOW, NOW - timedelta(minutes=25), NOW - timedelta(hours=2), NOW - timedelta(days=8)):
+        attempt(d, at=at, status_code=200, duration_ms=5)
+    entry = settings.CELERY_BEAT_SCHEDULE["summarise-closed-hours"]
+    assert entry["task"] == "delivery.tasks.summarise_closed_hours"
+    assert entry["schedule"] <= 600
+    # At NOW (10:20), 09:00-10:00 ended 20 minutes ago (> SETTLE); with the clock at 10:05 it would not be.
+    early = datetime(2026, 11, 30, 10, 5, tzinfo=UTC)
+    assert charts_module.closed_hours_summarise(now=early) == 1  # 08:00 only
+    assert charts_module.closed_hours_summarise(now=NOW) == 1  # then 09:00
+    assert sorted(HourSummary.objects.values_list("hour", flat=True)) == [
+        datetime(2026, 11, 30, 8, tzinfo=UTC), datetime(2026, 11, 30, 9, tzinfo=UTC)]
+    # The task itself, at the real time: an attempt two hours ago is summed up.
+    HourSummary.objects.all().delete()
+    AttemptHour.objects.all().delete()
+    attempt(d, at=timezone.now() - timedelta(hours=2), status_code=503, duration_ms=7)
+    assert tasks.summarise_closed_hours() == 1
+    (summary,) = HourSummary.objects.all()
+    assert (summary.http_failed, summary.p50_ms) == (1, 7)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from conftest import make_subscription
 from delivery import retention
-from delivery.charts import endpoint_hours
+from delivery.charts import closed_hours_summarise
 from delivery.models import Attempt, AttemptHour, Delivery, Event, HourSummary
 from delivery.retention import deliveries_prune, deliveries_prune_preview
 from delivery.tasks import prune_old_deliveries, send_endpoint
@@ -56,8 +56,8 @@ def test_prune_deletes_old_finished_deliveries_in_batches_and_keeps_the_rest(org
     AttemptHour.objects.update(hour=F("hour") - timedelta(days=31))  # the charts' counts of those hours
     hours = AttemptHour.objects.count()
     assert hours >= 1
-    # Their summaries, stored as a chart 31 days ago read them, and one of a recent hour that stays.
-    endpoint_hours(subscription=subscription, range_key="7d", now=timezone.now() - timedelta(days=30))
+    # Their summaries, stored by the periodic task 30 days ago, and one of a recent hour that stays.
+    closed_hours_summarise(now=timezone.now() - timedelta(days=30))
     summaries = HourSummary.objects.count()
     assert summaries >= 1
     recent = HourSummary.objects.create(subscription=subscription, hour=timezone.now() - timedelta(days=2),
