@@ -265,3 +265,19 @@ def test_a_held_delivery_waits_for_resume(org):
     subscription_pause(subscription=subscription)
     held = deliver(subscription, state=Delivery.State.HELD)
     assert waits_for(subscription, [held])[held.id].text == "Held until Resume"
+
+
+def test_what_was_lost_is_counted_to_the_cap_and_then_said_to_be_more(org, monkeypatch):
+    """Bad state: more failed deliveries than the banner counts (the cap set to 2 to keep it small)."""
+    monkeypatch.setattr("delivery.health_view.LOST_COUNT_CAP", 2)
+    now = timezone.now()
+    subs = [make_subscription(org, url=f"https://lost{n}.example.com/in")[0] for n in range(4)]
+    for n, s in enumerate(subs):
+        for k in range(n):
+            deliver(s, state=Delivery.State.FAILED, attempts=8, created_at=now - timedelta(hours=k + 1))
+    views = endpoint_health_view(subscriptions=subs, now=now)
+    assert views[subs[0].id].lost is None
+    assert [(views[s.id].lost.count, views[s.id].lost.more, views[s.id].lost.shown) for s in subs[1:]] == [
+        (1, False, "1"), (2, False, "2"), (2, True, "More than 2")]
+    assert views[subs[3].id].lost.since == Delivery.objects.filter(subscription=subs[3]).order_by(
+        "created_at").first().created_at  # the oldest, also past the cap
