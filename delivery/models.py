@@ -96,9 +96,9 @@ class Delivery(models.Model):
             models.Index(fields=["subscription", "state", "-created_at", "-id"], name="delivery_log_state"),
             models.Index(fields=["subscription", "activity_type", "-created_at", "-id"], name="delivery_log_type"),
             # What each endpoint lost (delivery.health_view.Lost, on every card and page): its failed deliveries
-            # since a moment, counted and the oldest found without reading the others (issue 20). Partial: a
-            # delivery enters it only when it fails for good.
-            models.Index(fields=["subscription", "created_at"], name="delivery_failed",
+            # since a moment, counted and the oldest found without reading the others (issue 20); in the log's
+            # order, it is also the log filtered to Failed. Partial: a delivery enters it when it fails for good.
+            models.Index(fields=["subscription", "-created_at", "-id"], name="delivery_failed",
                          condition=Q(state="failed")),
         ]
 
