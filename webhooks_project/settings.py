@@ -119,9 +119,9 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # PostgreSQL compiles a query whose estimated cost passes jit_above_cost: at 10M deliveries the estimate of a
-    # branch the health query never runs passes it, and compiling took 12 to 190 ms of a query that ran in 0.3 ms
-    # (issue 20, docs/PERFORMANCE.md). Our queries are short, so off unless DATABASE_JIT=true (behind a pooler
-    # that refuses the `options` startup parameter: DATABASE_JIT=true and `ALTER DATABASE ... SET jit = off`).
+    # branch the health query never runs passes it, and compiling took 12 to 190 ms of a query that runs in
+    # 0.24 ms without it (issue 20, docs/PERFORMANCE.md). Our queries are short, so off unless DATABASE_JIT=true
+    # (behind a pooler that refuses the `options` startup parameter: that, and `ALTER DATABASE ... SET jit = off`).
     if not env.bool("DATABASE_JIT", default=False):
         options = DATABASES["default"].setdefault("OPTIONS", {})
         options["options"] = f"{options.get('options', '')} -c jit=off".strip()
