@@ -160,7 +160,7 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
     latest = (Attempt.objects.filter(delivery__subscription_id=OuterRef("pk"),
                                      started_at__gte=OuterRef("endpoint_health__failing_since"))
               .order_by("-started_at", "-id").values("id")[:1])
-    # What was lost, in the same query: read on the failed deliveries' partial index (subscription, created_at),
+    # What was lost, in the same query: a range of the failed deliveries' partial index (delivery_failed),
     # counted to LOST_COUNT_CAP + 1 at most, so that the page costs the same whatever the endpoint lost.
     failed = Delivery.objects.filter(subscription=OuterRef("pk"), state=Delivery.State.FAILED,
                                      created_at__gte=now - LOST_WINDOW).order_by()
