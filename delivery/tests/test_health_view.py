@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from conftest import make_subscription, make_user
-from delivery import slots
+from delivery import health, slots
 from delivery.attempt_hours import attempt_hours_add
 from delivery.health_view import (
     BREAKER_OPEN,
@@ -52,9 +52,15 @@ def attempt(delivery, *, at, status_code=None, error_kind="", error_message="", 
 
 
 def failing(subscription, *, failures, since, open_until=None, probe_until=None, url=None):
+    """The endpoint's breaker record as the sender leaves it after `failures` failures since `since`, the last
+    of them the subscription's latest attempt (health.endpoint_failed keeps it as the last failure)."""
+    last = (Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=since)
+            .order_by("-started_at", "-id").first())
     return EndpointHealth.objects.create(subscription=subscription, url=url or subscription.url,
                                          consecutive_failures=failures, failing_since=since,
-                                         open_until=open_until, probe_until=probe_until)
+                                         open_until=open_until, probe_until=probe_until,
+                                         last_error=health.failure_text(last) if last else "",
+                                         last_failed_at=last.started_at if last else None)
 
 
 def hold_slots(scope, count, *, until):
