@@ -28,7 +28,10 @@ def last_failed_attempt(*, subscription) -> Attempt | None:
     health = EndpointHealth.objects.filter(subscription=subscription).first()
     if health is None or health.failing_since is None:
         return None
-    return (Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=health.failing_since)
+    # From when the record says the last failure started: a narrow range of the attempts' time index (from
+    # failing_since, at 10M attempts the planner could walk every attempt looking for this endpoint's latest).
+    since = health.last_failed_at or health.failing_since
+    return (Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=since)
             .order_by("-started_at", "-id").first())
 
 

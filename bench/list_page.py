@@ -77,7 +77,8 @@ def load(*, subscriptions: int, deliveries: int):
 
     EndpointHealth.objects.bulk_create(
         EndpointHealth(subscription=s, url=s.url, consecutive_failures=5 if i % 50 == 1 else 2, failing_since=now,
-                       open_until=now + timedelta(minutes=5) if i % 50 == 1 else None)
+                       open_until=now + timedelta(minutes=5) if i % 50 == 1 else None,
+                       last_error="HTTP 503", last_failed_at=now)
         for i, s in enumerate(subs) if i % 50 in (1, 2))
     from django.db import connection
 

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from console.forms import LogFilterForm, RecoverForm, RegenerateForm, SubscriptionForm, TestForm
 from console.header_forms import ADD_HEADER, SubscriptionEditForm
 from console.permissions import membership_or_404, require_admin, subscription_view
+from delivery.bulk import BULK_LIMIT
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
 from delivery.health_view import delivery_waits, endpoint_health_view, order_moved_past
 from delivery.selectors import (
@@ -291,9 +292,11 @@ def subscription_recover(request, subscription):
         return redirect("console:subscription_detail", subscription_id=subscription.id)
     since = form.cleaned_data["since"]
     if request.method == "GET":
-        count = deliveries_failed_since_count(subscription=subscription, since=since)
+        # Exact to BULK_LIMIT, like Bulk redeliver's confirmation; past it the page says "more than" (all are sent).
+        count = deliveries_failed_since_count(subscription=subscription, since=since, limit=BULK_LIMIT)
         return render(request, "console/subscriptions/confirm_recover.html", {
-            "subscription": subscription, "since": since, "count": count, "since_value": request.GET["since"],
+            "subscription": subscription, "since": since, "since_value": request.GET["since"],
+            "count": min(count, BULK_LIMIT), "count_shown": f"{min(count, BULK_LIMIT):,}", "more": count > BULK_LIMIT,
         })
     count = deliveries_recover_since(subscription=subscription, since=since, by=request.user)
     if count:

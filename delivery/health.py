@@ -31,7 +31,8 @@ AUTO_PAUSE_AFTER = timedelta(days=5)
 AUTO_PAUSE_MIN_FAILURES = 5
 GONE_REASON = "The endpoint answered 410 Gone. Resume to deliver what was held."
 
-_CLEAN = {"consecutive_failures": 0, "failing_since": None, "open_until": None, "probe_until": None}
+_CLEAN = {"consecutive_failures": 0, "failing_since": None, "open_until": None, "probe_until": None,
+          "last_error": "", "last_failed_at": None}
 
 
 class Gate(enum.Enum):
@@ -106,8 +107,16 @@ class Verdict:
     breaker_opened: bool = False  # the breaker opened (or re-opened after a failed probe) just now
 
 
-def endpoint_failed(*, subscription_id, url: str, status_code: int | None) -> Verdict:
-    """Count a failed attempt in the endpoint's record (opening the breaker at the threshold); return what follows.
+def failure_text(attempt: Attempt) -> str:
+    """Return how a failed attempt is named on the pages: "HTTP 503", or its network error."""
+    if attempt.status_code is not None:
+        return f"HTTP {attempt.status_code}"
+    return attempt.error_message or attempt.get_error_kind_display()
+
+
+def endpoint_failed(*, subscription_id, url: str, attempt: Attempt) -> Verdict:
+    """Count a failed attempt in the endpoint's record (opening the breaker at the threshold) and keep it as the
+    last failure; return what follows.
 
     Run in the attempt's transaction; the caller pauses (and alerts) after it commits.
     A record about an earlier URL starts again from zero.
@@ -121,11 +130,14 @@ def endpoint_failed(*, subscription_id, url: str, status_code: int | None) -> Ve
     health.consecutive_failures += 1
     health.failing_since = health.failing_since or now
     health.probe_until = None
+    health.last_error, health.last_failed_at = failure_text(attempt), attempt.started_at
     opened = health.consecutive_failures >= BREAKER_THRESHOLD
     if opened:
         health.open_until = now + timedelta(seconds=breaker_cooldown(health.consecutive_failures - BREAKER_THRESHOLD))
-    health.save(update_fields=["url", "consecutive_failures", "failing_since", "probe_until", "open_until"])
-    reason = GONE_REASON if status_code == 410 else _failing_too_long(health, subscription_id=subscription_id, now=now)
+    health.save(update_fields=["url", "consecutive_failures", "failing_since", "probe_until", "open_until",
+                               "last_error", "last_failed_at"])
+    reason = (GONE_REASON if attempt.status_code == 410
+              else _failing_too_long(health, subscription_id=subscription_id, now=now))
     return Verdict(pause_reason=reason, breaker_opened=opened)
 
 

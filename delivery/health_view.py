@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from delivery import health as breaker
 from delivery import slots
-from delivery.models import Attempt, Delivery, EndpointPace, Event, SenderSlot
+from delivery.models import Delivery, EndpointPace, Event, SenderSlot
 from subscriptions.models import Subscription, TrailEntry
 
 HEALTHY = "healthy"
@@ -30,14 +30,31 @@ HEALTH_CHOICES = [(BREAKER_OPEN, "Breaker open"), (FAILING, "Failing"), (NO_SUCC
 BROKEN = (BREAKER_OPEN, FAILING)
 _PAUSES = (TrailEntry.Action.PAUSED, TrailEntry.Action.AUTO_PAUSED)
 LOST_WINDOW = timedelta(days=7)  # "N deliveries failed for good since T" looks back this far
+# The banner counts at most this many (+ 1, to tell "more than"): every card and page reads it, and an
+# endpoint down for a week can have millions; past a thousand the exact number changes nothing the
+# operator does. The "Retry failed deliveries since" confirmation counts them exactly (to BULK_LIMIT).
+LOST_COUNT_CAP = 1_000
 
 
 @dataclass(frozen=True)
 class Lost:
     """Deliveries that failed for good (every retry used), created within LOST_WINDOW, not sent again since."""
 
-    count: int
+    count: int  # at most LOST_COUNT_CAP
     since: datetime  # the oldest one's created_at: "Retry failed deliveries since" this finds them all
+    more: bool = False  # more than `count` of them: not counted further
+
+    @property
+    def shown(self) -> str:
+        """Return how many, as the pages say it: "7", "1,000", "More than 1,000"."""
+        return f"More than {self.count:,}" if self.more else f"{self.count:,}"
+
+
+class _CountAtMost(Subquery):
+    """COUNT(*) of a sliced subquery: the count of `qs[:n]`, which reads n rows at most."""
+
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS counted)"
+    output_field = IntegerField()
 
 
 def _health_rules() -> list[tuple[Q, str]]:
@@ -121,16 +138,8 @@ class EndpointHealthView:
     seen_at: datetime | None = None  # when the view was read (the gate is about that moment)
 
 
-def _last_error(attempt: Attempt | None) -> str:
-    if attempt is None:
-        return ""
-    if attempt.status_code is not None:
-        return f"HTTP {attempt.status_code}"
-    return attempt.error_message or attempt.get_error_kind_display()
-
-
 def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | None = None) -> dict:
-    """Return {subscription id: EndpointHealthView} in at most four queries, whatever the number of subscriptions.
+    """Return {subscription id: EndpointHealthView} in at most three queries, whatever the number of subscriptions.
 
     With it, what each lost: its deliveries that failed for good within LOST_WINDOW (Lost), in the first query.
     """
@@ -138,31 +147,23 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
         return {}
     now = now or timezone.now()
     ids = [s.id for s in subscriptions]
-    # Every attempt since failing_since failed (a success clears it): the latest one is the last failure.
-    # The CASE keeps the subquery off healthy endpoints.
-    latest = (Attempt.objects.filter(delivery__subscription_id=OuterRef("pk"),
-                                     started_at__gte=OuterRef("endpoint_health__failing_since"))
-              .order_by("-started_at", "-id").values("id")[:1])
-    # What was lost, in the same query: read on the delivery_log index (subscription, created_at).
+    # What was lost, in the same query: a range of the failed deliveries' partial index (delivery_failed),
+    # counted to LOST_COUNT_CAP + 1 at most, so that the page costs the same whatever the endpoint lost.
     failed = Delivery.objects.filter(subscription=OuterRef("pk"), state=Delivery.State.FAILED,
                                      created_at__gte=now - LOST_WINDOW).order_by()
     rows = (Subscription.objects.filter(id__in=ids).select_related("endpoint_health")
             .annotate(health=health_status(),
-                      last_failed_id=Case(When(endpoint_health__failing_since__isnull=False, then=Subquery(latest)),
-                                          default=None),
-                      lost_count=Subquery(failed.values("subscription").annotate(n=Count("id")).values("n")[:1]),
+                      lost_count=_CountAtMost(failed.values("id")[:LOST_COUNT_CAP + 1]),
                       lost_since=Subquery(failed.order_by("created_at").values("created_at")[:1])))
     statuses, records, lost = {}, {}, {}
     for row in rows:
         statuses[row.id] = row.health
         if row.lost_count:
-            lost[row.id] = Lost(count=row.lost_count, since=row.lost_since)
+            lost[row.id] = Lost(count=min(row.lost_count, LOST_COUNT_CAP), since=row.lost_since,
+                                more=row.lost_count > LOST_COUNT_CAP)
         record = getattr(row, "endpoint_health", None)
         if record is not None:
-            record.last_failed_id = row.last_failed_id
             records[row.id] = record
-    attempt_ids = [r.last_failed_id for r in records.values() if r.last_failed_id]
-    attempts = {a.id: a for a in Attempt.objects.filter(id__in=attempt_ids)} if attempt_ids else {}
 
     endpoint_cap, organisation_cap = slots.ENDPOINT_SENDERS, slots.ORGANISATION_SENDERS
     scopes = {slots.endpoint_scope(i) for i in ids}
@@ -186,7 +187,6 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
         record = records.get(s.id)
         if record is not None and record.url != s.url:
             record = None  # about an earlier URL: the sender starts the new one clean
-        attempt = attempts.get(record.last_failed_id) if record is not None else None
         pause = pauses.get(s.id)
         facts = {
             "lost": lost.get(s.id),
@@ -197,7 +197,7 @@ def endpoint_health_view(*, subscriptions: list[Subscription], now: datetime | N
         if record is not None and record.consecutive_failures:
             facts.update(
                 consecutive_failures=record.consecutive_failures, failing_since=record.failing_since,
-                last_error=_last_error(attempt), last_failed_at=attempt.started_at if attempt else None,
+                last_error=record.last_error, last_failed_at=record.last_failed_at,
                 next_probe_at=record.open_until, gate=breaker.gate(record, now), seen_at=now,
             )
         status = statuses.get(s.id, HEALTHY)

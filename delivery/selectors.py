@@ -139,10 +139,10 @@ def deliveries_count(qs: QuerySet[Delivery], *, limit: int | None = None) -> int
     return qs.count()
 
 
-def deliveries_failed_since_count(*, subscription: Subscription, since: datetime) -> int:
-    """Return how many failed deliveries "Retry failed deliveries since" would send again."""
-    return Delivery.objects.filter(subscription=subscription, state=Delivery.State.FAILED,
-                                   created_at__gte=since).count()
+def deliveries_failed_since_count(*, subscription: Subscription, since: datetime, limit: int | None = None) -> int:
+    """Return how many failed deliveries "Retry failed deliveries since" would send again (at most `limit` + 1)."""
+    return deliveries_count(Delivery.objects.filter(subscription=subscription, state=Delivery.State.FAILED,
+                                                    created_at__gte=since), limit=limit)
 
 
 def deliveries_unfinished_count(*, subscription: Subscription) -> int:

@@ -498,7 +498,7 @@ class Sender:
                     self._resume_in = max(self._resume_in or 0.0, (until - timezone.now()).total_seconds())
                 else:
                     verdicts.append(health.endpoint_failed(subscription_id=self.subscription_id, url=url,
-                                                           status_code=s.response.status_code))
+                                                           attempt=s.attempt))
                     self._record_clean = False
         self._report(Recorded(sent, after, verdicts))
 

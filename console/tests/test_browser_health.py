@@ -19,6 +19,7 @@ from conftest import make_subscription
 
 # (open_page is a fixture of console/tests/conftest.py.)
 from console.tests.test_browser_console import BOTH_SIZES, DESKTOP, check, detail_url
+from delivery import health
 from delivery.attempt_hours import attempt_hours_rebuild
 from delivery.models import Attempt, Delivery, EndpointHealth, Event
 
@@ -66,8 +67,11 @@ def failing_endpoint(org, alice):
     Delivery.objects.bulk_create(deliveries + waiting)
     Attempt.objects.bulk_create(attempts)
     attempt_hours_rebuild(subscription_ids=[subscription.id])  # the charts' roll-up, as the sender keeps it
+    last = (Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=now - timedelta(hours=3))
+            .order_by("-started_at", "-id").first())  # the last failure, as the sender keeps it on the record
     EndpointHealth.objects.create(subscription=subscription, url=ERP, consecutive_failures=12,
-                                  failing_since=now - timedelta(hours=3), open_until=now + timedelta(minutes=20))
+                                  failing_since=now - timedelta(hours=3), open_until=now + timedelta(minutes=20),
+                                  last_error=health.failure_text(last), last_failed_at=last.started_at)
     return {"subscription": subscription, "waiting": waiting}
 
 

@@ -62,3 +62,41 @@ def test_no_banner_without_loss_and_none_for_a_member_to_act_on(client, org, ali
     client.force_login(alice)
     assert "Resume the webhook to retry them." in client.get(
         reverse("console:subscription_detail", args=[subscription.id])).content.decode()
+
+
+def test_past_the_cap_every_page_says_more_than_and_the_confirmation_still_counts_them(client, org, alice,
+                                                                                       monkeypatch):
+    """The banner counts to LOST_COUNT_CAP (3 here, to keep the test small): past it, "More than 3"."""
+    monkeypatch.setattr("delivery.health_view.LOST_COUNT_CAP", 3)
+    many, _ = make_subscription(org, url="https://many.example.com/in")
+    lose(many, 4, hours_ago=3)
+    three, _ = make_subscription(org, url="https://three.example.com/in")
+    lose(three, 3, hours_ago=3)
+    client.force_login(alice)
+    page = text_of(client.get(reverse("console:subscription_detail", args=[many.id])).content.decode())
+    assert "More than 3 deliveries failed for good since" in page
+    assert "3 deliveries failed for good since" in text_of(
+        client.get(reverse("console:subscription_detail", args=[three.id])).content.decode())
+    cards = text_of(client.get(reverse("console:subscription_list")).content.decode())
+    assert "More than 3 deliveries failed for good since" in cards
+    assert cards.count("More than 3") == 1 and cards.count("3 deliveries failed for good since") == 2
+    table = client.get(reverse("console:subscription_list"), {"view": "table"}).content.decode()
+    assert '<strong class="lost-count">More than 3 failed for good</strong>' in table
+    assert '<strong class="lost-count">3 failed for good</strong>' in table
+    since = f"{timezone.now() - timedelta(days=1):%Y-%m-%dT%H:%M}"
+    confirm = client.get(reverse("console:subscription_recover", args=[many.id]), {"since": since}).content.decode()
+    assert "<strong>4 failed deliveries</strong>" in confirm and "Retry 4 failed deliveries" in confirm
+
+
+def test_the_retry_confirmation_counts_to_the_bulk_limit_then_says_more_than(client, org, alice, monkeypatch):
+    """Bad input: more failed deliveries than the confirmation counts; the POST still sends them all."""
+    monkeypatch.setattr("console.subscription_views.BULK_LIMIT", 2)
+    subscription, _ = make_subscription(org)
+    lose(subscription, 3, hours_ago=3)
+    client.force_login(alice)
+    url = reverse("console:subscription_recover", args=[subscription.id])
+    since = f"{timezone.now() - timedelta(days=1):%Y-%m-%dT%H:%M}"
+    confirm = text_of(client.get(url, {"since": since}).content.decode())
+    assert "More than 2 failed deliveries created since" in confirm and "Retry them all" in confirm
+    client.post(url, {"since": since})
+    assert not Delivery.objects.filter(subscription=subscription, state=Delivery.State.FAILED).exists()

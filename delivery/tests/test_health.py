@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from conftest import make_subscription
 from delivery import health, slots
-from delivery.models import Delivery, EndpointHealth
+from delivery.models import Attempt, Delivery, EndpointHealth
 from delivery.tasks import send_endpoint
 from subscriptions.activity import record_activity
 from subscriptions.models import Subscription, TrailEntry
@@ -65,6 +65,9 @@ def test_breaker_opens_after_consecutive_failures_and_the_rest_stay_due_without_
     assert _ids(receiver) == [e.webhook_id for e in events[:3]]
     state = EndpointHealth.objects.get(subscription=subscription)
     assert state.consecutive_failures == 3 and state.open_until > timezone.now()
+    # The last failure is kept on the record, for the pages (no page looks for it among the attempts).
+    last = Attempt.objects.filter(delivery__subscription=subscription).order_by("-started_at").first()
+    assert (state.last_error, state.last_failed_at) == ("HTTP 503", last.started_at)
     waiting = Delivery.objects.filter(subscription=subscription, event__in=events[3:])
     for delivery in waiting:
         # Still due as recorded, unclaimed, no attempt spent: the breaker, not the retry schedule, held it back.
@@ -102,6 +105,7 @@ def test_after_the_cool_down_exactly_one_probe_goes_and_its_success_closes_the_b
     assert set(Delivery.objects.values_list("state", flat=True)) == {Delivery.State.SUCCEEDED}
     state = EndpointHealth.objects.get(subscription=subscription)
     assert state.consecutive_failures == 0 and state.open_until is None and state.failing_since is None
+    assert (state.last_error, state.last_failed_at) == ("", None)  # the success forgot the last failure too
 
 
 def test_a_failed_probe_opens_the_breaker_again_for_twice_as_long(org, receiver, breaker):

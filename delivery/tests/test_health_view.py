@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from conftest import make_subscription, make_user
-from delivery import slots
+from delivery import health, slots
 from delivery.attempt_hours import attempt_hours_add
 from delivery.health_view import (
     BREAKER_OPEN,
@@ -52,9 +52,15 @@ def attempt(delivery, *, at, status_code=None, error_kind="", error_message="", 
 
 
 def failing(subscription, *, failures, since, open_until=None, probe_until=None, url=None):
+    """The endpoint's breaker record as the sender leaves it after `failures` failures since `since`, the last
+    of them the subscription's latest attempt (health.endpoint_failed keeps it as the last failure)."""
+    last = (Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=since)
+            .order_by("-started_at", "-id").first())
     return EndpointHealth.objects.create(subscription=subscription, url=url or subscription.url,
                                          consecutive_failures=failures, failing_since=since,
-                                         open_until=open_until, probe_until=probe_until)
+                                         open_until=open_until, probe_until=probe_until,
+                                         last_error=health.failure_text(last) if last else "",
+                                         last_failed_at=last.started_at if last else None)
 
 
 def hold_slots(scope, count, *, until):
@@ -265,3 +271,19 @@ def test_a_held_delivery_waits_for_resume(org):
     subscription_pause(subscription=subscription)
     held = deliver(subscription, state=Delivery.State.HELD)
     assert waits_for(subscription, [held])[held.id].text == "Held until Resume"
+
+
+def test_what_was_lost_is_counted_to_the_cap_and_then_said_to_be_more(org, monkeypatch):
+    """Bad state: more failed deliveries than the banner counts (the cap set to 2 to keep it small)."""
+    monkeypatch.setattr("delivery.health_view.LOST_COUNT_CAP", 2)
+    now = timezone.now()
+    subs = [make_subscription(org, url=f"https://lost{n}.example.com/in")[0] for n in range(4)]
+    for n, s in enumerate(subs):
+        for k in range(n):
+            deliver(s, state=Delivery.State.FAILED, attempts=8, created_at=now - timedelta(hours=k + 1))
+    views = endpoint_health_view(subscriptions=subs, now=now)
+    assert views[subs[0].id].lost is None
+    assert [(views[s.id].lost.count, views[s.id].lost.more, views[s.id].lost.shown) for s in subs[1:]] == [
+        (1, False, "1"), (2, False, "2"), (2, True, "More than 2")]
+    assert views[subs[3].id].lost.since == Delivery.objects.filter(subscription=subs[3]).order_by(
+        "created_at").first().created_at  # the oldest, also past the cap
