@@ -150,10 +150,19 @@ class CeleryProcess:
             self.proc.wait(timeout=30)
 
     def stop(self):
+        self.ask_to_stop()
+        self.wait_for_stop()
+
+    def ask_to_stop(self):
+        """Send SIGTERM (a worker's warm shutdown: it finishes its tasks and gives back the messages it holds)."""
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
+
+    def wait_for_stop(self, timeout=15):
+        """Wait for the process to end after ask_to_stop(); kill it if it has not within `timeout` s."""
+        if self.proc and self.proc.poll() is None:
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
 
@@ -174,8 +183,11 @@ def celery_process(tmp_path, receiver):
         return process
 
     yield start
+    # All asked at once: a worker's warm shutdown waits up to 2 s for its broker poll to return.
     for process in started:
-        process.stop()
+        process.ask_to_stop()
+    for process in started:
+        process.wait_for_stop()
 
 
 @pytest.fixture
