@@ -86,11 +86,9 @@ def endpoint_hours(*, subscription: Subscription, range_key: str, now: datetime 
     if not unsummarised:
         return list(hours.values())
     rows = AttemptHour.objects.filter(subscription=subscription, hour__in=unsummarised)
-    for (_subscription_id, at), summed in _from_roll_up(rows).items():
-        h = hours.get(_hour_floor(at))
-        if h is not None:
-            h.succeeded, h.http_failed, h.no_answer, h.p50_ms, h.p95_ms = (
-                summed.succeeded, summed.http_failed, summed.no_answer, summed.p50_ms, summed.p95_ms)
+    for summed in _from_roll_up(rows).values():
+        if summed.start in hours:
+            hours[summed.start] = summed
     return list(hours.values())
 
 

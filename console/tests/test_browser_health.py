@@ -19,9 +19,9 @@ from conftest import make_subscription
 
 # (open_page is a fixture of console/tests/conftest.py.)
 from console.tests.test_browser_console import BOTH_SIZES, DESKTOP, check, detail_url
-from delivery import health
 from delivery.attempt_hours import attempt_hours_rebuild
-from delivery.models import Attempt, Delivery, EndpointHealth, Event
+from delivery.models import Attempt, Delivery, Event
+from delivery.tests.test_health_view import failing
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -67,11 +67,7 @@ def failing_endpoint(org, alice):
     Delivery.objects.bulk_create(deliveries + waiting)
     Attempt.objects.bulk_create(attempts)
     attempt_hours_rebuild(subscription_ids=[subscription.id])  # the charts' roll-up, as the sender keeps it
-    last = (Attempt.objects.filter(delivery__subscription=subscription, started_at__gte=now - timedelta(hours=3))
-            .order_by("-started_at", "-id").first())  # the last failure, as the sender keeps it on the record
-    EndpointHealth.objects.create(subscription=subscription, url=ERP, consecutive_failures=12,
-                                  failing_since=now - timedelta(hours=3), open_until=now + timedelta(minutes=20),
-                                  last_error=health.failure_text(last), last_failed_at=last.started_at)
+    failing(subscription, failures=12, since=now - timedelta(hours=3), open_until=now + timedelta(minutes=20), url=ERP)
     return {"subscription": subscription, "waiting": waiting}
 
 
