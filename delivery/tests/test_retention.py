@@ -121,3 +121,21 @@ def test_the_prune_deliveries_command_reports_what_it_deleted(org):
         call_command("prune_deliveries", "--days", "-1")  # bad input: a negative period
     with pytest.raises(CommandError, match="--batch-size must be 1 or more"):
         call_command("prune_deliveries", "--batch-size", "0")  # bad input: an empty batch
+
+
+def test_old_events_of_one_instant_go_in_batches_unless_a_delivery_that_stays_refers_to_them(org, monkeypatch):
+    """Bad input for the pruner's walk: seven events older than the period, all of the same instant; two are
+    still referred to by held (unfinished) deliveries. Batches of 2 are chosen by time and id alone and each
+    DELETE keeps what is referred to: every other event goes, the two stay, and the walk ends."""
+    paused, _ = make_subscription(org, activity_types=["harvest.recorded"])
+    subscription_pause(subscription=paused)
+    staying = [record_activity(organisation=org, activity_type="harvest.recorded", data={"n": i}) for i in range(2)]
+    orphans = [record_activity(organisation=org, activity_type="lot.created", data={"n": i}) for i in range(5)]
+    assert Delivery.objects.filter(state=Delivery.State.HELD).count() == 2
+    Event.objects.update(created_at=timezone.now() - timedelta(days=31))
+    monkeypatch.setattr(retention.time, "sleep", lambda seconds: None)
+
+    assert deliveries_prune(batch_size=2) == {"deliveries": 0, "events": 5, "attempt_hours": 0, "hour_summaries": 0}
+    assert set(Event.objects.values_list("id", flat=True)) == {e.id for e in staying}
+    assert not Event.objects.filter(id__in=[e.id for e in orphans]).exists()
+    assert deliveries_prune(batch_size=2)["events"] == 0  # nothing more to go: the walk ends at once
