@@ -20,7 +20,7 @@ from console.header_forms import ADD_HEADER, SubscriptionEditForm
 from console.permissions import membership_or_404, require_admin, subscription_view
 from delivery.bulk import BULK_LIMIT
 from delivery.charts import chart_range, endpoint_charts, endpoint_hours
-from delivery.health_view import delivery_waits, endpoint_health_view, order_moved_past
+from delivery.health_view import count_shown, delivery_waits, endpoint_health_view, order_moved_past
 from delivery.selectors import (
     LogPage,
     deliveries_failed_since_count,
@@ -296,7 +296,8 @@ def subscription_recover(request, subscription):
         count = deliveries_failed_since_count(subscription=subscription, since=since, limit=BULK_LIMIT)
         return render(request, "console/subscriptions/confirm_recover.html", {
             "subscription": subscription, "since": since, "since_value": request.GET["since"],
-            "count": min(count, BULK_LIMIT), "count_shown": f"{min(count, BULK_LIMIT):,}", "more": count > BULK_LIMIT,
+            "count": min(count, BULK_LIMIT), "more": count > BULK_LIMIT,
+            "count_shown": count_shown(min(count, BULK_LIMIT), more=count > BULK_LIMIT),
         })
     count = deliveries_recover_since(subscription=subscription, since=since, by=request.user)
     if count:

@@ -36,6 +36,11 @@ LOST_WINDOW = timedelta(days=7)  # "N deliveries failed for good since T" looks 
 LOST_COUNT_CAP = 1_000
 
 
+def count_shown(count: int, *, more: bool) -> str:
+    """Return a count that stopped at `count` as the pages say it: "7", "1,000", "More than 1,000"."""
+    return f"More than {count:,}" if more else f"{count:,}"
+
+
 @dataclass(frozen=True)
 class Lost:
     """Deliveries that failed for good (every retry used), created within LOST_WINDOW, not sent again since."""
@@ -47,7 +52,7 @@ class Lost:
     @property
     def shown(self) -> str:
         """Return how many, as the pages say it: "7", "1,000", "More than 1,000"."""
-        return f"More than {self.count:,}" if self.more else f"{self.count:,}"
+        return count_shown(self.count, more=self.more)
 
 
 class _CountAtMost(Subquery):
