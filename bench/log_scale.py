@@ -41,6 +41,11 @@ def event_id(g: int) -> uuid.UUID:
     return uuid.UUID("e" + format(g, "x").rjust(31, "0"))
 
 
+def delivery_id(g: int) -> uuid.UUID:
+    """The id of generated row g's delivery (the SQL below makes the same)."""
+    return uuid.UUID("d" + format(g, "x").rjust(31, "0"))
+
+
 def _insert_select(model, given: dict, source: tuple[str, list], with_sql: str = "", upsert: str = "") -> None:
     """INSERT INTO model's table SELECT the given expressions over source (SQL, [params]); other columns get
     defaults. given maps a column to an SQL expression, or to (expression, [params]); `with_sql` (a WITH
@@ -74,16 +79,17 @@ def _insert_select(model, given: dict, source: tuple[str, list], with_sql: str =
         cursor.execute(sql, params)
 
 
-def _sql(vendor: str, first: int) -> dict:
-    """The generator's expressions of row g on this store ("%%" is one "%" once parameters are bound)."""
+def _sql(vendor: str, first: int, spacing: float = 1.0) -> dict:
+    """The generator's expressions of row g, created (g - first + 1) x `spacing` seconds before the load's base, on
+    this store ("%%" is one "%" once parameters are bound)."""
     if vendor == "postgresql":
-        created = f"(%s::timestamptz - (g - {first - 1}) * interval '1 second')"
+        created = f"(%s::timestamptz - (g - {first - 1}) * interval '{spacing:.6f} seconds')"
         return {"created": created, "hour": f"date_trunc('hour', {created}, 'UTC')",
                 "event_id": "('e' || lpad(to_hex(g), 31, '0'))::uuid",
                 "delivery_id": "('d' || lpad(to_hex(g), 31, '0'))::uuid", "json": "'{}'::jsonb", "false": "false",
                 "series": "FROM generate_series(%s, %s) AS g", "with": ""}
     # SQLite: datetimes as Django stores them (UTC text), UUIDs as 32 hex digits, a recursive series.
-    shift = f"'-' || (g - {first - 1}) || ' seconds'"
+    shift = f"'-' || ((g - {first - 1}) * {spacing:.6f}) || ' seconds'"
     return {"created": f"strftime('%%Y-%%m-%%d %%H:%%M:%%S', %s, {shift})",
             "hour": f"strftime('%%Y-%%m-%%d %%H:00:00', %s, {shift})",
             "event_id": "printf('e%%031x', g)", "delivery_id": "printf('d%%031x', g)", "json": "'{}'", "false": "0",
@@ -91,9 +97,10 @@ def _sql(vendor: str, first: int) -> dict:
             "with": "WITH RECURSIVE s(g) AS (SELECT %s UNION ALL SELECT g + 1 FROM s WHERE g < %s) "}
 
 
-def load_rows(subscription, *, rows: int, base, first: int = 1) -> None:
+def load_rows(subscription, *, rows: int, base, first: int = 1, spacing: float = 1.0, analyze: bool = True) -> None:
     """Generate `rows` deliveries of the subscription, rows g = first, first + 1, ..., row g created
-    g - first + 1 seconds before `base` (PostgreSQL: generate_series; SQLite: a recursive series)."""
+    (g - first + 1) x `spacing` seconds before `base` (PostgreSQL: generate_series; SQLite: a recursive
+    series); then ANALYZE unless told not to (a caller loading in parts analyzes after the last)."""
     from django.db import connection
 
     from delivery.models import Attempt, AttemptHour, Delivery, Event
@@ -102,7 +109,7 @@ def load_rows(subscription, *, rows: int, base, first: int = 1) -> None:
     org_id = Event._meta.get_field("organisation").get_db_prep_save(subscription.organisation_id, connection)
     sub_id = Delivery._meta.get_field("subscription").get_db_prep_save(subscription.id, connection)
     url = subscription.url
-    x = _sql(connection.vendor, first)
+    x = _sql(connection.vendor, first, spacing)
     at = base if connection.vendor == "postgresql" else base.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     created = (x["created"], [at])
     failed = f"(g %% {FAILED_EVERY} = 0)"
@@ -140,8 +147,9 @@ def load_rows(subscription, *, rows: int, base, first: int = 1) -> None:
                    "succeeded = {table}.succeeded + EXCLUDED.succeeded, "
                    "http_failed = {table}.http_failed + EXCLUDED.http_failed")
         print(f"  loaded {start + n:,} of {rows:,}", flush=True)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    if analyze:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
 
 def _median_ms(fn, repeat: int) -> float:

@@ -178,13 +178,18 @@ def _retention_rows(retention: dict) -> list[tuple[str, str, str, str]]:
     out = []
     for i, cycle in enumerate(retention["cycles"], 1):
         slower = cycle["slowdown_percent"]
-        out.append((f"retention {i}: sending alone / while pruning {retention['rows']:,} old deliveries",
+        what = f"a day ({retention['per_day']:,}) of a {retention['rows']:,}-delivery log" if "per_day" in retention \
+            else f"{retention['rows']:,} old deliveries"
+        out.append((f"retention {i}: sending alone / while pruning {what}",
                     f"{_f(cycle['alone']['per_second'])}/s / {_f(cycle['pruning']['per_second'])}/s "
-                    f"({_f(slower)}% slower; prune {_f(cycle['prune_seconds'])} s)",
+                    f"({_f(slower)}% slower{' in ' + cycle['slowest_stage'] if 'slowest_stage' in cycle else ''}; "
+                    f"prune {_f(cycle['prune_seconds'])} s)",
                     "<= 20% slower", _check(slower is not None and slower <= 20)))
         out.append((f"retention {i}: longest lock wait a statement saw while pruning",
                     f"{_f(cycle['longest_lock_wait_s'], 3)} s", "<= 1 s", _check(cycle["longest_lock_wait_s"] <= 1)))
     sizes = " -> ".join(f"{_mb(c['after_fill'])} / {_mb(c['after_prune'])}" for c in retention["cycles"])
+    if "after_first_fill" in retention:
+        sizes = f"{_mb(retention['after_first_fill'])}: " + sizes
     pruned = [sum(t["total"] for t in c["after_prune"].values()) for c in retention["cycles"]]
     # Flat: after the last prune, at most a tenth more than after the first.
     out.append(("retention: log tables after each fill / prune", sizes, "flat (+10 % at most)",
@@ -224,19 +229,22 @@ def rows(results: dict) -> list[tuple[str, str, str, str]]:
         out.append((f"fair share: other organisation p50/p99, {fair['hostile']} endpoints hanging",
                     f"{_f(fair['p50'])} / {_f(fair['p99'])} ms vs {_f(calm['p50'])} / {_f(calm['p99'])} ms calm",
                     "", ""))
-    log = results.get("log")
-    if log:
-        for key, label in LOG_PAGES:
-            view = log.get(f"view_{key}_ms")
-            selector = log.get(f"selector_{key}_ms")
+    for key, store in (("log", ""), ("log_sqlite", " (SQLite)")):
+        log = results.get(key)
+        if not log:
+            continue
+        for page, label in LOG_PAGES:
+            view = log.get(f"view_{page}_ms")
+            selector = log.get(f"selector_{page}_ms")
             if view is None and selector is None:
                 continue
             figure = f"{_f(view)} ms" if view is not None else "view n/a"
             if selector is not None:
                 figure += f" (selector {_f(selector, 2)} ms)"
-            at = (f"{log.get('list_subscriptions', 0):,} subscriptions" if key.startswith("list_")
+            at = (f"{log.get('list_subscriptions', 0):,} subscriptions" if page.startswith("list_")
                   else f"{log['rows']:,} deliveries")
-            out.append((f"{label} at {at}", figure, "<= 50 ms", _check(view is not None and view <= 50)))
+            out.append((f"{label} at {at}{store}", figure, "<= 50 ms", _check(view is not None and view <= 50)))
+    log = results.get("log")
     disk = (log or {}).get("disk")
     if disk:
         out.append(("bytes on disk: a typical delivery (event, one attempt, roll-up share)",

@@ -1,11 +1,14 @@
 """Retention beside sending: pruning the old part of the log while the workers send at full speed.
 
-Each cycle generates `rows` finished deliveries older than the retention period
-(bench.log_scale's generator, 31 days back and older), measures the sending
-rate alone (bench.phases.throughput, one endpoint), then again while
-`manage.py prune_deliveries` runs in its own process (from its first deleted
-batch on: the process's start is not pruning), and reads the tables' sizes
-after the fill and after the prune. While the prune runs, a sampler
+The log is kept for 30 days, in steady operation: it first holds `rows`
+finished deliveries over 30 days (bench.log_scale's generator, a day's worth
+a day); each cycle is then one day: a day's worth arrives at the new end, the
+sending rate is measured alone (bench.phases.throughput, one endpoint), then
+again while `manage.py prune_deliveries` removes the day that has aged past
+the period, in its own process, once in each of its stages (from its first
+deleted delivery on: the process's start is not pruning; then its events;
+then its VACUUM), the slowest being the figure; the tables' sizes are read after the fill
+and after the prune. While the prune runs, a sampler
 reads pg_stat_activity every 20 ms: the longest time any statement of the
 database had been running while it waited for a lock (an upper bound of a
 lock wait: the wait began after the statement did).
@@ -17,11 +20,15 @@ import threading
 import time
 
 from bench import phases, stack
-from bench.log_scale import load_rows
+from bench.log_scale import delivery_id, load_rows
 
 TABLES = ("delivery_delivery", "delivery_attempt", "delivery_event", "delivery_attempthour", "delivery_hoursummary")
-# Ids of the generated rows start here (the log phase's start at 1): each cycle gets its own.
+# Ids of the generated rows start here (the log phase's start at 1): each day gets its own.
 FIRST = 10**12
+RETENTION_DAYS = 30  # the period the bench's log is kept for (prune_deliveries --days)
+DAY = 86400.0
+# Each generated day's first 10 minutes hold no row, and the day's prune cuts in their middle.
+GAP = 600.0
 
 
 def table_sizes() -> dict:
@@ -38,6 +45,13 @@ def table_sizes() -> dict:
             heap, indexes, toast, total = cursor.fetchone()
             sizes[table] = {"heap": heap, "indexes": indexes, "toast": toast, "total": total}
     return sizes
+
+
+def _vacuum_analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(TABLES)}")
 
 
 class LockSampler(threading.Thread):
@@ -72,40 +86,93 @@ class LockSampler(threading.Thread):
                 "samples_with_a_lock_wait": self.waiting_samples}
 
 
-def _first_batch(subscription, rows: int, *, limit: float = 60.0) -> float:
-    """Wait until the pruner has deleted its first batch of the endpoint's `rows` deliveries (its process has
-    started: Django's start is not pruning); return how long that took."""
+# The prune's later stages, each known by the first statement of it the pruner sends (after its deliveries).
+PRUNE_STAGES = (("events", 'DELETE FROM "delivery_event"'), ("vacuum", "VACUUM"))
+
+
+def _stage_reached(database: str, statement: str, pruner: subprocess.Popen) -> bool:
+    """Wait until a statement of the database begins with `statement` (pg_stat_activity keeps a connection's last
+    statement while it rests); return False if the pruner ended first."""
+    import psycopg
+
+    with psycopg.connect(stack.database_url(database), autocommit=True) as conn:
+        while pruner.poll() is None:
+            if conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query LIKE %s LIMIT 1",
+                            [database, statement + "%"]).fetchone():
+                return True
+            time.sleep(0.05)
+    return False
+
+
+def _first_batch(oldest: int, *, limit: float = 60.0) -> float:
+    """Wait until the pruner has deleted generated row `oldest` (the first it deletes: its process has started,
+    and Django's start is not pruning); return how long that took."""
     from delivery.models import Delivery
 
     started = time.monotonic()
-    while (Delivery.objects.filter(subscription=subscription).count() >= rows
-           and time.monotonic() - started < limit):
-        time.sleep(0.1)
+    while Delivery.objects.filter(id=delivery_id(oldest)).exists() and time.monotonic() - started < limit:
+        time.sleep(0.05)
     return time.monotonic() - started
 
 
-def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: str, kw: dict) -> dict:
-    """Run `cycles` fill-and-prune cycles; return the rates, the longest lock wait, the sizes and prune times."""
+def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: str, kw: dict,
+              days: int = RETENTION_DAYS) -> dict:
+    """Run `cycles` days of steady operation of a `rows`-delivery log; return the rates, the longest lock wait,
+    the sizes and the prune times.
+
+    The log first holds `rows` finished deliveries spread over `days` days (a day's worth, `rows // days`, a
+    day), ending `cycles` days back. Each cycle is then one day of a log kept for `days` days: a day's worth
+    arrives at the new end, the sending rate to another endpoint is measured alone, then again while
+    `prune_deliveries` removes the day that has aged past the period (its cutoff a day later each cycle, as
+    the clock would have moved). Each generated day leaves its first GAP empty, and the cutoff falls in that gap:
+    each prune removes exactly one day, however long the pruner's process takes to start.
+    """
     from datetime import timedelta
 
     from django.utils import timezone
 
     org = phases.organisation_make("retention")
     old = phases.endpoint_make(rx, org, "/retention-old", ["lot.created", "order.created"])
-    out = {"rows": rows, "events": events, "cycles": []}
+    per_day = rows // days
+    spacing = (DAY - GAP) / per_day
+    end = (timezone.now() - timedelta(days=cycles)).replace(microsecond=0)
+
+    def day_end(k: int):  # the newest moment of generated day k (0 the oldest of the first log)
+        return end - timedelta(days=days - 1 - k)
+
+    def fill(k: int, *, analyze: bool = True) -> None:
+        load_rows(old, rows=per_day, base=day_end(k), first=FIRST + k * per_day, spacing=spacing, analyze=analyze)
+
+    t0 = time.monotonic()
+    for k in range(days):
+        fill(k, analyze=False)
+    # A log in operation has been vacuumed by autovacuum (off on this machine's server): not the first prune's work.
+    _vacuum_analyze()
+    out = {"rows": per_day * days, "per_day": per_day, "days": days, "events": events,
+           "first_fill_seconds": time.monotonic() - t0, "after_first_fill": table_sizes(), "cycles": []}
     for cycle in range(cycles):
         t0 = time.monotonic()
-        base = (timezone.now() - timedelta(days=31)).replace(microsecond=0)
-        load_rows(old, rows=rows, base=base, first=FIRST + cycle * rows)
+        fill(days + cycle)
         figures = {"fill_seconds": time.monotonic() - t0, "after_fill": table_sizes()}
         figures["alone"] = phases.throughput(rx, events=events, endpoints=1, **kw)
         sampler = LockSampler(database)
         sampler.start()
         started = time.monotonic()
-        pruner = subprocess.Popen([sys.executable, "manage.py", "prune_deliveries", "--days", "30"], env=env,
-                                  cwd=stack.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        figures["pruner_start_seconds"] = _first_batch(old, rows)
-        figures["pruning"] = phases.throughput(rx, events=events, endpoints=1, **kw)
+        # Day `cycle` has aged past the period: the cutoff in the gap before day cycle + 1's first row.
+        cutoff = day_end(cycle) + timedelta(seconds=GAP / 2)
+        period = (timezone.now() - cutoff).total_seconds() / DAY
+        pruner = subprocess.Popen([sys.executable, "manage.py", "prune_deliveries", "--days", f"{period:.9f}"],
+                                  env=env, cwd=stack.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        figures["pruner_start_seconds"] = _first_batch(FIRST + cycle * per_day + per_day - 1)  # the day's oldest
+        # Sending measured in each stage of the prune, as it reaches it: the slowest is the figure.
+        stages = {"deliveries": phases.throughput(rx, events=events, endpoints=1, **kw)}
+        for stage, statement in PRUNE_STAGES:
+            if _stage_reached(database, statement, pruner):
+                stages[stage] = phases.throughput(rx, events=events, endpoints=1, **kw)
+        figures["stages"] = {stage: sending["per_second"] for stage, sending in stages.items()}
+        figures["slowest_stage"] = min(stages, key=lambda stage: stages[stage]["per_second"])
+        figures["pruning"] = stages[figures["slowest_stage"]]
+        figures["pruning_all"] = list(stages.values())
         figures["sending_seconds_while_pruning"] = time.monotonic() - started
         output, _ = pruner.communicate()
         figures["prune_seconds"] = time.monotonic() - started
@@ -115,7 +182,8 @@ def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: s
         figures["after_prune"] = table_sizes()
         alone, pruning = figures["alone"]["per_second"], figures["pruning"]["per_second"]
         figures["slowdown_percent"] = 100 * (1 - pruning / alone) if alone else None
-        print(f"retention cycle {cycle + 1}: {alone:.1f}/s alone, {pruning:.1f}/s while pruning, "
+        print(f"retention day {cycle + 1}: {alone:.1f}/s alone, {pruning:.1f}/s while pruning "
+              f"(slowest stage: {figures['slowest_stage']}, {figures['stages']}), "
               f"longest lock wait {figures['longest_lock_wait_s']:.3f} s, prune {figures['prune_seconds']:.0f} s "
               f"({figures['prune_output'][0]})", flush=True)
         out["cycles"].append(figures)
@@ -126,8 +194,10 @@ def lost(results: dict) -> list[str]:
     """What did not arrive verified in the retention phase's sending."""
     problems = []
     for i, cycle in enumerate(results.get("cycles", [])):
-        for key in ("alone", "pruning"):
-            if cycle[key]["lost"] or cycle[key]["unverified"]:
-                problems.append(f"retention cycle {i + 1} {key}: {len(cycle[key]['lost'])} lost, "
-                                f"{cycle[key]['unverified']} unverified")
+        sent = [("alone", cycle["alone"]), *((f"while pruning ({n + 1})", figures)
+                                            for n, figures in enumerate(cycle.get("pruning_all", [cycle["pruning"]])))]
+        for label, figures in sent:
+            if figures["lost"] or figures["unverified"]:
+                problems.append(f"retention cycle {i + 1} {label}: {len(figures['lost'])} lost, "
+                                f"{figures['unverified']} unverified")
     return problems

@@ -23,11 +23,11 @@ from bench import stack
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=10_000_000,
-            raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200, ctl_events=2000,
-            retention_rows=1_000_000, retention_events=2000, retention_cycles=3)
+            log_sqlite_rows=1_000_000, raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200,
+            ctl_events=2000, retention_rows=1_000_000, retention_events=2000, retention_cycles=3)
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
-             raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20, ctl_events=20,
-             retention_rows=2000, retention_events=20, retention_cycles=3)
+             log_sqlite_rows=2000, raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20,
+             ctl_events=20, retention_rows=2000, retention_events=20, retention_cycles=3)
 PHASES = ("cost", "statements", "raw", "throughput", "latency", "isolation", "controls", "retention", "peer", "log")
 # Cores measured beside this one by `--compare`, each from an export of its commit, in the same
 # run: the core before issue 11 (two senders, Redis wake keys, batches by COPY) with its own bench
@@ -210,6 +210,8 @@ def _measure(rx, env, sizes, only, args, workdir, queue) -> dict:
     if "log" in only:
         out["log"] = _log(rx, sizes)
         print("log:", out["log"], flush=True)
+        out["log_sqlite"] = _log_sqlite(sizes["log_sqlite_rows"], workdir / "log.sqlite3")
+        print("log on SQLite:", out["log_sqlite"], flush=True)
     return out
 
 
@@ -303,6 +305,16 @@ def _log(rx, sizes) -> dict:
     with connection.cursor() as cursor:  # bytes on disk of the rows just generated
         figures["disk"] = measure(cursor, attempts=20 if sizes["log_rows"] < 100_000 else 2000)
     return figures
+
+
+def _log_sqlite(rows: int, path: Path) -> dict:
+    """The same pages on SQLite (`bench.log_scale --sqlite`, in its own process: this one's settings are
+    PostgreSQL's), on a new file of `rows` deliveries; return its figures."""
+    run = subprocess.run([sys.executable, "-m", "bench.log_scale", "--rows", str(rows), "--sqlite", str(path),
+                          "--fresh"], cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    if run.returncode != 0:
+        raise SystemExit(f"bench.log_scale on SQLite failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def _brief(figures: dict) -> dict:
