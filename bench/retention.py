@@ -166,8 +166,10 @@ def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: s
         figures["pruner_start_seconds"] = _first_batch(FIRST + cycle * per_day + per_day - 1)  # the day's oldest
         # Sending measured in each stage of the prune, as it reaches it: the slowest is the figure.
         stages = {"deliveries": phases.throughput(rx, events=events, endpoints=1, **kw)}
+        figures["stage_reached_seconds"] = {}
         for stage, statement in PRUNE_STAGES:
             if _stage_reached(database, statement, pruner):
+                figures["stage_reached_seconds"][stage] = time.monotonic() - started
                 stages[stage] = phases.throughput(rx, events=events, endpoints=1, **kw)
         figures["stages"] = {stage: sending["per_second"] for stage, sending in stages.items()}
         figures["slowest_stage"] = min(stages, key=lambda stage: stages[stage]["per_second"])

@@ -37,8 +37,10 @@ BATCH_SIZE = 1000  # rows per pruning transaction
 # there, so the hourly run of a sender of 1 million a day prunes for about a minute and a quarter.
 PACE = 11.0
 # The closing VACUUM sleeps this long each time it has done vacuum_cost_limit's worth of page reads and
-# writes, as autovacuum does by default (autovacuum_vacuum_cost_delay): the disk stays the senders'.
-VACUUM_COST_DELAY_MS = 2
+# writes (autovacuum's default is 2 ms). Over a 10M-delivery log (docs/PERFORMANCE.md, "Retention beside
+# sending"), each pass reading every index of the pruned tables, it slowed sending beside it by 55 % at 2 ms
+# with PostgreSQL's parallel index workers, 24-39 % at 20 ms with them, 9.6 % at 20 ms in one process.
+VACUUM_COST_DELAY_MS = 20
 
 
 def _cutoff(days: float | None) -> datetime:
@@ -72,9 +74,9 @@ def deliveries_prune(*, days: float | None = None, batch_size: int | None = None
 
 
 def _vacuum(models) -> None:
-    """VACUUM (ANALYZE) these tables, throttled like autovacuum, without truncating them (truncation takes a
-    lock that stops every reader and writer of the table), then VACUUM them again; needs autocommit (not
-    inside a transaction).
+    """VACUUM (ANALYZE) these tables, throttled (VACUUM_COST_DELAY_MS) and in one process as autovacuum's are
+    (PARALLEL 0: no worker per index beside it), without truncating them (truncation takes a lock that stops
+    every reader and writer of the table), then VACUUM them again; needs autocommit (not inside a transaction).
 
     The first pass frees the deleted rows' space in the tables and empties index pages; an emptied index
     page can be reused only once no transaction could still see it, which is not yet so within the pass
@@ -88,11 +90,11 @@ def _vacuum(models) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SET vacuum_cost_delay = {VACUUM_COST_DELAY_MS}")
         try:
-            cursor.execute(f"VACUUM (ANALYZE, TRUNCATE false) {tables}")
+            cursor.execute(f"VACUUM (ANALYZE, TRUNCATE false, PARALLEL 0) {tables}")
             # A transaction id used and ended after the first pass: the emptied pages' deletion is then in
             # the past of every transaction (on a busy primary the senders see to that anyway).
             cursor.execute("SELECT pg_current_xact_id()")
-            cursor.execute(f"VACUUM (TRUNCATE false) {tables}")
+            cursor.execute(f"VACUUM (TRUNCATE false, PARALLEL 0) {tables}")
         finally:
             cursor.execute("RESET vacuum_cost_delay")
 
