@@ -20,6 +20,14 @@ be granted: `pace_grantable`), so the schedule goes on without a gap; claimed
 after that request (answer, record, claim), each batch of 0.2 s would lose
 some 20 ms, a tenth of the rate.
 
+A moment is the earliest a request may leave, not when it does: the read and
+the signing before it, or a busy machine, can make one late. The sender keeps
+its own requests at least 1/rate apart as they leave (a late one pushes the
+next, `pace_wait_until` on the last one's time plus an interval), and as it
+stops, moves the endpoint's schedule to one interval after its last request if
+that is later (`pace_push`), so a late request is never followed closely by
+the next on time, by this sender or the one after it.
+
 A receiver that answers 429 (with or without Retry-After), or 503 with
 Retry-After, asks the whole endpoint to slow down: `endpoint_slow_down` records
 until when (Retry-After, at most SLOW_DOWN_MAX; SLOW_DOWN_DEFAULT when absent)
@@ -118,6 +126,17 @@ def pace_reserve(*, subscription_id, rate: int, count: int) -> Reservation:
 def pace_grantable(end: float) -> bool:
     """Return True if a reservation made now would be granted, the schedule ending at `end` (a reservation's)."""
     return end <= time.time() + BURST
+
+
+_PUSH = Compiled(lambda: (
+    EndpointPace.objects.filter(subscription_id=Param("id", _ID), tat__lt=Param("to", _FLOAT)),
+    {"tat": Param("to", _FLOAT)}), update=True)
+
+
+def pace_push(*, subscription_id, to: float) -> None:
+    """Let the endpoint's next request go no earlier than `to` (unix seconds): its schedule moves there if it
+    ends sooner. A sender whose requests left later than their moments calls it as it stops (delivery.sender)."""
+    _PUSH.run(id=subscription_id, to=to)
 
 
 def pace_wait_until(moment: float) -> None:

@@ -180,6 +180,9 @@ class Sender:
         self._ordered = False  # the endpoint delivers in order, as last read
         self._moments: list[float] | None = None  # when each request of the claimed batch may go (a paced endpoint)
         self._end = 0.0  # when the pace's schedule ends after the claimed batch's requests (a paced endpoint)
+        # A paced endpoint: when this sender's next request may leave, one interval after its last one did. A
+        # request that left late (a read or the machine busy) pushes the next: never two closer than 1/rate.
+        self._next_post = 0.0
         # The next batch, claimed (and reserved, if it could be at once) before the last request of this one.
         self._ahead: _Ahead | None = None
         self._resume_in: float | None = None  # the pace asks for a wait too long for a thread: resume this much later
@@ -219,7 +222,14 @@ class Sender:
         return True
 
     def _stop(self) -> None:
-        """Free the slots, and wake the endpoints of the organisation that found them all taken."""
+        """Free the slots, and wake the endpoints of the organisation that found them all taken.
+
+        A paced endpoint whose requests left later than reserved keeps its next request one interval
+        after this sender's last one, whoever sends it.
+        """
+        if self._next_post > self._end:
+            pacing.pace_push(subscription_id=self.subscription_id, to=self._next_post)
+            self._end = self._next_post
         slots.slots_release(holder=self.holder)
         wakeups.endpoints_wake_waiting(organisation_id=self.endpoint.organisation_id)
 
@@ -434,6 +444,9 @@ class Sender:
             return Skipped.FINISHED
         if sending.timeout > self.timeout:
             self._cover(rest, timeout=sending.timeout)
+        if self._moments:
+            pacing.pace_wait_until(self._next_post)
+            self._next_post = time.time() + 1.0 / self._rate
         started_at = timezone.now()
         headers, response = {}, None
         try:

@@ -53,20 +53,51 @@ def test_a_paced_sender_sends_each_request_at_its_reserved_moment_in_batches_of_
         org, receiver, monkeypatch):
     subscription, _ = make_subscription(org, url=receiver.url, max_per_second=20)
     events = _record(org, 10)
-    claims, moments = [], []
-    real_claim, real_wait = sender.states.deliveries_claim, pacing.pace_wait_until
+    claims, reservations = [], []
+    real_claim, real_reserve = sender.states.deliveries_claim, pacing.pace_reserve
     monkeypatch.setattr(sender.states, "deliveries_claim",
                         lambda **kw: claims.append(kw["limit"]) or real_claim(**kw))
-    monkeypatch.setattr(pacing, "pace_wait_until", lambda moment: moments.append(moment) or real_wait(moment))
+    monkeypatch.setattr(pacing, "pace_reserve",
+                        lambda **kw: reservations.append(real_reserve(**kw)) or reservations[-1])
 
     send_endpoint(str(subscription.id))
 
     assert [r.headers["webhook-id"] for r in receiver.received] == [e.webhook_id for e in events]
     assert set(claims) == {4}  # 20/s: 0.2 s of it
+    moments = [m for r in reservations for m in r.moments]
     # Never closer than 1/rate; a batch that starts after the schedule ran out starts at its claim, not earlier.
     assert all(b - a >= 0.05 - 1e-5 for a, b in zip(moments, moments[1:], strict=False)), moments
     assert moments[1] - moments[0] == pytest.approx(0.05, abs=1e-5)
     assert all(r.at >= m for r, m in zip(receiver.received, moments, strict=True))  # none before its moment
+
+
+def test_a_request_that_leaves_late_pushes_the_next_so_none_leave_closer_than_1_over_the_rate(
+        org, receiver, monkeypatch):
+    """Bad timing: the read before the second request of each batch takes 80 ms (a busy machine), longer than
+    the 50 ms interval at 20/s. On its moments alone the third request would leave 20 ms after the late one;
+    each request leaves at least 50 ms after the one before, and the endpoint's schedule ends one interval
+    after the last, for whichever sender comes next."""
+    subscription, _ = make_subscription(org, url=receiver.url, max_per_second=20)
+    events = _record(org, 8)
+    posts, reads = [], []
+    real_snapshot, real_post = sender.snapshots.delivery_snapshot, sender.transport.post
+
+    def slow_snapshot(**kw):
+        reads.append(kw["delivery_id"])
+        if len(reads) % 3 == 1:  # the second request of each batch of four (the first is read with the claim)
+            time.sleep(0.08)
+        return real_snapshot(**kw)
+
+    monkeypatch.setattr(sender.snapshots, "delivery_snapshot", slow_snapshot)
+    monkeypatch.setattr(sender.transport, "post",
+                        lambda *a, **kw: posts.append(time.time()) or real_post(*a, **kw))
+
+    send_endpoint(str(subscription.id))
+
+    assert [r.headers["webhook-id"] for r in receiver.received] == [e.webhook_id for e in events]
+    gaps = [b - a for a, b in zip(posts, posts[1:], strict=False)]
+    assert min(gaps) >= 0.05 - 1e-3, gaps
+    assert EndpointPace.objects.get(subscription=subscription).tat >= posts[-1] + 0.05 - 1e-3
 
 
 def test_a_paced_backlog_reserves_each_next_batch_before_the_last_request_of_the_one_before(
