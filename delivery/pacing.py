@@ -88,6 +88,7 @@ class Reservation:
     moments: list[float]
     wait: float = 0.0
     end: float = 0.0  # when the endpoint's next request may go after this reservation's (its tat)
+    interval: float = 0.0  # 1/rate of the reservation: no two of the endpoint's requests leave closer than this
 
     @property
     def granted(self) -> bool:
@@ -115,7 +116,7 @@ def pace_reserve(*, subscription_id, rate: int, count: int) -> Reservation:
         rows = _TAKE.run(id=subscription_id, now=now, latest=now + BURST, cost=count * interval)
         if rows:
             start = rows[0][0] - count * interval
-            return Reservation([start + i * interval for i in range(count)], end=rows[0][0])
+            return Reservation([start + i * interval for i in range(count)], end=rows[0][0], interval=interval)
         current = _READ.run(id=subscription_id)
         if current:
             return Reservation([], wait=max(current[0][0] - BURST - now, 0.001))

@@ -180,6 +180,7 @@ class Sender:
         self._ordered = False  # the endpoint delivers in order, as last read
         self._moments: list[float] | None = None  # when each request of the claimed batch may go (a paced endpoint)
         self._end = 0.0  # when the pace's schedule ends after the claimed batch's requests (a paced endpoint)
+        self._interval = 0.0  # 1/rate of the claimed batch's reservation (its rate: the pace's may change meanwhile)
         # A paced endpoint: when this sender's next request may leave, one interval after its last one did. A
         # request that left late (a read or the machine busy) pushes the next: never two closer than 1/rate.
         self._next_post = 0.0
@@ -286,10 +287,14 @@ class Sender:
             (batch, limit), reservation = self._claim_gated(), None
         self._moments = None
         if batch and reservation is not None:
-            self._moments, self._end = reservation.moments, reservation.end
+            self._reserved(reservation)
         elif batch and self._rate:
             batch = self._pace(batch)
         return batch, limit
+
+    def _reserved(self, reservation: pacing.Reservation) -> None:
+        """Take a granted reservation's schedule for the claimed batch."""
+        self._moments, self._end, self._interval = reservation.moments, reservation.end, reservation.interval
 
     def _claim_ahead(self, batch: list[states.Claimed], limit: int) -> None:
         """Before the last request of a full paced batch, claim the next and reserve it if the pace grants it now.
@@ -321,7 +326,7 @@ class Sender:
         while True:
             reservation = pacing.pace_reserve(subscription_id=self.subscription_id, rate=self._rate, count=len(batch))
             if reservation.granted:
-                self._moments, self._end = reservation.moments, reservation.end
+                self._reserved(reservation)
                 return batch
             if reservation.wait > pacing.WAIT_IN_THREAD:
                 states.deliveries_give_back(ids=[d.id for d in batch])
@@ -446,7 +451,7 @@ class Sender:
             self._cover(rest, timeout=sending.timeout)
         if self._moments:
             pacing.pace_wait_until(self._next_post)
-            self._next_post = time.time() + 1.0 / self._rate
+            self._next_post = time.time() + self._interval
         started_at = timezone.now()
         headers, response = {}, None
         try:
