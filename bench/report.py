@@ -181,7 +181,7 @@ def _retention_rows(retention: dict) -> list[tuple[str, str, str, str]]:
         what = f"a day ({retention['per_day']:,}) of a {retention['rows']:,}-delivery log" if "per_day" in retention \
             else f"{retention['rows']:,} old deliveries"
         out.append((f"retention {i}: sending alone (mean of before and after) / while pruning {what}",
-                    f"{_f(cycle.get('baseline_per_second', cycle['alone']['per_second']))}/s / "
+                    f"{_f(cycle['baseline_per_second'])}/s / "
                     f"{_f(cycle['pruning']['per_second'])}/s "
                     f"({_f(slower)}% slower{' in ' + cycle['slowest_stage'] if 'slowest_stage' in cycle else ''}; "
                     f"prune {_f(cycle['prune_seconds'])} s)",

@@ -124,10 +124,10 @@ def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: s
     The log first holds `rows` finished deliveries spread over `days` days (a day's worth, `rows // days`, a
     day), ending `cycles` days back. Each cycle is then one day of a log kept for `days` days: a day's worth
     arrives at the new end, the sending rate to another endpoint is measured alone, then again while
-    `prune_deliveries` removes the day that has aged past the period (once in each of its stages), then alone
-    again once it is over (the mean of the two alone is the baseline) (its cutoff a day later each cycle, as
-    the clock would have moved). Each generated day leaves its first GAP empty, and the cutoff falls in that gap:
-    each prune removes exactly one day, however long the pruner's process takes to start.
+    `prune_deliveries` removes the day that has aged past the period (its cutoff a day later each cycle, as
+    the clock would have moved), measured once in each of its stages, then alone again once it is over: the
+    mean of the two alone is the baseline. Each generated day leaves its first GAP empty, and the cutoff falls
+    in that gap: each prune removes exactly one day, however long the pruner's process takes to start.
     """
     from datetime import timedelta
 
