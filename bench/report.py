@@ -180,10 +180,11 @@ def _retention_rows(retention: dict) -> list[tuple[str, str, str, str]]:
         slower = cycle["slowdown_percent"]
         what = f"a day ({retention['per_day']:,}) of a {retention['rows']:,}-delivery log" if "per_day" in retention \
             else f"{retention['rows']:,} old deliveries"
-        out.append((f"retention {i}: sending alone (mean of before and after) / while pruning {what}",
+        out.append((f"retention {i}: sending alone at the same moment / while pruning {what}, the stage it "
+                    "slowed the most",
                     f"{_f(cycle['baseline_per_second'])}/s / "
                     f"{_f(cycle['pruning']['per_second'])}/s "
-                    f"({_f(slower)}% slower{' in ' + cycle['slowest_stage'] if 'slowest_stage' in cycle else ''}; "
+                    f"({_f(slower)}% slower in {cycle['slowest_stage']}; "
                     f"prune {_f(cycle['prune_seconds'])} s)",
                     "<= 20% slower", _check(slower is not None and slower <= 20)))
         out.append((f"retention {i}: longest lock wait a statement saw while pruning",

@@ -72,6 +72,10 @@ def stack_env(*, database: str, queue: str, ca_path: Path, extra: dict | None = 
         SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
+        # The bench's logs are generated up to 30 days back, and its retention phase runs `prune_deliveries`
+        # itself: its beat's hourly prune must find nothing of them (at 30 days it pruned them beside the
+        # bench's own pruner once they had aged past the period at wall-clock time: docs/PERFORMANCE.md).
+        WEBHOOKS_RETENTION_DAYS="36500",
     )
     env.update(extra or {})
     return env

@@ -257,7 +257,8 @@ class EndpointWake(models.Model):
 
 
 class SenderSlot(models.Model):
-    """One of the concurrent senders a scope allows: an endpoint's, or an organisation's share.
+    """One of the concurrent holders a scope allows: an endpoint's senders, an organisation's share, or the one
+    run of a job that must not run twice at once (the pruner, "job:prune_deliveries").
 
     A sender holds one slot of its endpoint and one of its organisation, each
     leased until `held_until` (delivery.slots), so the caps hold across

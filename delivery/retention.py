@@ -7,6 +7,14 @@ worker or a redelivery is never kept waiting), and an unfinished delivery
 period. `deliveries_prune_preview` counts what a run would remove, deleting
 nothing (`prune_deliveries --dry-run`).
 
+One run at a time: a run holds the pruner's slot (delivery.slots, scope
+PRUNE_SCOPE), leased for PRUNE_LEASE seconds and renewed before each batch and
+before its VACUUM; a run started meanwhile (the hourly task beside a manual
+`prune_deliveries`, or a second beat) is refused with `PruneRunning` and
+deletes nothing. Two at once skipped each other's locked rows and made the
+second VACUUM wait minutes for the first (docs/PERFORMANCE.md, "Retention
+beside sending"). A run killed mid-way frees the slot when its lease runs out.
+
 The pruner takes a bounded share of the machine: after each batch it rests
 PACE times as long as the batch took, so the senders beside it keep most of the
 cores and of the database. On PostgreSQL a run that deleted rows ends with a
@@ -25,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from delivery import slots
 from delivery.compiled import Compiled, params
 from delivery.models import Attempt, AttemptHour, Delivery, Event, HourSummary
 
@@ -42,6 +51,17 @@ PACE = 11.0
 # with PostgreSQL's parallel index workers, 24-39 % at 20 ms with them, 9.6 % at 20 ms in one process.
 VACUUM_COST_DELAY_MS = 20
 
+PRUNE_SCOPE = "job:prune_deliveries"
+# A run renews its lease before each batch and before its VACUUM, so the lease must outlast the longest of
+# those: the closing VACUUM, minutes over a 10M-delivery log here (a whole day's prune took 801-806 s there,
+# docs/PERFORMANCE.md). An hour leaves room for a log several times that; a run killed mid-way keeps the next
+# one out for at most that long (the hourly task skips a turn, saying why in its log).
+PRUNE_LEASE = 3600.0
+
+
+class PruneRunning(Exception):
+    """Another prune holds the pruner's slot: this one deleted nothing."""
+
 
 def _cutoff(days: float | None) -> datetime:
     days = settings.WEBHOOKS_RETENTION_DAYS if days is None else days
@@ -56,21 +76,39 @@ def deliveries_prune(*, days: float | None = None, batch_size: int | None = None
     """Delete what finished before the retention period; return counts of deliveries, events and roll-up rows."""
     batch_size = batch_size or BATCH_SIZE
     cutoff = _cutoff(days)
-    # Deliveries first, with their attempts: their events become free to go. Then the events older than the
-    # cutoff that no delivery refers to any more (a delivery that stays keeps its event).
-    counts = {
-        "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size,
-                                         children=(Attempt, "delivery")),
-        "events": _delete_in_batches(Event.objects.filter(created_at__lt=cutoff), order="created_at",
-                                     batch_size=batch_size, unless_referenced_by=(Delivery, "event")),
-        "attempt_hours": _delete_in_batches(AttemptHour.objects.filter(hour__lt=cutoff), order="hour",
-                                            batch_size=batch_size),
-        "hour_summaries": _delete_in_batches(HourSummary.objects.filter(hour__lt=cutoff), order="hour",
-                                             batch_size=batch_size),
-    }
-    if any(counts.values()) and connection.vendor == "postgresql":
-        _vacuum([Delivery, Attempt, Event, AttemptHour, HourSummary])
+    holder = slots.new_holder()
+
+    def renew() -> None:
+        slots.slots_renew(holder=holder, until=_lease_until())
+
+    if not slots.slot_take_only(scope=PRUNE_SCOPE, holder=holder, until=_lease_until()):
+        until = slots.slot_held_until(scope=PRUNE_SCOPE)
+        raise PruneRunning(f"Another prune is running (its lease ends at {until:%Y-%m-%d %H:%M:%S} UTC at the "
+                           "latest); nothing was pruned.")
+    try:
+        # Deliveries first, with their attempts: their events become free to go. Then the events older than
+        # the cutoff that no delivery refers to any more (a delivery that stays keeps its event).
+        counts = {
+            "deliveries": _delete_in_batches(_old_deliveries(cutoff), order="completed_at", batch_size=batch_size,
+                                             renew=renew, children=(Attempt, "delivery")),
+            "events": _delete_in_batches(Event.objects.filter(created_at__lt=cutoff), order="created_at",
+                                         batch_size=batch_size, renew=renew,
+                                         unless_referenced_by=(Delivery, "event")),
+            "attempt_hours": _delete_in_batches(AttemptHour.objects.filter(hour__lt=cutoff), order="hour",
+                                                batch_size=batch_size, renew=renew),
+            "hour_summaries": _delete_in_batches(HourSummary.objects.filter(hour__lt=cutoff), order="hour",
+                                                 batch_size=batch_size, renew=renew),
+        }
+        if any(counts.values()) and connection.vendor == "postgresql":
+            renew()
+            _vacuum([Delivery, Attempt, Event, AttemptHour, HourSummary])
+    finally:
+        slots.slots_release(holder=holder)
     return counts
+
+
+def _lease_until() -> datetime:
+    return timezone.now() + timedelta(seconds=PRUNE_LEASE)
 
 
 def _vacuum(models) -> None:
@@ -117,10 +155,10 @@ def deliveries_prune_preview(*, days: float | None = None) -> dict:
     }
 
 
-def _delete_in_batches(queryset, *, order: str, batch_size: int, children: tuple | None = None,
+def _delete_in_batches(queryset, *, order: str, batch_size: int, renew, children: tuple | None = None,
                        unless_referenced_by: tuple | None = None) -> int:
-    """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction and followed
-    by a rest of PACE times its length; return how many.
+    """Delete the queryset's rows batch by batch, oldest `order` first, each in a short transaction (after
+    `renew()`, which extends the run's lease) and followed by a rest of PACE times its length; return how many.
 
     Each batch starts after the (`order`, id) where the last one ended: the index entries of rows
     deleted before are dead until vacuum, and a batch that started from the oldest end again would
@@ -136,6 +174,7 @@ def _delete_in_batches(queryset, *, order: str, batch_size: int, children: tuple
     delete_children = _delete_by_ids(*children) if children is not None else None
     delete_rows = _delete_by_ids(queryset.model, unless_referenced_by=unless_referenced_by)
     for _ in range(MAX_BATCHES):
+        renew()
         started = time.monotonic()
         batch = queryset
         if last is not None:  # strictly after the last row of the batch before, whatever rows share its `order`

@@ -122,6 +122,20 @@ def _room(*scopes: tuple[str, int]) -> bool:
     return True
 
 
+def slot_take_only(*, scope: str, holder: str, until: datetime) -> bool:
+    """Take the one slot of a scope that allows one holder (a job that must not run twice at once, such as
+    the pruner); return False if another holder has it and its lease has not run out."""
+    SenderSlot.objects.bulk_create([SenderSlot(scope=scope, number=0)], ignore_conflicts=True)
+    return bool(SenderSlot.objects.filter(_free(timezone.now()), scope=scope, number=0)
+                .update(held_until=until, holder=holder))
+
+
+def slot_held_until(*, scope: str) -> datetime | None:
+    """Return when the lease of a scope's held slot ends (None: no slot of it is held)."""
+    return (SenderSlot.objects.filter(scope=scope, held_until__gt=timezone.now())
+            .order_by("-held_until").values_list("held_until", flat=True).first())
+
+
 def slots_renew(*, holder: str, until: datetime) -> None:
     """Extend every slot the holder has to `until`."""
     _RENEW.run(holder=holder, until=until)

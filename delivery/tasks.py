@@ -1,9 +1,13 @@
 """Celery tasks: a thin interface that takes an id and calls a service."""
 
+import logging
+
 from celery import shared_task
 
 from delivery import charts, retention, sender, wakeups
 from delivery.models import Delivery
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="delivery.tasks.send_endpoint", ignore_result=True)
@@ -25,7 +29,11 @@ def sweep_due_deliveries() -> int:
 
 @shared_task(name="delivery.tasks.prune_old_deliveries", ignore_result=True)
 def prune_old_deliveries() -> dict:
-    return retention.deliveries_prune()
+    try:
+        return retention.deliveries_prune()
+    except retention.PruneRunning as running:  # the next hourly run goes on where that one ends
+        logger.info("%s", running)
+        return {}
 
 
 @shared_task(name="delivery.tasks.summarise_closed_hours", ignore_result=True)

@@ -139,3 +139,54 @@ def test_old_events_of_one_instant_go_in_batches_unless_a_delivery_that_stays_re
     assert set(Event.objects.values_list("id", flat=True)) == {e.id for e in staying}
     assert not Event.objects.filter(id__in=[e.id for e in orphans]).exists()
     assert deliveries_prune(batch_size=2)["events"] == 0  # nothing more to go: the walk ends at once
+
+
+def test_a_second_prune_while_one_runs_is_refused_and_deletes_nothing_until_the_first_ends(org, caplog):
+    """Bad input: a manual `prune_deliveries` and the hourly task started while another run holds the
+    pruner's slot (two at once skipped each other's rows and made one VACUUM wait minutes for the other).
+    Each is refused saying so and deletes nothing; once the run ends, or its lease runs out because it was
+    killed, the next one prunes."""
+    import logging
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from delivery import slots
+    from delivery.models import SenderSlot
+
+    event = record_activity(organisation=org, activity_type="lot.created", data={})  # no subscriber: no delivery
+    Event.objects.filter(id=event.id).update(created_at=timezone.now() - timedelta(days=31))
+    running = slots.new_holder()  # another run, in another process, holds the slot
+    assert slots.slot_take_only(scope=retention.PRUNE_SCOPE, holder=running,
+                                until=timezone.now() + timedelta(seconds=retention.PRUNE_LEASE))
+
+    with pytest.raises(CommandError, match=r"Another prune is running \(its lease ends at .* UTC at the latest\); "
+                                           r"nothing was pruned\."):
+        call_command("prune_deliveries")
+    with caplog.at_level(logging.INFO, logger="delivery.tasks"):
+        assert prune_old_deliveries() == {}
+    assert "Another prune is running" in caplog.text
+    assert Event.objects.filter(id=event.id).exists()  # neither deleted anything
+    # The refused runs left the running one's slot as it was.
+    assert SenderSlot.objects.get(scope=retention.PRUNE_SCOPE).holder == running
+
+    # The other run was killed: its lease runs out, and the next run prunes (and frees the slot as it ends).
+    SenderSlot.objects.filter(scope=retention.PRUNE_SCOPE).update(held_until=timezone.now() - timedelta(seconds=1))
+    assert prune_old_deliveries()["events"] == 1
+    assert not Event.objects.filter(id=event.id).exists()
+    assert slots.slot_held_until(scope=retention.PRUNE_SCOPE) is None
+    assert deliveries_prune()["events"] == 0  # and the one after that is not refused
+
+
+def test_a_prune_frees_its_slot_even_when_it_fails(org, monkeypatch):
+    """Bad input: a batch that raises (a database error mid-run). The run fails, and its slot is free at once
+    for the next, not held until the lease runs out."""
+    from delivery import slots
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(retention, "_delete_in_batches", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        deliveries_prune()
+    assert slots.slot_held_until(scope=retention.PRUNE_SCOPE) is None

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from delivery.retention import deliveries_prune, deliveries_prune_preview
+from delivery.retention import PruneRunning, deliveries_prune, deliveries_prune_preview
 
 
 class Command(BaseCommand):
@@ -8,7 +8,8 @@ class Command(BaseCommand):
         "Delete deliveries that finished more than WEBHOOKS_RETENTION_DAYS ago, with their attempts, "
         "events left without deliveries and the charts' hourly counts of that age; never an unfinished "
         "delivery. Deletes in short, paced batches, then (PostgreSQL) vacuums the pruned tables so their space "
-        "is reused. Beat runs it hourly. --dry-run says what it would remove."
+        "is reused. Beat runs it hourly; one run at a time (a second is refused). --dry-run says what it would "
+        "remove."
     )
 
     def add_arguments(self, parser):
@@ -29,7 +30,10 @@ class Command(BaseCommand):
                 f"{counts['cutoff']:%Y-%m-%d %H:%M} UTC, with their {counts['attempts']} attempts, "
                 f"{counts['events']} events and {chart_rows} hourly chart rows.")
             return
-        counts = deliveries_prune(days=days, batch_size=batch_size)
+        try:
+            counts = deliveries_prune(days=days, batch_size=batch_size)
+        except PruneRunning as running:
+            raise CommandError(str(running)) from running
         chart_rows = counts["attempt_hours"] + counts["hour_summaries"]
         self.stdout.write(f"Pruned {counts['deliveries']} deliveries, {counts['events']} events and "
                           f"{chart_rows} hourly chart rows.")
