@@ -128,6 +128,37 @@ def test_a_paced_backlog_reserves_each_next_batch_before_the_last_request_of_the
     assert all(r.end == pytest.approx(r.moments[-1] + 0.02) for r in reservations)
 
 
+def test_a_limit_removed_while_a_paced_batch_is_sent_spaces_its_last_request_by_its_own_reservation(
+        org, receiver, monkeypatch):
+    """Bad timing: the operator removes the endpoint's 50/s limit while a paced batch of 10 is being sent. The
+    claim ahead (before that batch's last request) reads the endpoint without a rate: the batch's last
+    request still leaves one interval (20 ms) after the one before it, by its own reservation, and the next
+    batch goes unpaced. Every delivery arrives once, in order (the sender once divided by the missing rate)."""
+    from subscriptions.models import Subscription
+
+    subscription, _ = make_subscription(org, url=receiver.url, max_per_second=50)
+    events = _record(org, 20)
+    posts, reservations = [], []
+    real_post, real_reserve = sender.transport.post, pacing.pace_reserve
+
+    def post(*a, **kw):
+        posts.append(time.time())
+        if len(posts) == 1:
+            Subscription.objects.filter(id=subscription.id).update(max_per_second=None)
+        return real_post(*a, **kw)
+
+    monkeypatch.setattr(sender.transport, "post", post)
+    monkeypatch.setattr(pacing, "pace_reserve", lambda **kw: reservations.append(kw) or real_reserve(**kw))
+
+    send_endpoint(str(subscription.id))
+
+    assert [r.headers["webhook-id"] for r in receiver.received] == [e.webhook_id for e in events]
+    assert Delivery.objects.filter(subscription=subscription, state=Delivery.State.SUCCEEDED).count() == 20
+    assert [r["count"] for r in reservations] == [10]  # the first batch only: the second went unpaced
+    gaps = [b - a for a, b in zip(posts[:10], posts[1:10], strict=False)]
+    assert min(gaps) >= 0.02 - 1e-3, gaps
+
+
 def test_a_paced_batch_that_fails_gives_back_the_batch_claimed_ahead_for_the_breaker_to_decide(
         org, receiver, monkeypatch):
     """Bad input: the last request of a full batch (the next one claimed ahead behind it) is answered 500,
