@@ -20,12 +20,12 @@ machine). A stage the prune ended in before its pair was measured is paired
 with the sending alone right after the prune. The stage slowed the most is the
 figure. (Paired, because "alone" measured apart from the prune, before and
 after it, went 319-607/s from one day to the next on this machine, and
-403-825/s in a later run: more than the 20 % the target allows.) The tables' sizes are read after the fill and
-after the prune, each fill followed by a CHECKPOINT so that its writes are not
-flushed during the measures. While the prune runs, a sampler reads
-pg_stat_activity every 20 ms: the longest time any statement of the database
-had been running while it waited for a lock (an upper bound of a lock wait:
-the wait began after the statement did).
+403-825/s in a later run: more than the 20 % the target allows.) The tables'
+sizes are read after the fill and after the prune, each fill followed by a
+CHECKPOINT so that its writes are not flushed during the measures. While the
+prune runs, a sampler reads pg_stat_activity every 20 ms: the longest time any
+statement of the database had been running while it waited for a lock (an
+upper bound of a lock wait: the wait began after the statement did).
 """
 
 import contextlib
@@ -111,9 +111,8 @@ def _vacuum_paused(database: str, pruner: subprocess.Popen, measure, *, tries: i
             if row is not None:
                 with _stopped(row[0]):
                     # Stopped inside the sleep, not just after it (it would no longer report the wait).
-                    (event,), = conn.execute("SELECT wait_event FROM pg_stat_activity WHERE pid = %s",
-                                             [row[0]]).fetchall() or [(None,)]
-                    if event == "VacuumDelay":
+                    if conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'VacuumDelay'",
+                                    [row[0]]).fetchone():
                         return measure()
             time.sleep(0.005)
     return None
@@ -225,15 +224,15 @@ def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: s
     _checkpoint()
     out = {"rows": per_day * days, "per_day": per_day, "days": days, "events": events,
            "first_fill_seconds": time.monotonic() - t0, "after_first_fill": table_sizes(), "cycles": []}
+
+    def send() -> dict:  # the sending measured, alone or beside the prune: the same each time
+        return phases.throughput(rx, events=events, endpoints=1, **kw)
+
     for cycle in range(cycles):
         t0 = time.monotonic()
         fill(days + cycle)
         _checkpoint()
         figures = {"fill_seconds": time.monotonic() - t0, "after_fill": table_sizes()}
-
-        def send() -> dict:
-            return phases.throughput(rx, events=events, endpoints=1, **kw)
-
         figures["alone"] = send()
         sampler = LockSampler(database)
         sampler.start()

@@ -53,7 +53,7 @@ VACUUM_COST_DELAY_MS = 20
 
 PRUNE_SCOPE = "job:prune_deliveries"
 # A run renews its lease before each batch and before its VACUUM, so the lease must outlast the longest of
-# those: the closing VACUUM, minutes over a 10M-delivery log here (a whole day's prune took 801-806 s there,
+# those: the closing VACUUM, minutes over a 10M-delivery log here (a whole day's prune took 697-829 s there,
 # docs/PERFORMANCE.md). An hour leaves room for a log several times that; a run killed mid-way keeps the next
 # one out for at most that long (the hourly task skips a turn, saying why in its log).
 PRUNE_LEASE = 3600.0
