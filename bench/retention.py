@@ -158,22 +158,71 @@ class LockSampler(threading.Thread):
                 "samples_with_a_lock_wait": self.waiting_samples}
 
 
-# The prune's later stages, each known by the first statement of it the pruner sends (after its deliveries).
-PRUNE_STAGES = (("events", 'DELETE FROM "delivery_event"'), ("vacuum", "VACUUM"))
+# The prune's stages in order, each after the first known by the first statement of it the pruner sends.
+STAGES = ("deliveries", "events", "vacuum")
+STAGE_STATEMENTS = (("vacuum", "VACUUM"), ("events", 'DELETE FROM "delivery_event"'))
+# Pairs (sending while the prune runs, then with it stopped) measured in each stage: the stage's figure is the
+# median of each side, so that one sample's noise (a pair went -25 % to +23 % on this machine) is not the figure.
+ROUNDS = 3
 
 
-def _stage_reached(database: str, statement: str, pruner: subprocess.Popen) -> bool:
-    """Wait until a statement of the database begins with `statement` (pg_stat_activity keeps a connection's last
-    statement while it rests); return False if the pruner ended first."""
+def _stage_now(database: str) -> int:
+    """Return the index in STAGES of the furthest stage a statement of the database shows (pg_stat_activity
+    keeps a connection's last statement while it rests: the caller keeps the furthest seen)."""
     import psycopg
 
     with psycopg.connect(stack.database_url(database), autocommit=True) as conn:
-        while pruner.poll() is None:
+        for stage, statement in STAGE_STATEMENTS:
             if conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query LIKE %s LIMIT 1",
                             [database, statement + "%"]).fetchone():
-                return True
-            time.sleep(0.05)
-    return False
+                return STAGES.index(stage)
+    return 0
+
+
+def _vacuum_running(database: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(stack.database_url(database), autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                            "AND query LIKE 'VACUUM%%'", [database]).fetchone() is not None
+
+
+def _paused(database: str, pruner: subprocess.Popen, measure):
+    """Return measure() run with the prune stopped where it is now: its VACUUM's server process if one runs,
+    else the pruner's own process (None if the prune has ended, or its VACUUM was not caught sleeping)."""
+    if not _vacuum_running(database):
+        if pruner.poll() is not None:
+            return None
+        with _stopped(pruner.pid):
+            if not _vacuum_running(database):  # it had not sent its VACUUM just before it stopped
+                return measure()
+    return _vacuum_paused(database, pruner, measure)
+
+
+def _median(values: list[float]) -> float:
+    import statistics
+
+    return statistics.median(values)
+
+
+def _stages_measured(database: str, pruner: subprocess.Popen, send, started: float) -> dict:
+    """Measure sending in each stage of the prune as it reaches it, ROUNDS times alternately while it runs
+    and with it stopped; return {stage: {"reached_seconds", "pruning": [figures], "paused": [figures]}}.
+    A pair's "pruning" side counts for the stage it started in; a stage the prune leaves before ROUNDS pairs
+    keeps the pairs it has."""
+    out, stage = {}, 0
+    while pruner.poll() is None or not out:  # one pair at least, even of a prune already over (the smoke's)
+        stage = max(stage, _stage_now(database))
+        name = STAGES[stage]
+        measured = out.setdefault(name, {"reached_seconds": time.monotonic() - started, "pruning": [], "paused": []})
+        if len(measured["pruning"]) >= ROUNDS:
+            time.sleep(0.05)  # this stage has its pairs: wait for the next (or the prune's end)
+            continue
+        measured["pruning"].append(send())
+        paused = _paused(database, pruner, send)
+        if paused is not None:
+            measured["paused"].append(paused)
+    return out
 
 
 def _first_batch(oldest: int, *, limit: float = 60.0) -> float:
@@ -203,6 +252,8 @@ def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: s
     from datetime import timedelta
 
     from django.utils import timezone
+
+    from delivery.retention import deliveries_prune_preview
 
     org = phases.organisation_make("retention")
     old = phases.endpoint_make(rx, org, "/retention-old", ["lot.created", "order.created"])
@@ -234,28 +285,22 @@ def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: s
         _checkpoint()
         figures = {"fill_seconds": time.monotonic() - t0, "after_fill": table_sizes()}
         figures["alone"] = send()
+        # Day `cycle` has aged past the period: the cutoff in the gap before day cycle + 1's first row.
+        cutoff = day_end(cycle) + timedelta(seconds=GAP / 2)
+        t0 = time.monotonic()
+        preview = deliveries_prune_preview(days=(timezone.now() - cutoff).total_seconds() / DAY)
+        figures["dry_run_seconds"] = time.monotonic() - t0
+        figures["dry_run"] = {what: n for what, n in preview.items() if what != "cutoff"}
         sampler = LockSampler(database)
         sampler.start()
         started = time.monotonic()
-        # Day `cycle` has aged past the period: the cutoff in the gap before day cycle + 1's first row.
-        cutoff = day_end(cycle) + timedelta(seconds=GAP / 2)
         period = (timezone.now() - cutoff).total_seconds() / DAY
         pruner = subprocess.Popen([sys.executable, "manage.py", "prune_deliveries", "--days", f"{period:.9f}"],
                                   env=env, cwd=stack.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         figures["pruner_start_seconds"] = _first_batch(FIRST + cycle * per_day + per_day - 1)  # the day's oldest
-        # Sending measured in each stage of the prune, as it reaches it, then with the pruner (deleting stages)
-        # or its VACUUM stopped at that moment: each stage's slowdown is against its own pair.
-        stages = {"deliveries": send()}
-        paused = {"deliveries": _pruner_paused(pruner, send)}
-        figures["stage_reached_seconds"] = {}
-        for stage, statement in PRUNE_STAGES:
-            if _stage_reached(database, statement, pruner):
-                figures["stage_reached_seconds"][stage] = time.monotonic() - started
-                stages[stage] = send()
-                paused[stage] = (_vacuum_paused(database, pruner, send) if stage == "vacuum"
-                                 else _pruner_paused(pruner, send))
-        figures["stages"] = stages
-        figures["paused"] = {stage: f for stage, f in paused.items() if f is not None}
+        # Sending measured in each stage of the prune, as it reaches it, alternately while it runs and with the
+        # pruner (deleting stages) or its VACUUM stopped at that moment: each stage against its own pairs.
+        measured = _stages_measured(database, pruner, send, started)
         figures["sending_seconds_while_pruning"] = time.monotonic() - started
         output, _ = pruner.communicate()
         figures["prune_seconds"] = time.monotonic() - started
@@ -264,23 +309,38 @@ def retention(rx, *, rows: int, events: int, cycles: int, env: dict, database: s
         figures.update(sampler.stop())
         figures["after_prune"] = table_sizes()
         figures["alone_after"] = send()
-        # A stage the prune ended in before its pair was measured is paired with the sending after it.
-        figures["paired_alone"] = {stage: figures["paused"].get(stage, figures["alone_after"])["per_second"]
-                                   for stage in stages}
+        figures["stage_reached_seconds"] = {stage: m["reached_seconds"] for stage, m in measured.items()}
+        figures["stages"] = {stage: m["pruning"] for stage, m in measured.items() if m["pruning"]}
+        # A pair whose stopped side the prune ended before is completed with the sending after the prune.
+        figures["paused"] = {stage: m["paused"] + [figures["alone_after"]] * (len(m["pruning"]) - len(m["paused"]))
+                             for stage, m in measured.items() if m["pruning"]}
+        figures["stage_pruning_per_second"] = {
+            stage: _median([f["per_second"] for f in sends]) for stage, sends in figures["stages"].items()}
+        figures["paired_alone"] = {
+            stage: _median([f["per_second"] for f in sends]) for stage, sends in figures["paused"].items()}
         figures["stage_slowdown_percent"] = {
-            stage: 100 * (1 - stages[stage]["per_second"] / alone) if alone else None
+            stage: 100 * (1 - figures["stage_pruning_per_second"][stage] / alone) if alone else None
             for stage, alone in figures["paired_alone"].items()}
-        figures["slowest_stage"] = max(stages, key=lambda stage: figures["stage_slowdown_percent"][stage] or 0)
-        figures["pruning"] = stages[figures["slowest_stage"]]
+        figures["pair_slowdown_percent"] = {
+            stage: [100 * (1 - p["per_second"] / a["per_second"]) if a["per_second"] else None
+                    for p, a in zip(figures["stages"][stage], figures["paused"][stage], strict=True)]
+            for stage in figures["stages"]}
+        figures["slowest_stage"] = max(figures["stages"],
+                                       key=lambda stage: figures["stage_slowdown_percent"][stage] or 0)
+        figures["pruning_per_second"] = figures["stage_pruning_per_second"][figures["slowest_stage"]]
         figures["baseline_per_second"] = figures["paired_alone"][figures["slowest_stage"]]
         figures["slowdown_percent"] = figures["stage_slowdown_percent"][figures["slowest_stage"]]
         before, after = figures["alone"]["per_second"], figures["alone_after"]["per_second"]
-        pairs = ", ".join(f"{stage} {stages[stage]['per_second']:.1f} vs {figures['paired_alone'][stage]:.1f}/s "
-                          f"({figures['stage_slowdown_percent'][stage]:+.1f} %)" for stage in stages)
+        pairs = ", ".join(
+            f"{stage} {figures['stage_pruning_per_second'][stage]:.1f} vs {figures['paired_alone'][stage]:.1f}/s "
+            f"({figures['stage_slowdown_percent'][stage]:+.1f} %; pairs "
+            f"{' '.join(f'{x:+.1f}' for x in figures['pair_slowdown_percent'][stage] if x is not None)})"
+            for stage in figures["stages"])
         print(f"retention day {cycle + 1}: while pruning vs alone at the same moment: {pairs}; "
               f"alone {before:.1f}/s before the prune, {after:.1f}/s after; "
               f"longest lock wait {figures['longest_lock_wait_s']:.3f} s, prune {figures['prune_seconds']:.0f} s "
-              f"({figures['prune_output'][0]})", flush=True)
+              f"({figures['prune_output'][0]}); its dry run {figures['dry_run_seconds']:.1f} s "
+              f"({figures['dry_run']['deliveries']:,} deliveries, {figures['dry_run']['events']:,} events)", flush=True)
         out["cycles"].append(figures)
     return out
 
@@ -290,8 +350,8 @@ def lost(results: dict) -> list[str]:
     problems = []
     for i, cycle in enumerate(results.get("cycles", [])):
         sent = [("alone", cycle["alone"]), ("alone after", cycle["alone_after"]),
-                *((f"while pruning ({stage})", figures) for stage, figures in cycle["stages"].items()),
-                *((f"pruner stopped ({stage})", figures) for stage, figures in cycle["paused"].items())]
+                *((f"while pruning ({stage})", f) for stage, sends in cycle["stages"].items() for f in sends),
+                *((f"pruner stopped ({stage})", f) for stage, sends in cycle["paused"].items() for f in sends)]
         for label, figures in sent:
             if figures["lost"] or figures["unverified"]:
                 problems.append(f"retention cycle {i + 1} {label}: {len(figures['lost'])} lost, "
