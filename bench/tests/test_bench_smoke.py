@@ -47,6 +47,11 @@ def test_smoke_run_delivers_every_event_verified(require_services, tmp_path):
     # Each day's prune removes exactly the day that aged past the period: 2,000 over 30 days is 66 a day.
     assert results["retention"]["per_day"] == 66
     assert all(c["prune_output"][0].startswith("Pruned 66 deliveries") for c in cycles), cycles
+    # Each stage measured is paired: as many sends with the prune stopped as while it ran (the figure is their
+    # medians'), and the dry run before the prune counted what the prune then removed.
+    assert all(c["stages"]["deliveries"] and len(c["paused"][stage]) == len(sends)
+               for c in cycles for stage, sends in c["stages"].items()), cycles
+    assert all(c["dry_run"]["deliveries"] == 66 and c["dry_run"]["events"] == 66 for c in cycles), cycles
     assert "longest lock wait" in run.stdout
     assert results["log"]["disk"]["typical_delivery_with_event_and_attempt"] > 0 and "bytes on disk" in run.stdout
     assert results["controls_ordered"]["in_recording_order"] and results["controls_limited_100"]["busiest_second"] > 0
