@@ -24,7 +24,7 @@ from bench import stack
 ROOT = Path(__file__).resolve().parent.parent
 FULL = dict(tp_events=5000, lat_events=600, iso_events=400, rate=20.0, cost_iters=300, log_rows=10_000_000,
             log_sqlite_rows=1_000_000, raw_seconds=10.0, peer_tp=2000, peer_lat=400, timeout=600.0, stmt_events=200,
-            ctl_events=2000, retention_rows=1_000_000, retention_events=2000, retention_cycles=3)
+            ctl_events=2000, retention_rows=10_000_000, retention_events=5000, retention_cycles=3)
 SMOKE = dict(tp_events=40, lat_events=20, iso_events=20, rate=20.0, cost_iters=5, log_rows=2000,
              log_sqlite_rows=2000, raw_seconds=1.0, peer_tp=10, peer_lat=10, timeout=60.0, stmt_events=20,
              ctl_events=20, retention_rows=2000, retention_events=20, retention_cycles=3)
