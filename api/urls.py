@@ -1,12 +1,13 @@
 from django.urls import path, re_path
 
+from api.error_pages import NOT_FOUND
 from api.problems import problem
 from api.v1 import api
 
 
 def not_found(request, *args, **kwargs):
     """Any other URL under /api/: a problem details 404, like the API's own (not the pages' HTML)."""
-    return problem(404, "No such API URL: see /api/v1/docs.")
+    return problem(404, NOT_FOUND)
 
 
 urlpatterns = [

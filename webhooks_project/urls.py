@@ -16,3 +16,9 @@ urlpatterns = [
     path("", include("operations.urls")),
     path("", include("api.urls")),
 ]
+
+# Errors raised before a view answers (a Host header not allowed, a middleware's 500): problem details under /api/.
+handler400 = "api.error_pages.bad_request"
+handler403 = "api.error_pages.permission_denied"
+handler404 = "api.error_pages.page_not_found"
+handler500 = "api.error_pages.server_error"
