@@ -12,11 +12,15 @@ from django.views import defaults
 from api.problems import problem
 
 API_PREFIX = "/api/"
-NOT_FOUND = "No such API URL: see /api/v1/docs."
 
 
 def _is_api(request) -> bool:
     return request.path.startswith(API_PREFIX)
+
+
+def api_not_found(request, *args, **kwargs):
+    """A URL under /api/ that nothing answers: a problem details 404, like the API's own (not the pages' HTML)."""
+    return problem(404, "No such API URL: see /api/v1/docs.")
 
 
 def bad_request(request, exception):
@@ -34,7 +38,7 @@ def permission_denied(request, exception):
 
 def page_not_found(request, exception):
     if _is_api(request):
-        return problem(404, NOT_FOUND)
+        return api_not_found(request)
     return defaults.page_not_found(request, exception)
 
 
