@@ -97,33 +97,22 @@ def _exit_on_term(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def _vacuum_paused(database: str, pruner: subprocess.Popen, measure, *, tries: int = 400):
+def _vacuum_paused(conn, database: str, pruner: subprocess.Popen, measure, *, tries: int = 400):
     """Return measure() run while the prune's VACUUM is stopped in a cost-delay sleep (None if the prune ended,
-    or no VACUUM was caught sleeping in `tries` looks 5 ms apart)."""
-    import psycopg
-
-    with psycopg.connect(stack.database_url(database), autocommit=True) as conn:
-        for _ in range(tries):
-            if pruner.poll() is not None:
-                return None
-            row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-                               "AND query LIKE 'VACUUM%%' AND wait_event = 'VacuumDelay'", [database]).fetchone()
-            if row is not None:
-                with _stopped(row[0]):
-                    # Stopped inside the sleep, not just after it (it would no longer report the wait).
-                    if conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'VacuumDelay'",
-                                    [row[0]]).fetchone():
-                        return measure()
-            time.sleep(0.005)
+    or no VACUUM was caught sleeping in `tries` looks 5 ms apart). `conn`: an autocommit psycopg connection."""
+    for _ in range(tries):
+        if pruner.poll() is not None:
+            return None
+        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                           "AND query LIKE 'VACUUM%%' AND wait_event = 'VacuumDelay'", [database]).fetchone()
+        if row is not None:
+            with _stopped(row[0]):
+                # Stopped inside the sleep, not just after it (it would no longer report the wait).
+                if conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event = 'VacuumDelay'",
+                                [row[0]]).fetchone():
+                    return measure()
+        time.sleep(0.005)
     return None
-
-
-def _pruner_paused(pruner: subprocess.Popen, measure):
-    """Return measure() run while the pruner's process is stopped (None if it has ended)."""
-    if pruner.poll() is not None:
-        return None
-    with _stopped(pruner.pid):
-        return measure()
 
 
 class LockSampler(threading.Thread):
@@ -166,37 +155,31 @@ STAGE_STATEMENTS = (("vacuum", "VACUUM"), ("events", 'DELETE FROM "delivery_even
 ROUNDS = 3
 
 
-def _stage_now(database: str) -> int:
+def _stage_now(conn, database: str) -> int:
     """Return the index in STAGES of the furthest stage a statement of the database shows (pg_stat_activity
     keeps a connection's last statement while it rests: the caller keeps the furthest seen)."""
-    import psycopg
-
-    with psycopg.connect(stack.database_url(database), autocommit=True) as conn:
-        for stage, statement in STAGE_STATEMENTS:
-            if conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query LIKE %s LIMIT 1",
-                            [database, statement + "%"]).fetchone():
-                return STAGES.index(stage)
+    for stage, statement in STAGE_STATEMENTS:
+        if conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND query LIKE %s LIMIT 1",
+                        [database, statement + "%"]).fetchone():
+            return STAGES.index(stage)
     return 0
 
 
-def _vacuum_running(database: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(stack.database_url(database), autocommit=True) as conn:
-        return conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
-                            "AND query LIKE 'VACUUM%%'", [database]).fetchone() is not None
+def _vacuum_running(conn, database: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
+                        "AND query LIKE 'VACUUM%%'", [database]).fetchone() is not None
 
 
-def _paused(database: str, pruner: subprocess.Popen, measure):
+def _paused(conn, database: str, pruner: subprocess.Popen, measure):
     """Return measure() run with the prune stopped where it is now: its VACUUM's server process if one runs,
     else the pruner's own process (None if the prune has ended, or its VACUUM was not caught sleeping)."""
-    if not _vacuum_running(database):
+    if not _vacuum_running(conn, database):
         if pruner.poll() is not None:
             return None
         with _stopped(pruner.pid):
-            if not _vacuum_running(database):  # it had not sent its VACUUM just before it stopped
+            if not _vacuum_running(conn, database):  # it had not sent its VACUUM just before it stopped
                 return measure()
-    return _vacuum_paused(database, pruner, measure)
+    return _vacuum_paused(conn, database, pruner, measure)
 
 
 def _median(values: list[float]) -> float:
@@ -209,19 +192,23 @@ def _stages_measured(database: str, pruner: subprocess.Popen, send, started: flo
     """Measure sending in each stage of the prune as it reaches it, ROUNDS times alternately while it runs
     and with it stopped; return {stage: {"reached_seconds", "pruning": [figures], "paused": [figures]}}.
     A pair's "pruning" side counts for the stage it started in; a stage the prune leaves before ROUNDS pairs
-    keeps the pairs it has."""
+    keeps the pairs it has. One connection reads pg_stat_activity for the whole prune."""
+    import psycopg
+
     out, stage = {}, 0
-    while pruner.poll() is None or not out:  # one pair at least, even of a prune already over (the smoke's)
-        stage = max(stage, _stage_now(database))
-        name = STAGES[stage]
-        measured = out.setdefault(name, {"reached_seconds": time.monotonic() - started, "pruning": [], "paused": []})
-        if len(measured["pruning"]) >= ROUNDS:
-            time.sleep(0.05)  # this stage has its pairs: wait for the next (or the prune's end)
-            continue
-        measured["pruning"].append(send())
-        paused = _paused(database, pruner, send)
-        if paused is not None:
-            measured["paused"].append(paused)
+    with psycopg.connect(stack.database_url(database), autocommit=True) as conn:
+        while pruner.poll() is None or not out:  # one pair at least, even of a prune already over (the smoke's)
+            stage = max(stage, _stage_now(conn, database))
+            name = STAGES[stage]
+            measured = out.setdefault(name, {"reached_seconds": time.monotonic() - started, "pruning": [],
+                                             "paused": []})
+            if len(measured["pruning"]) >= ROUNDS:
+                time.sleep(0.05)  # this stage has its pairs: wait for the next (or the prune's end)
+                continue
+            measured["pruning"].append(send())
+            paused = _paused(conn, database, pruner, send)
+            if paused is not None:
+                measured["paused"].append(paused)
     return out
 
 
