@@ -248,12 +248,17 @@ class EndpointWake(models.Model):
     since = models.DateTimeField()
     # The holder found every slot it needs taken: whoever frees a slot of its organisation wakes it.
     waiting = models.BooleanField(default=False)
+    # The holder is listening for a wake on its endpoint's channel (delivery.wakeups): the first caller
+    # that finds this set clears it and sends one wake; later callers send nothing. (A database default too:
+    # during a rolling upgrade the version before inserts rows without it.)
+    listening = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes = [models.Index(fields=["subscription"], name="endpoint_wake_waiting", condition=Q(waiting=True))]
 
     def __str__(self) -> str:
-        return f"{self.subscription_id} since {self.since}" + (" (waiting for a slot)" if self.waiting else "")
+        return (f"{self.subscription_id} since {self.since}" + (" (waiting for a slot)" if self.waiting else "")
+                + (" (listening)" if self.listening else ""))
 
 
 class SenderSlot(models.Model):

@@ -36,3 +36,14 @@ def reset_on_url_change(sender, *, subscription, url, **kwargs) -> int:
 def cancel_on_delete(sender, *, subscription, **kwargs) -> int:
     """Cancel the deleted subscription's unfinished deliveries; return how many."""
     return states.deliveries_cancel(subscription_id=subscription.id)
+
+
+def listen_in_worker(**kwargs) -> None:
+    """A worker has started (Celery's worker_ready): its holders listen for a wake before they let go."""
+    wakeups.listening_start()
+
+
+def stop_listening(**kwargs) -> None:
+    """The worker is shutting down (Celery's worker_shutting_down): a listening holder would keep a warm
+    shutdown waiting while its endpoint's events keep coming; each stops within LISTEN_SECONDS."""
+    wakeups.listening_stop()

@@ -31,9 +31,11 @@ of it for one endpoint, from its message to its last look:
    After a failure, give the rest of the batch back and ask the breaker again.
 6. A full batch that is slow to send asks for one helper sender
    (HELPER_AFTER). When a claim finds less than it asked for: free the slots;
-   the wake row's holder lingers once (LINGER) for work about to commit,
-   deletes the row and looks once more: what committed before is found, the
-   rest wakes itself.
+   a worker's holder listens for a wake (delivery.wakeups.endpoint_listen: up to
+   LISTEN_SECONDS, the first caller after it wakes it, and it starts again at 1);
+   then, or at once elsewhere (after lingering once, LINGER, for work about to
+   commit), the holder deletes the wake row and looks once more: what committed
+   before is found, the rest wakes itself.
 """
 
 import dataclasses
@@ -201,7 +203,12 @@ class Sender:
                 if not self.helper:
                     wakeups.endpoint_resume_in(self.subscription_id, self._resume_in)
                 break
-            if self.helper or not self._look_again():
+            if self.helper or self.once:
+                break
+            listened = wakeups.endpoint_listen(self.subscription_id)
+            if listened is wakeups.Listened.WOKEN:
+                continue
+            if not self._look_again(linger=listened is wakeups.Listened.NOT_LISTENING):
                 break
         return self.attempts
 
@@ -234,14 +241,16 @@ class Sender:
         slots.slots_release(holder=self.holder)
         wakeups.endpoints_wake_waiting(organisation_id=self.endpoint.organisation_id)
 
-    def _look_again(self) -> bool:
+    def _look_again(self, *, linger: bool) -> bool:
         """Linger, delete the wake row, look once more; return True if there is work and the endpoint is ours again.
 
         While the sender lingers its row stays: a caller committing meanwhile publishes
         nothing, and this look finds its delivery (a quick series costs one message).
-        What commits after the delete wakes the endpoint itself.
+        What commits after the delete wakes the endpoint itself. A holder that has just
+        listened (delivery.wakeups.endpoint_listen) does not linger again.
         """
-        time.sleep(LINGER)
+        if linger:
+            time.sleep(LINGER)
         wakeups.endpoint_sleep(self.subscription_id)
         return (states.has_sendable(subscription_id=self.subscription_id)
                 and wakeups.endpoint_awaken(self.subscription_id))

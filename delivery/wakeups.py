@@ -13,6 +13,14 @@ endpoint is then *awake*, and an EndpointWake row says so.
   the row marked *waiting*; whoever frees a slot of that organisation wakes
   the waiting endpoints (`endpoints_wake_waiting`).
 - A helper (a second sender for a slow backlog, `endpoint_help`) never touches the row.
+- A holder in a worker that has sent what was due *listens* before it lets go
+  (`endpoint_listen`): it marks its row listening, looks once more, and waits up to
+  LISTEN_SECONDS for a wake on its endpoint's channel (a queue of the broker, through
+  kombu, on both brokers). The first caller that finds the row listening clears the mark
+  and sends one wake (later callers send nothing); the holder, woken, starts again with no
+  Celery task and no new wake row. A steady trickle so costs one sender, not one per event.
+  A wake lost (broker restarted) or left over only delays or costs one empty look: the
+  holder's wait ends after LISTEN_SECONDS and its last look finds what committed before.
 
 The database is the source of truth, so a lost message (broker restarted
 empty, worker killed) only delays: the sweeper (every SWEEP_INTERVAL, from
@@ -21,7 +29,9 @@ every endpoint that has sendable work and no row (delivery.states.sendable:
 due, and let through by its breaker).
 """
 
+import enum
 import logging
+import threading
 from datetime import timedelta
 
 from celery import current_app
@@ -29,6 +39,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from kombu import Exchange, Queue
 
 from delivery import metrics, slots, states
 from delivery.compiled import Compiled, Insert, Param, any_equal
@@ -40,6 +51,14 @@ logger = logging.getLogger(__name__)
 SEND_TASK = "delivery.tasks.send_endpoint"
 SWEEP_INTERVAL = 2.0  # seconds between sweeps (CELERY_BEAT_SCHEDULE in settings says the same)
 SWEEP_MAX = 1000  # endpoints woken by one sweep at most; the next sweep takes the rest
+# A holder that sent what was due listens this long for a wake before it lets go of the endpoint: longer
+# than the gap between a steady trickle's events (0.05 s at 20/s), far shorter than a lease (the row is
+# refreshed each time it listens), and the longest a worker's warm shutdown waits for a listener.
+LISTEN_SECONDS = 1.0
+# Listening holds a thread of the worker's pool: at most this many listen at once in one process (half the
+# default pool of 8, so a process always has threads for new messages); a holder that finds none free
+# lets go as before.
+LISTENERS_PER_PROCESS = 4
 _TIME = models.DateTimeField()
 _ID = EndpointWake._meta.pk
 _ORGANISATION = Subscription._meta.get_field("organisation").target_field
@@ -64,14 +83,20 @@ def _stale(now) -> Q:
 
 
 _AWAKEN = Compiled(lambda n: Insert(
-    EndpointWake, ["subscription", "since", "waiting"],
-    [EndpointWake(subscription_id=Param("ids", _ID, i), since=Param("now", _TIME), waiting=False) for i in range(n)],
+    EndpointWake, ["subscription", "since", "waiting", "listening"],
+    [EndpointWake(subscription_id=Param("ids", _ID, i), since=Param("now", _TIME), waiting=False, listening=False)
+     for i in range(n)],
     ignore_conflicts=True, returning=("subscription",)))
+# The endpoints among these whose holder listens, no longer marked listening: one caller wakes each.
+_POKE = Compiled(lambda n: (EndpointWake.objects.filter(any_equal("subscription_id", "ids", _ID, n), listening=True),
+                            {"listening": False}), update=True, returning=("subscription",))
 _SLEEP = Compiled(lambda: EndpointWake.objects.filter(subscription_id=Param("id", _ID)), delete=True)
 _KEEP = Compiled(lambda: (EndpointWake.objects.filter(subscription_id=Param("id", _ID)),
                           {"since": Param("now", _TIME), "waiting": False}), update=True)
 _WAIT = Compiled(lambda: (EndpointWake.objects.filter(subscription_id=Param("id", _ID)),
-                          {"since": Param("now", _TIME), "waiting": True}), update=True)
+                          {"since": Param("now", _TIME), "waiting": True, "listening": False}), update=True)
+_LISTEN = Compiled(lambda: (EndpointWake.objects.filter(subscription_id=Param("id", _ID)),
+                            {"since": Param("now", _TIME), "waiting": False, "listening": True}), update=True)
 _WAITING = Compiled(lambda: EndpointWake.objects.filter(
     waiting=True, subscription__organisation_id=Param("organisation_id", _ORGANISATION))
     .values_list("subscription_id")[:SWEEP_MAX])
@@ -102,6 +127,10 @@ def endpoints_awaken(subscription_ids) -> int:
     if not ids:
         return 0
     created = [row[0] for row in _AWAKEN.run((len(ids),), ids=ids, now=timezone.now())]
+    awake = [subscription_id for subscription_id in ids if subscription_id not in set(created)]
+    if awake:  # one more statement, only for endpoints already awake: wake those whose holder listens
+        for (subscription_id,) in _POKE.run((len(awake),), ids=awake):
+            _wake(subscription_id)
     published = 0
     for subscription_id in created:
         if _publish(subscription_id):
@@ -175,3 +204,90 @@ def endpoints_sweep() -> int:
     woken = endpoints_awaken(list(due.values_list("subscription_id", flat=True).distinct()[:SWEEP_MAX]))
     metrics.sweeper_requeued(count=woken)
     return woken
+
+
+class Listened(enum.Enum):
+    """How a holder's listening ended (endpoint_listen)."""
+
+    WOKEN = "a caller sent a wake, or the look before listening found work: start again"
+    QUIET = "nothing came for LISTEN_SECONDS: let go (the last look needs no linger)"
+    NOT_LISTENING = "not in a running worker, or no listener's thread free: let go as before"
+
+
+_listeners = threading.BoundedSemaphore(LISTENERS_PER_PROCESS)
+_listening = threading.Event()  # set while this process is a worker that has started and is not stopping
+_local = threading.local()  # each pool thread's own broker connection for listening
+
+
+def _channel(subscription_id) -> str:
+    """The name of the endpoint's wake queue (under the worker's task queue, so that separate deployments on
+    one broker do not wake each other's senders)."""
+    return f"{settings.CELERY_TASK_DEFAULT_QUEUE}.wake.{subscription_id}"
+
+
+def _wake(subscription_id) -> None:
+    """Send one wake to the endpoint's listening holder; a broker error only delays (its wait ends by itself)."""
+    try:
+        with current_app.producer_pool.acquire(block=True) as producer:
+            producer.publish({}, exchange="", routing_key=_channel(subscription_id), serializer="json",
+                             retry=False)
+    except Exception:  # noqa: BLE001 - any broker error: the holder's wait ends after LISTEN_SECONDS
+        logger.warning("Broker unavailable; the listening holder of endpoint %s wakes by itself", subscription_id)
+
+
+def endpoint_listen(subscription_id) -> Listened:
+    """Mark the endpoint's row listening, look once more, and wait up to LISTEN_SECONDS for a wake (the holder).
+
+    The look comes after the mark: a delivery whose caller found the row not yet
+    listening committed before the mark, so the look finds it; a caller that found it
+    listening sends a wake. A wake left over from earlier costs one empty claim.
+    """
+    if not _listening.is_set() or not _listeners.acquire(blocking=False):
+        return Listened.NOT_LISTENING
+    try:
+        if not _LISTEN.run(id=subscription_id, now=timezone.now()):
+            return Listened.NOT_LISTENING  # the row is gone (the sweeper found it stale): let go as before
+        if states.has_sendable(subscription_id=subscription_id):
+            return Listened.WOKEN
+        return Listened.WOKEN if _wait(subscription_id) else Listened.QUIET
+    finally:
+        _listeners.release()
+
+
+def _wait(subscription_id) -> bool:
+    """Wait up to LISTEN_SECONDS for a wake on the endpoint's channel; return True if one came."""
+    queue = Queue(_channel(subscription_id), Exchange(""), routing_key=_channel(subscription_id))
+    try:
+        connection = getattr(_local, "connection", None)
+        if connection is None:
+            connection = _local.connection = current_app.connection_for_read()
+        listener = connection.SimpleQueue(queue, no_ack=True, accept=["json"])
+        try:
+            listener.get(block=True, timeout=LISTEN_SECONDS)
+            return True
+        except listener.Empty:
+            return False
+        finally:
+            listener.close()
+    except Exception:  # noqa: BLE001 - a broker error ends the wait: the last look finds what committed
+        logger.warning("Broker unavailable while endpoint %s listened for a wake", subscription_id)
+        connection, _local.connection = getattr(_local, "connection", None), None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # noqa: BLE001, S110 - a connection already lost
+                pass
+        return False
+
+
+def listening_start() -> None:
+    """Let the holders of this process listen (a worker has started: delivery.receivers). Elsewhere (a
+    web process sending Try now's probe, a test or the bench running a sender in-process) a holder lets go at
+    once."""
+    _listening.set()
+
+
+def listening_stop() -> None:
+    """Stop the holders of this process from listening (the worker is shutting down): a wait ends within
+    LISTEN_SECONDS, and no holder listens again."""
+    _listening.clear()

@@ -169,6 +169,13 @@ def test_every_compiled_statement_of_the_sender_runs_on_this_store(org, receiver
     wakeups.endpoint_keep_awake(subscription.id)
     wakeups.endpoint_wait_for_slot(subscription.id)
     wakeups.endpoints_wake_waiting(organisation_id=org.id)
+    monkeypatch.setattr(wakeups, "_wait", lambda subscription_id: False)
+    wakeups.listening_start()  # a worker's holder marks its row listening
+    try:
+        assert wakeups.endpoint_listen(subscription.id) is wakeups.Listened.QUIET
+    finally:
+        wakeups.listening_stop()
+    record_activity(organisation=org, activity_type="lot.created", data={"n": 3})  # finds it listening
     assert states.has_sendable(subscription_id=subscription.id, tests_only=True) is False
     subscription_pause(subscription=subscription)
     subscription_resume(subscription=subscription)

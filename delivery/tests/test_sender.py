@@ -135,7 +135,7 @@ def test_a_helper_that_finds_the_slots_taken_leaves_the_wake_row_to_its_holder(o
     assert wake.waiting is False  # the holder's row, untouched
     holder._drain()
     holder._stop()
-    assert not holder._look_again()  # nothing more: the holder lets go of the endpoint
+    assert not holder._look_again(linger=True)  # nothing more: the holder lets go of the endpoint
     assert not EndpointWake.objects.filter(subscription=subscription).exists()
     assert len(receiver.received) == 1
 

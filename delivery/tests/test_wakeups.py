@@ -205,6 +205,99 @@ def test_a_sender_that_lets_go_of_its_organisations_slot_wakes_the_endpoint_that
     assert _verified_ids(receiver.received[1:], secret) == [waiting.webhook_id]
 
 
+# --- a worker's holder listens before it lets go -------------------------------------------
+
+@pytest.fixture
+def listening(monkeypatch):
+    """This process is a running worker (as webhooks_project.celery makes it on worker_ready), with a short
+    listen; yields the endpoints a Celery message was published for (the real _publish still runs)."""
+    monkeypatch.setattr(wakeups, "LISTEN_SECONDS", 0.5)
+    sent = []
+    real_publish = wakeups._publish
+
+    def publish(subscription_id, **kwargs):
+        sent.append(str(subscription_id))
+        return real_publish(subscription_id, **kwargs)
+
+    monkeypatch.setattr(wakeups, "_publish", publish)
+    wakeups.listening_start()
+    yield sent
+    wakeups.listening_stop()
+
+
+def test_only_the_first_caller_that_finds_the_holder_listening_wakes_it(org, receiver, listening):
+    subscription, _ = make_subscription(org, url=receiver.url)
+    EndpointWake.objects.create(subscription=subscription, since=timezone.now(), listening=True)
+
+    _record(org, 3)  # three commits in a row while the holder listens
+
+    assert listening == []  # the endpoint is awake: no Celery message
+    assert not EndpointWake.objects.get(subscription=subscription).listening  # the first caller took the mark
+    assert wakeups._wait(subscription.id) is True  # its one wake is on the endpoint's channel
+    started = time.monotonic()
+    assert wakeups._wait(subscription.id) is False  # and only one: the next wait ends empty
+    assert time.monotonic() - started >= 0.45
+
+
+def test_a_holder_that_listens_finds_what_committed_before_its_mark_without_waiting(org, receiver, listening):
+    subscription, _ = make_subscription(org, url=receiver.url)
+    EndpointWake.objects.create(subscription=subscription, since=timezone.now() - timedelta(seconds=5))
+    # Bad input for a wake: its caller committed while the holder was still sending, so found no mark.
+    _record(org)
+    assert listening == []
+
+    started = time.monotonic()
+    assert wakeups.endpoint_listen(subscription.id) is wakeups.Listened.WOKEN
+    assert time.monotonic() - started < 0.45  # the look after the mark found it, no wait
+    row = EndpointWake.objects.get(subscription=subscription)
+    assert row.listening and timezone.now() - row.since < timedelta(seconds=2)  # marked, and refreshed
+
+
+def test_a_worker_sender_sends_what_commits_while_it_listens_with_no_new_message(org, receiver, listening,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(wakeups, "LISTEN_SECONDS", 3.0)  # woken, not found by the look after a quiet listen
+    subscription, secret = make_subscription(org, url=receiver.url)
+    first = _record(org)
+    assert listening == [str(subscription.id)]
+    done = {}
+    thread = threading.Thread(target=lambda: done.setdefault("attempts", send_endpoint(str(subscription.id))))
+    thread.start()
+    receiver.wait_for(1)
+    wait_until(lambda: EndpointWake.objects.filter(subscription=subscription, listening=True).exists(), 5,
+               message="the holder listening")
+
+    second = _record(org)  # while the holder listens
+
+    receiver.wait_for(2, timeout=2.0)  # the wake started it again at once (its listen lasts 3 s)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert done["attempts"] == 2  # one sender sent both
+    assert listening == [str(subscription.id)]  # the second event published no Celery message
+    assert _verified_ids(receiver.received, secret) == [e.webhook_id for e in first + second]
+    assert not EndpointWake.objects.filter(subscription=subscription).exists()  # quiet: it let go
+    _record(org)
+    assert listening == [str(subscription.id)] * 2  # and the next event wakes the endpoint again
+
+
+def test_a_holder_does_not_listen_outside_a_running_worker_or_without_a_free_thread(org, receiver, listening):
+    subscription, _ = make_subscription(org, url=receiver.url)
+    EndpointWake.objects.create(subscription=subscription, since=timezone.now())
+    held = [wakeups._listeners.acquire(blocking=False) for _ in range(wakeups.LISTENERS_PER_PROCESS)]
+    try:
+        assert all(held)
+        assert wakeups.endpoint_listen(subscription.id) is wakeups.Listened.NOT_LISTENING  # every listener busy
+    finally:
+        for _ in held:
+            wakeups._listeners.release()
+    wakeups.listening_stop()  # the worker is shutting down (or this is not a worker)
+    assert wakeups.endpoint_listen(subscription.id) is wakeups.Listened.NOT_LISTENING
+    assert not EndpointWake.objects.get(subscription=subscription).listening  # never marked: callers publish
+    wakeups.listening_start()
+    started = time.monotonic()
+    assert wakeups.endpoint_listen(subscription.id) is wakeups.Listened.QUIET  # nothing came
+    assert time.monotonic() - started >= 0.45
+
+
 # --- with a real worker ------------------------------------------------------------------
 
 @pytest.mark.e2e
