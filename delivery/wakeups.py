@@ -127,7 +127,8 @@ def endpoints_awaken(subscription_ids) -> int:
     if not ids:
         return 0
     created = [row[0] for row in _AWAKEN.run((len(ids),), ids=ids, now=timezone.now())]
-    awake = [subscription_id for subscription_id in ids if subscription_id not in set(created)]
+    created_set = set(created)
+    awake = [subscription_id for subscription_id in ids if subscription_id not in created_set]
     if awake:  # one more statement, only for endpoints already awake: wake those whose holder listens
         for (subscription_id,) in _POKE.run((len(awake),), ids=awake):
             _wake(subscription_id)
@@ -209,7 +210,7 @@ def endpoints_sweep() -> int:
 class Listened(enum.Enum):
     """How a holder's listening ended (endpoint_listen)."""
 
-    WOKEN = "a caller sent a wake, or the look before listening found work: start again"
+    WOKEN = "a caller sent a wake, or the look after the mark found work: start again"
     QUIET = "nothing came for LISTEN_SECONDS: let go (the last look needs no linger)"
     NOT_LISTENING = "not in a running worker, or no listener's thread free: let go as before"
 

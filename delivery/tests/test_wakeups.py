@@ -209,7 +209,7 @@ def test_a_sender_that_lets_go_of_its_organisations_slot_wakes_the_endpoint_that
 
 @pytest.fixture
 def listening(monkeypatch):
-    """This process is a running worker (as webhooks_project.celery makes it on worker_ready), with a short
+    """This process is a running worker (as delivery.receivers makes it on worker_ready), with a short
     listen; yields the endpoints a Celery message was published for (the real _publish still runs)."""
     monkeypatch.setattr(wakeups, "LISTEN_SECONDS", 0.5)
     sent = []
