@@ -136,6 +136,10 @@ class Insert:
     # (ON CONFLICT (...) DO UPDATE SET f = f + EXCLUDED.f; PostgreSQL and SQLite 3.24 and later).
     conflict: tuple[str, ...] = ()
     add: tuple[str, ...] = ()
+    # Or: a row whose `conflict` fields match a stored row's sets that row's boolean field `clear` to false where
+    # it was true, and is returned too (ON CONFLICT (...) DO UPDATE SET f = false WHERE f ... RETURNING; a
+    # stored row where it was false is left as it is and not returned).
+    clear: str | None = None
 
 
 @dataclass(frozen=True)
@@ -217,8 +221,15 @@ class Compiled:
         query.insert_values([opts.get_field(name) for name in insert.fields], insert.rows)
         compiler = query.get_compiler(connection=connection)
         returning = [opts.get_field(name) for name in insert.returning]
-        compiler.returning_fields = returning or None
+        compiler.returning_fields = (returning or None) if insert.clear is None else None
         [(sql, params)] = compiler.as_sql()
+        if insert.clear is not None:  # the RETURNING clause comes after ON CONFLICT
+            quote, table = connection.ops.quote_name, connection.ops.quote_name(opts.db_table)
+            target = ", ".join(quote(opts.get_field(name).column) for name in insert.conflict)
+            column = quote(opts.get_field(insert.clear).column)
+            sql += f" ON CONFLICT ({target}) DO UPDATE SET {column} = false WHERE {table}.{column}"
+            if returning:
+                sql += " RETURNING " + ", ".join(f"{table}.{quote(f.column)}" for f in returning)
         if insert.add:
             assert not returning, "an upsert returns nothing (RETURNING would come before ON CONFLICT)"
             quote, table = connection.ops.quote_name, connection.ops.quote_name(opts.db_table)

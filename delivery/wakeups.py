@@ -86,10 +86,9 @@ _AWAKEN = Compiled(lambda n: Insert(
     EndpointWake, ["subscription", "since", "waiting", "listening"],
     [EndpointWake(subscription_id=Param("ids", _ID, i), since=Param("now", _TIME), waiting=False, listening=False)
      for i in range(n)],
-    ignore_conflicts=True, returning=("subscription",)))
-# The endpoints among these whose holder listens, no longer marked listening: one caller wakes each.
-_POKE = Compiled(lambda n: (EndpointWake.objects.filter(any_equal("subscription_id", "ids", _ID, n), listening=True),
-                            {"listening": False}), update=True, returning=("subscription",))
+    # An endpoint already awake whose holder listens loses the mark and is returned too (its `since` is the
+    # holder's, not this statement's): the one caller that takes the mark wakes it. Rows not listening are left.
+    conflict=("subscription",), clear="listening", returning=("subscription", "since")))
 _SLEEP = Compiled(lambda: EndpointWake.objects.filter(subscription_id=Param("id", _ID)), delete=True)
 _KEEP = Compiled(lambda: (EndpointWake.objects.filter(subscription_id=Param("id", _ID)),
                           {"since": Param("now", _TIME), "waiting": False}), update=True)
@@ -126,12 +125,7 @@ def endpoints_awaken(subscription_ids) -> int:
     ids = list(dict.fromkeys(subscription_ids))
     if not ids:
         return 0
-    created = [row[0] for row in _AWAKEN.run((len(ids),), ids=ids, now=timezone.now())]
-    created_set = set(created)
-    awake = [subscription_id for subscription_id in ids if subscription_id not in created_set]
-    if awake:  # one more statement, only for endpoints already awake: wake those whose holder listens
-        for (subscription_id,) in _POKE.run((len(awake),), ids=awake):
-            _wake(subscription_id)
+    created = _awaken(ids)
     published = 0
     for subscription_id in created:
         if _publish(subscription_id):
@@ -141,9 +135,27 @@ def endpoints_awaken(subscription_ids) -> int:
     return published
 
 
+def _awaken(ids: list) -> list:
+    """Make these endpoints awake, in one statement; wake the listening holders among those already awake;
+    return the endpoints that were not awake (their rows are new).
+
+    A row is new when its `since` is this statement's time. (Were a listening holder's own
+    time ever the same to the microsecond, that endpoint would get a message instead of a
+    wake: one more sender, which the slots and claims allow.)
+    """
+    now = timezone.now()
+    created = []
+    for subscription_id, since in _AWAKEN.run((len(ids),), ids=ids, now=now):
+        if since == now:
+            created.append(subscription_id)
+        else:
+            _wake(subscription_id)
+    return created
+
+
 def endpoint_awaken(subscription_id) -> bool:
     """Make the endpoint awake for the caller itself (a holder about to look again); return False if it already was."""
-    return bool(_AWAKEN.run((1,), ids=[subscription_id], now=timezone.now()))
+    return bool(_awaken([subscription_id]))
 
 
 def endpoint_help(subscription_id) -> None:

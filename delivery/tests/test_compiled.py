@@ -100,6 +100,30 @@ def test_an_insert_ignoring_conflicts_returns_only_the_rows_it_wrote_and_a_delet
     assert EndpointWake.objects.count() == 0
 
 
+def test_an_insert_that_clears_a_mark_returns_the_rows_it_wrote_and_those_it_cleared_and_leaves_the_rest(org):
+    listening, _ = make_subscription(org, url="https://listening.example.com/in")
+    idle, _ = make_subscription(org, url="https://idle.example.com/in")
+    new, _ = make_subscription(org, url="https://new.example.com/in")
+    earlier = timezone.now() - timedelta(seconds=5)
+    # Bad input for a plain insert: two rows are already there, one marked, one not.
+    EndpointWake.objects.create(subscription=listening, since=earlier, listening=True)
+    EndpointWake.objects.create(subscription=idle, since=earlier, waiting=True)
+    insert = Compiled(lambda n: Insert(
+        EndpointWake, ["subscription", "since", "waiting", "listening"],
+        [EndpointWake(subscription_id=Param("ids", EndpointWake._meta.pk, i), since=Param("now", _TIME),
+                      waiting=False, listening=False) for i in range(n)],
+        conflict=("subscription",), clear="listening", returning=("subscription", "since")))
+    now = timezone.now()
+
+    rows = insert.run((3,), ids=[listening.id, idle.id, new.id], now=now)
+
+    assert sorted(rows, key=lambda row: row[1]) == [(listening.id, earlier), (new.id, now)]
+    rows_now = {w.subscription_id: (w.since, w.waiting, w.listening) for w in EndpointWake.objects.all()}
+    assert rows_now == {listening.id: (earlier, False, False), idle.id: (earlier, True, False),
+                        new.id: (now, False, False)}
+    assert insert.run((1,), ids=[listening.id], now=timezone.now()) == []  # the mark is taken once
+
+
 def test_an_upsert_adds_its_counts_to_the_row_it_meets_and_makes_the_others(org):
     from delivery.attempt_hours import attempt_hours_add
     from delivery.models import AttemptHour
