@@ -325,6 +325,45 @@ def test_the_live_log_is_announced_politely(site, world, open_page):
     assert page.errors == []
 
 
+def test_a_refresh_answering_while_the_user_types_a_search_keeps_what_they_typed(site, world, open_page):
+    """The CI run of 909d79d lost a typed event id: the live log's refresh had left before the user
+    focused the field and replaced the form when its answer came. Bad input tried: a refresh held
+    until the id is typed, then one after the focus has moved on from the typed field."""
+    main = world["main"]
+    page = open_page(DESKTOP)
+    held = []
+
+    def the_log(url):
+        return f"/administration/webhooks/{main.id}/log/" in url
+
+    page.route(the_log, lambda route: held.append(route))
+    with page.expect_request(lambda request: the_log(request.url), timeout=10_000):  # the refresh leaves
+        page.goto(detail_url(site, main))
+    log = page.locator("#delivery-log")
+    wanted = world["log"][55]
+    field = page.get_by_role("textbox", name="Event id")
+    field.fill(f"evt_{wanted.event_id.hex}")
+    held[0].continue_()  # its answer comes after the typing
+    page.unroute(the_log)
+    expect(log.get_by_text("Refresh paused while you edit the search…")).to_be_visible()
+    expect(field).to_have_value(f"evt_{wanted.event_id.hex}")
+    page.get_by_role("heading", name="Delivery Log").click()  # the focus moves on; the text stays typed
+    page.wait_for_timeout(2500)  # one refresh period (2 s) and a half: the refresh looks and waits again
+    expect(field).to_have_value(f"evt_{wanted.event_id.hex}")
+    expect(log.get_by_text("Refresh paused while you edit the search…")).to_be_visible()
+
+    field.fill("")  # back to what the page came with: the refresh goes on
+    page.get_by_role("heading", name="Delivery Log").click()
+    expect(log.get_by_text("Refreshing while deliveries are pending…")).to_be_visible(timeout=10_000)
+    with page.expect_response(lambda response: the_log(response.url), timeout=10_000):
+        pass  # a refresh answered and replaced the log
+    field = page.get_by_role("textbox", name="Event id")
+    field.fill(f"evt_{wanted.event_id.hex}")
+    page.get_by_role("button", name="Search").click()
+    expect(log.locator("tbody tr")).to_have_count(1)
+    assert page.errors == []
+
+
 def test_search_and_the_test_payload_work_without_javascript(site, world, open_page):
     main = world["main"]
     page = open_page(PHONE, java_script_enabled=False)

@@ -79,14 +79,37 @@
     if (!log || !window.fetch) return;
     var note = log.querySelector("[data-live-note]");
     if (note) note.hidden = false;
+    log.webhooksFilters = filterValues(log);
+    setTimeout(function () { refresh(log); }, REFRESH_MS);
+  }
+  // What the filters hold, as one string; a log remembers what it held when it was set up.
+  function filterValues(log) {
+    return Array.prototype.map.call(log.querySelectorAll("input, select, textarea"), function (field) {
+      if (field.type === "checkbox" || field.type === "radio") return field.name + "=" + field.checked;
+      return field.name + "=" + field.value;
+    }).join("&");
+  }
+  // The user is using the filters: a field has the focus, or holds something other than when the
+  // log was set up (typed, then the focus moved on). A refresh would throw that away.
+  function inUse(log) {
+    return log.contains(document.activeElement) || filterValues(log) !== log.webhooksFilters;
+  }
+  // The note under the log says whether it refreshes now or waits for the user's search.
+  function noteLive(log, paused) {
+    var note = log.querySelector("[data-live-note]");
+    if (note) note.textContent = paused ? "Refresh paused while you edit the search…" : "Refreshing while deliveries are pending…";
+  }
+  function later(log, paused) {
+    noteLive(log, paused);
     setTimeout(function () { refresh(log); }, REFRESH_MS);
   }
   function refresh(log) {
     // Not while the tab is hidden, nor while the user is using the filters.
-    if (document.hidden || log.contains(document.activeElement)) {
-      setTimeout(function () { refresh(log); }, REFRESH_MS);
+    if (document.hidden || inUse(log)) {
+      later(log, inUse(log));
       return;
     }
+    noteLive(log, false);
     fetch(log.getAttribute("data-refresh"), {credentials: "same-origin", headers: {"X-Requested-With": "fetch"}})
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
@@ -97,6 +120,11 @@
         holder.innerHTML = html;
         var fresh = holder.querySelector("[data-log]");
         if (!fresh) return;
+        // The answer took a while and the user began to search meanwhile: keep what they typed.
+        if (inUse(log)) {
+          later(log, true);
+          return;
+        }
         var changed = fresh.innerHTML !== log.innerHTML;
         log.replaceWith(fresh);
         setUpCopy();
@@ -283,10 +311,10 @@
     setUpFollowingLinks();
     setUpCopy();
     setUpSelectAll();
-    setUpLiveLog();
     setUpAutosubmit();
     setUpUtcHints();
     setUpMomentInputs(document);
+    setUpLiveLog();  // after the moment inputs: it remembers what the filters hold once they are local
     showLocalTimes(document);
     setInterval(function () { showLocalTimes(document); }, 60000);
     focusErrorSummary();
