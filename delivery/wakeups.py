@@ -53,7 +53,7 @@ SWEEP_INTERVAL = 2.0  # seconds between sweeps (CELERY_BEAT_SCHEDULE in settings
 SWEEP_MAX = 1000  # endpoints woken by one sweep at most; the next sweep takes the rest
 # A holder that sent what was due listens this long for a wake before it lets go of the endpoint: longer
 # than the gap between a steady trickle's events (0.05 s at 20/s), far shorter than a lease (the row is
-# refreshed each time it listens), and the longest a worker's warm shutdown waits for a listener.
+# refreshed each time it listens); a worker's warm shutdown wakes its listeners (listening_stop).
 LISTEN_SECONDS = 1.0
 # Listening holds a thread of the worker's pool: at most this many listen at once in one process (half the
 # default pool of 8, so a process always has threads for new messages); a holder that finds none free
@@ -230,6 +230,8 @@ class Listened(enum.Enum):
 _listeners = threading.BoundedSemaphore(LISTENERS_PER_PROCESS)
 _listening = threading.Event()  # set while this process is a worker that has started and is not stopping
 _local = threading.local()  # each pool thread's own broker connection for listening
+_waiting: set = set()  # the endpoints whose holder in this process waits on its channel now (listening_stop)
+_waiting_lock = threading.Lock()
 
 
 def _channel(subscription_id) -> str:
@@ -255,6 +257,13 @@ def endpoint_listen(subscription_id) -> Listened:
     listening committed before the mark, so the look finds it; a caller that found it
     listening sends a wake. A wake left over from earlier costs one empty claim.
     """
+    listened = _listen(subscription_id)
+    if listened is not Listened.WOKEN:
+        _listener_close()  # the holder lets go: its endpoint's channel is no longer consumed
+    return listened
+
+
+def _listen(subscription_id) -> Listened:
     if not _listening.is_set() or not _listeners.acquire(blocking=False):
         return Listened.NOT_LISTENING
     try:
@@ -267,23 +276,53 @@ def endpoint_listen(subscription_id) -> Listened:
         _listeners.release()
 
 
-def _wait(subscription_id) -> bool:
-    """Wait up to LISTEN_SECONDS for a wake on the endpoint's channel; return True if one came."""
+def _listener(subscription_id):
+    """This thread's consumer of the endpoint's channel: the one kept from its last wait when that was on
+    the same endpoint (a woken holder listens again on it: a steady trickle declares and consumes the queue
+    once, not once per event), else a new one on this thread's connection."""
+    kept = getattr(_local, "listener", None)
+    if kept is not None and kept[0] == subscription_id:
+        return kept[1]
+    _listener_close()
+    connection = getattr(_local, "connection", None)
+    if connection is None:
+        connection = _local.connection = current_app.connection_for_read()
     queue = Queue(_channel(subscription_id), Exchange(""), routing_key=_channel(subscription_id))
-    try:
-        connection = getattr(_local, "connection", None)
-        if connection is None:
-            connection = _local.connection = current_app.connection_for_read()
-        listener = connection.SimpleQueue(queue, no_ack=True, accept=["json"])
+    listener = connection.SimpleQueue(queue, no_ack=True, accept=["json"])  # declares the queue
+    _local.listener = (subscription_id, listener)
+    return listener
+
+
+def _listener_close() -> None:
+    """Stop consuming the channel this thread's last wait kept (none: nothing to do)."""
+    kept, _local.listener = getattr(_local, "listener", None), None
+    if kept is not None:
         try:
+            kept[1].close()
+        except Exception:  # noqa: BLE001, S110 - a connection already lost; _wait replaces it
+            pass
+
+
+def _wait(subscription_id) -> bool:
+    """Wait up to LISTEN_SECONDS for a wake on the endpoint's channel; return True if one came (the
+    channel's consumer is then kept for the next wait, endpoint_listen closes it when the holder lets go)."""
+    try:
+        listener = _listener(subscription_id)
+        with _waiting_lock:
+            _waiting.add(subscription_id)
+        try:
+            if not _listening.is_set():
+                return False  # the worker began to stop before this wait was known to listening_stop
             listener.get(block=True, timeout=LISTEN_SECONDS)
-            return True
+            return _listening.is_set()  # a wake from listening_stop ends the listen as a quiet one
         except listener.Empty:
             return False
         finally:
-            listener.close()
+            with _waiting_lock:
+                _waiting.discard(subscription_id)
     except Exception:  # noqa: BLE001 - a broker error ends the wait: the last look finds what committed
         logger.warning("Broker unavailable while endpoint %s listened for a wake", subscription_id)
+        _listener_close()
         connection, _local.connection = getattr(_local, "connection", None), None
         if connection is not None:
             try:
@@ -301,6 +340,11 @@ def listening_start() -> None:
 
 
 def listening_stop() -> None:
-    """Stop the holders of this process from listening (the worker is shutting down): a wait ends within
-    LISTEN_SECONDS, and no holder listens again."""
+    """Stop the holders of this process from listening (the worker is shutting down): no holder listens
+    again, and each one waiting now gets a wake, so that the warm shutdown does not wait out its
+    LISTEN_SECONDS (it lets go as after a quiet listen; without the broker, its wait ends by itself)."""
     _listening.clear()
+    with _waiting_lock:
+        waiting = list(_waiting)
+    for subscription_id in waiting:
+        _wake(subscription_id)

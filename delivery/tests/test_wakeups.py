@@ -366,3 +366,44 @@ def test_a_slow_endpoint_with_a_backlog_is_sent_over_several_connections_but_nev
     assert most[0] <= slots.ENDPOINT_SENDERS, most[0]
     assert most[0] >= 2, f"at most {most[0]} request at once: the backlog went one POST at a time"
     assert len({r.client_port for r in received}) >= 2  # several keep-alive connections, not one
+
+
+def test_a_worker_shutting_down_ends_its_holders_listen_at_once_and_they_let_go(org, receiver, listening,
+                                                                               monkeypatch):
+    """Bad input for a warm shutdown: a holder in the middle of a listen far longer than the test allows."""
+    monkeypatch.setattr(wakeups, "LISTEN_SECONDS", 120.0)
+    subscription, _ = make_subscription(org, url=receiver.url)
+    EndpointWake.objects.create(subscription=subscription, since=timezone.now())
+    done = {}
+    thread = threading.Thread(target=lambda: done.setdefault("listened", wakeups.endpoint_listen(subscription.id)))
+    thread.start()
+    wait_until(lambda: subscription.id in wakeups._waiting, 10, message="the holder waiting on its channel")
+
+    wakeups.listening_stop()  # Celery's worker_shutting_down
+
+    thread.join(20)  # far less than its 120 s listen
+    assert not thread.is_alive()
+    assert done["listened"] is wakeups.Listened.QUIET  # it lets go after its last look, not as woken
+    assert wakeups._waiting == set()
+    assert wakeups._wait(subscription.id) is False  # no listen again while stopping
+    monkeypatch.setattr(wakeups, "LISTEN_SECONDS", 0.3)
+    wakeups.listening_start()
+    assert wakeups._wait(subscription.id) is False  # the stop's wake was taken by the holder: none left over
+
+
+def test_a_woken_holder_keeps_consuming_its_channel_and_lets_it_go_when_it_lets_go(org, receiver, listening):
+    """A steady trickle declares and consumes the endpoint's channel once, not once per event; a wake sent
+    while the holder was busy between two listens waits for it on the channel."""
+    subscription, _ = make_subscription(org, url=receiver.url)
+    EndpointWake.objects.create(subscription=subscription, since=timezone.now())
+    wakeups._wake(subscription.id)
+    assert wakeups.endpoint_listen(subscription.id) is wakeups.Listened.WOKEN
+    kept = wakeups._local.listener
+    assert kept[0] == subscription.id
+
+    wakeups._wake(subscription.id)  # while the holder sends (it does not listen now)
+    assert wakeups.endpoint_listen(subscription.id) is wakeups.Listened.WOKEN  # it was waiting on the channel
+    assert wakeups._local.listener is kept  # the same consumer
+
+    assert wakeups.endpoint_listen(subscription.id) is wakeups.Listened.QUIET  # nothing more came
+    assert wakeups._local.listener is None  # it let go of the channel too
