@@ -94,10 +94,13 @@
   function inUse(log) {
     return log.contains(document.activeElement) || filterValues(log) !== log.webhooksFilters;
   }
-  // The note under the log says whether it refreshes now or waits for the user's search.
+  // The note under the log says whether it refreshes now or waits for the user's search (both texts
+  // are the template's: its own, and its data-paused).
   function noteLive(log, paused) {
     var note = log.querySelector("[data-live-note]");
-    if (note) note.textContent = paused ? "Refresh paused while you edit the search…" : "Refreshing while deliveries are pending…";
+    if (!note) return;
+    if (!note.dataset.live) note.dataset.live = note.textContent;
+    note.textContent = paused ? note.dataset.paused : note.dataset.live;
   }
   function later(log, paused) {
     noteLive(log, paused);
@@ -105,8 +108,9 @@
   }
   function refresh(log) {
     // Not while the tab is hidden, nor while the user is using the filters.
-    if (document.hidden || inUse(log)) {
-      later(log, inUse(log));
+    var paused = inUse(log);
+    if (document.hidden || paused) {
+      later(log, paused);
       return;
     }
     noteLive(log, false);
