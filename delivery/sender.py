@@ -29,8 +29,8 @@ of it for one endpoint, from its message to its last look:
    with the successes before it, in one transaction (states.deliveries_record
    and the breaker's record); then report them (logs, metrics, alerts).
    After a failure, give the rest of the batch back and ask the breaker again.
-6. A full batch that is slow to send asks for one helper sender
-   (HELPER_AFTER). When a claim finds less than it asked for: free the slots;
+6. A full batch (a backlog) whose first request answered asks for one helper
+   sender. When a claim finds less than it asked for: free the slots;
    a worker's holder listens for a wake (delivery.wakeups.endpoint_listen: up to
    LISTEN_SECONDS, the first caller after it wakes it, and it starts again at 1);
    then, or at once elsewhere (after lingering once, LINGER, for work about to
@@ -69,9 +69,6 @@ BATCH_MAX = 20
 # A holder that found nothing more due waits this long, once, before it lets go of the endpoint, for
 # work about to commit (a caller recording events one after another): a quick series costs one message.
 LINGER = 0.02
-# A full batch (a backlog) still sending after this long asks for one more sender: a fast endpoint's
-# backlog goes best over one connection, a slow one's over up to slots.ENDPOINT_SENDERS at once.
-HELPER_AFTER = 0.25
 # Successes are recorded together, at least this often (count, seconds); a failure at once, with them.
 RECORD_EVERY = 10
 RECORD_SECONDS = 0.1
@@ -380,14 +377,13 @@ class Sender:
 
     def _send(self, batch: list[states.Claimed], limit: int) -> BatchEnd:
         """Send a claimed batch in order, recording as it goes; return how it ended."""
-        started = time.monotonic()
         unrecorded = _Unrecorded()
         for i, claimed in enumerate(batch):
             if self._moments:
                 if i == len(batch) - 1:
                     self._claim_ahead(batch, limit)
                 pacing.pace_wait_until(self._moments[i])
-            self._ask_for_help(i, len(batch), started)
+            self._ask_for_help(i, len(batch))
             rest = [d.id for d in batch[i:]]
             self._cover(rest)
             sent = self._send_one(claimed, first=i == 0, rest=rest)
@@ -412,13 +408,15 @@ class Sender:
         self._record(unrecorded.take())
         return BatchEnd.SENT
 
-    def _ask_for_help(self, index: int, size: int, started: float) -> None:
-        """A backlog that answers, slowly: ask for one more sender (once per sender, up to the endpoint's cap).
+    def _ask_for_help(self, index: int, size: int) -> None:
+        """A backlog that answers: ask for one more sender (once per sender, each in turn, up to the endpoint's cap).
 
-        Not for one that fails (a failure ends the batch, so index > 0 means answers):
-        a hanging endpoint gets no more threads than the one it holds.
+        A full batch means more is due; a second sender overlaps one's waits (the
+        receiver, the database) with the other's work, fast endpoint or slow. Not for
+        one that fails (a failure ends the batch, so index > 0 means the one before
+        answered): a hanging endpoint gets no more threads than the one it holds.
         """
-        if not self._helped and index > 0 and size == BATCH_MAX and time.monotonic() - started > HELPER_AFTER:
+        if not self._helped and index > 0 and size == BATCH_MAX:
             wakeups.endpoint_help(self.subscription_id)
             self._helped = True
 

@@ -12,7 +12,7 @@ endpoint is then *awake*, and an EndpointWake row says so.
 - A holder that finds every slot of its endpoint or organisation taken leaves
   the row marked *waiting*; whoever frees a slot of that organisation wakes
   the waiting endpoints (`endpoints_wake_waiting`).
-- A helper (a second sender for a slow backlog, `endpoint_help`) never touches the row.
+- A helper (a second sender for a backlog, `endpoint_help`) never touches the row.
 - A holder in a worker that has sent what was due *listens* before it lets go
   (`endpoint_listen`): it marks its row listening, looks once more, and waits up to
   LISTEN_SECONDS for a wake on its endpoint's channel (a queue of the broker, through
@@ -159,7 +159,7 @@ def endpoint_awaken(subscription_id) -> bool:
 
 
 def endpoint_help(subscription_id) -> None:
-    """Publish one more message for an endpoint whose sender has a slow backlog (the wake row is not its business)."""
+    """Publish one more message for an endpoint whose sender has a backlog (the wake row is not its business)."""
     _publish(subscription_id, helper=True)
 
 

@@ -100,8 +100,7 @@ def test_the_linger_picks_up_an_event_committed_during_it_without_a_second_messa
     assert no_broker == []  # the late caller found the endpoint awake: no message, no second wake-up
 
 
-def test_a_helper_is_asked_for_only_by_a_slow_full_batch_that_answers(org, receiver, monkeypatch, no_broker):
-    monkeypatch.setattr(sender, "HELPER_AFTER", 0.0)  # every batch counts as slow
+def test_a_helper_is_asked_for_only_by_a_full_batch_that_answers(org, receiver, no_broker):
     subscription, _ = make_subscription(org, url=receiver.url)
     short = _record(org, sender.BATCH_MAX - 1)
     no_broker.clear()
