@@ -126,6 +126,25 @@ def test_a_row_left_by_a_dead_sender_is_swept_and_the_endpoint_woken(org, receiv
     assert _verified_ids(receiver.received, secret) == [event.webhook_id]
 
 
+def test_the_row_of_an_endpoint_with_a_longer_timeout_than_the_setting_gets_the_longest_grace(org, receiver,
+                                                                                             published):
+    from subscriptions.models import TIMEOUT_MAX
+
+    # An endpoint whose own timeout is longer than WEBHOOKS_TIMEOUT: its sender's lease, and its row, last longer.
+    subscription, _ = make_subscription(org, url=receiver.url, timeout_seconds=TIMEOUT_MAX)
+    _record(org)
+    published.clear()  # bad input: the broker lost that message
+
+    _age_wake_row(subscription, wakeups.sweep_grace() + 1)  # stale for the setting's timeout, not for its own
+    assert wakeups.endpoints_sweep() == 0
+    assert published == []
+    assert EndpointWake.objects.filter(subscription=subscription).exists()
+
+    _age_wake_row(subscription, wakeups.sweep_grace(TIMEOUT_MAX) + 1)
+    assert wakeups.endpoints_sweep() == 1
+    assert published == [str(subscription.id)]
+
+
 def test_the_sweeper_wakes_an_endpoint_whose_message_was_lost(org, receiver, published):
     subscription, secret = make_subscription(org, url=receiver.url)
     (event,) = _record(org)
