@@ -193,6 +193,7 @@ def test_every_compiled_statement_of_the_sender_runs_on_this_store(org, receiver
     wakeups.endpoint_keep_awake(subscription.id)
     wakeups.endpoint_wait_for_slot(subscription.id)
     wakeups.endpoints_wake_waiting(organisation_id=org.id)
+    wakeups.endpoints_sweep()  # the sweeper: stale rows, then endpoints with due work and no row
     monkeypatch.setattr(wakeups, "_wait", lambda subscription_id: False)
     wakeups.listening_start()  # a worker's holder marks its row listening
     try:
