@@ -183,7 +183,7 @@ def celery_process(tmp_path, receiver):
         return process
 
     yield start
-    # All asked at once: a worker's warm shutdown waits up to 2 s for its broker poll to return.
+    # All asked at once: each warm shutdown waits for its running tasks (and on Redis for its last poll).
     for process in started:
         process.ask_to_stop()
     for process in started:

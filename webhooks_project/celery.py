@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import task_postrun, worker_shutting_down
 
 from webhooks_project import embedded_broker, redis_broker
 
@@ -14,6 +14,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
 app = Celery("webhooks_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A warm shutdown on the embedded broker does not wait out its poll (see the module).
+worker_shutting_down.connect(embedded_broker.stop_polling, dispatch_uid="webhooks_embedded_broker_stop_polling")
 
 
 @task_postrun.connect(dispatch_uid="webhooks_keep_db_connections")

@@ -19,6 +19,12 @@ Kombu's filesystem channel (kombu 5.7) has three races, each of which loses or t
 A consumer claims a message by renaming it within the broker folder (kombu moves it to the
 system temporary folder, a copy and a delete when that is another file system, so two consumers
 could both get it, or one a torn copy).
+
+A worker that is shutting down stops polling at once (`stop_polling`, on Celery's
+worker_shutting_down). Celery's loop for a transport without asynchronous I/O (`synloop`) polls
+up to 2 s a turn, and once a warm shutdown is asked it polls one more turn before it stops: a
+worker waited about 3 s for nothing after SIGTERM (0.3 s on Redis). What it holds is given back
+when its channel closes, as before.
 """
 
 import os
@@ -26,7 +32,7 @@ import threading
 import uuid
 from contextlib import contextmanager
 from queue import Empty
-from time import monotonic
+from time import monotonic, sleep
 
 from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
@@ -37,6 +43,13 @@ CLAIMED = ".claimed"  # suffix of a message a consumer has taken; no queue's "<q
 
 # One lock for every channel of this process: kombu's broker state is process-wide too.
 _bindings_lock = threading.RLock()
+# Set when this process's worker is shutting down: a poll that finds nothing ends at once.
+_stopping = threading.Event()
+
+
+def stop_polling(**kwargs) -> None:
+    """This process's worker is shutting down (Celery's worker_shutting_down): end its polls of the broker now."""
+    _stopping.set()
 
 
 class Channel(filesystem.Channel):
@@ -146,6 +159,24 @@ class Channel(filesystem.Channel):
 class Transport(filesystem.Transport):
     Channel = Channel
     driver_type = driver_name = ALIAS
+
+    def drain_events(self, connection, timeout=None):
+        """Deliver one message, polling every polling_interval up to `timeout` seconds (kombu's virtual
+        transport's loop); raise socket.timeout (TimeoutError) as soon as a poll finds nothing once the
+        worker stops."""
+        start = monotonic()
+        interval = self.polling_interval
+        if timeout and interval and interval > timeout:
+            interval = timeout
+        while True:
+            try:
+                self.cycle.get(self._deliver, timeout=timeout)
+                return
+            except Empty:
+                if _stopping.is_set() or (timeout is not None and monotonic() - start >= timeout):
+                    raise TimeoutError() from None  # socket.timeout, which Celery and kombu catch
+                if interval is not None:
+                    sleep(interval)
 
     @property
     def default_connection_params(self):

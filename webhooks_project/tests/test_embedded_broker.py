@@ -4,6 +4,7 @@ import multiprocessing
 import os
 import tempfile
 import threading
+import time
 
 import pytest
 from kombu import Connection
@@ -152,3 +153,39 @@ def test_two_consumers_take_each_message_once_whatever_the_temporary_folder(tmp_
     print(f"sent {sent}, received {len(received)}, duplicated {duplicated}")
     assert errors == []
     assert sorted(received) == list(range(sent))
+
+
+def test_once_the_worker_shuts_down_an_empty_poll_ends_at_once_and_a_waiting_message_still_arrives(tmp_path,
+                                                                                                  monkeypatch):
+    # Celery's loop for this transport polls up to 2 s a turn and one more turn after a warm shutdown is
+    # asked: a worker waited about 3 s for nothing after SIGTERM. The case tried: a consumer polling an
+    # empty queue for up to 60 s when the worker begins to stop.
+    monkeypatch.setattr(embedded_broker, "_stopping", threading.Event())  # this process's flag, restored after
+    options = broker_options(tmp_path) | {"polling_interval": 0.1}
+    with Connection("embedded://", transport_options=options) as conn:
+        queue = conn.SimpleQueue("stopping")
+        started = time.monotonic()
+        with pytest.raises(queue.Empty):
+            queue.get(timeout=0.5)
+        assert time.monotonic() - started >= 0.5, "before the shutdown a poll waits out its timeout"
+
+        outcome = []
+
+        def poll():
+            began = time.monotonic()
+            try:
+                queue.get(timeout=60)
+                outcome.append("a message")
+            except queue.Empty:
+                outcome.append(time.monotonic() - began)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        time.sleep(0.3)
+        embedded_broker.stop_polling()  # Celery's worker_shutting_down
+        poller.join(timeout=30)
+        assert len(outcome) == 1 and outcome[0] != "a message"
+        assert outcome[0] < 10, f"the poll went on for {outcome[0]:.1f} s after the worker began to stop"
+
+        queue.put({"n": 1})  # what is already there is still delivered while stopping
+        assert queue.get(timeout=5).payload == {"n": 1}
