@@ -2,7 +2,7 @@
 
 import html as html_lib
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.urls import reverse
@@ -116,9 +116,12 @@ def test_a_capped_endpoint_says_all_senders_are_busy(client, org, alice):
 def test_detail_charts_are_svg_with_a_title_a_summary_and_a_range_toggle(client, org, alice):
     subscription, _ = make_subscription(org)
     now = timezone.now()
+    # Both in the last full UTC hour (a chart's hours are UTC hours): "5 and 4 minutes ago" fell in two
+    # hours when the suite ran in the first minutes of an hour.
+    last_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     d = deliver(subscription, attempts=3, created_at=now - timedelta(days=3))
-    attempt(d, at=now - timedelta(minutes=5), status_code=200, duration_ms=140)
-    attempt(d, at=now - timedelta(minutes=4), status_code=502, duration_ms=60)
+    attempt(d, at=last_hour + timedelta(minutes=10), status_code=200, duration_ms=140)
+    attempt(d, at=last_hour + timedelta(minutes=11), status_code=502, duration_ms=60)
     attempt(d, at=now - timedelta(days=3), status_code=200, duration_ms=900)  # in 7 days, not in 24 hours
     client.force_login(alice)
 
