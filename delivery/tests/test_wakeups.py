@@ -239,9 +239,16 @@ def listening(monkeypatch):
         return real_publish(subscription_id, **kwargs)
 
     monkeypatch.setattr(wakeups, "_publish", publish)
+    wakeups._local.__dict__.clear()  # this thread listens as a new pool thread does: no connection yet
     wakeups.listening_start()
     yield sent
     wakeups.listening_stop()
+    wakeups._listener_close()
+    # Dropped, not closed: on Redis the connection's last poll (kombu's BRPOP, up to 1 s) may still be
+    # out, covering only this test's channel, and closing it would wait for that answer. The next test
+    # must not listen behind it: a wake on its own channel would wait for that poll to end, later than
+    # its LISTEN_SECONDS of 0.5 (docs/RELIABILITY.md, "a wake can also come late").
+    wakeups._local.__dict__.clear()
 
 
 def test_only_the_first_caller_that_finds_the_holder_listening_wakes_it(org, receiver, listening):
