@@ -8,7 +8,9 @@ of it for one endpoint, from its message to its last look:
 1. Read the endpoint (delivery.snapshots); a paused or deleted one's
    deliveries are held or cancelled, and the sender stops.
 2. Take a slot of the endpoint and one of its organisation (delivery.slots),
-   or leave the wake row marked waiting: whoever frees a slot wakes it.
+   or mark the wake row waiting and take once more (a slot freed before the
+   mark is found so): whoever frees a slot after the mark wakes it (and when
+   both happen, the woken sender sends and this one gives its slots back).
 3. Ask the breaker what may go (delivery.health.gate): a batch, one probe, or
    test sends only; claim that (delivery.states: an ordered endpoint has one
    sendable delivery at a time, its oldest unfinished one). An endpoint with a rate limit
@@ -220,11 +222,21 @@ class Sender:
         scopes = {"endpoint": (slots.endpoint_scope(self.subscription_id), slots.ENDPOINT_SENDERS),
                   "organisation": (slots.organisation_scope(self.endpoint.organisation_id),
                                    slots.ORGANISATION_SENDERS)}
-        if not slots.slots_take(**scopes, holder=self.holder, until=self.until):
-            if not self.helper:
-                wakeups.endpoint_wait_for_slot(self.subscription_id)
+        if slots.slots_take(**scopes, holder=self.holder, until=self.until):
+            return True
+        if self.helper:
             return False
-        return True
+        # Mark the row waiting, then take once more: a sender that freed a slot before the mark did not see the
+        # mark, and one that frees a slot after it wakes this endpoint (as with the listen's look after its mark).
+        wakeups.endpoint_wait_for_slot(self.subscription_id)
+        if not slots.slots_take(**scopes, holder=self.holder, until=self.until):
+            return False
+        if wakeups.endpoint_stop_waiting(self.subscription_id):
+            return True
+        # A sender that freed a slot after the mark took it and published this endpoint's next sender: that
+        # one sends, this one gives its slots back (and wakes whoever marked its row meanwhile).
+        self._free_slots()
+        return False
 
     def _stop(self) -> None:
         """Free the slots, and wake the endpoints of the organisation that found them all taken.
@@ -235,6 +247,9 @@ class Sender:
         if self._next_post > self._end:
             pacing.pace_push(subscription_id=self.subscription_id, to=self._next_post)
             self._end = self._next_post
+        self._free_slots()
+
+    def _free_slots(self) -> None:
         slots.slots_release(holder=self.holder)
         wakeups.endpoints_wake_waiting(organisation_id=self.endpoint.organisation_id)
 

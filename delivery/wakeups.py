@@ -9,9 +9,10 @@ endpoint is then *awake*, and an EndpointWake row says so.
   while it runs, and deletes it right before its last look for due work
   (`endpoint_sleep`): a delivery committed before that delete is found by that
   look, one committed after it awakens the endpoint again and publishes.
-- A holder that finds every slot of its endpoint or organisation taken leaves
-  the row marked *waiting*; whoever frees a slot of that organisation wakes
-  the waiting endpoints (`endpoints_wake_waiting`).
+- A holder that finds every slot of its endpoint or organisation taken marks
+  the row *waiting*, then takes once more (delivery.sender: a slot freed before
+  the mark is found so); whoever frees a slot of that organisation after the
+  mark wakes the waiting endpoints (`endpoints_wake_waiting`).
 - A helper (a second sender for a backlog, `endpoint_help`) never touches the row.
 - A holder in a worker that has sent what was due *listens* before it lets go
   (`endpoint_listen`): it marks its row listening, looks once more, and waits up to
@@ -197,6 +198,12 @@ def endpoint_wait_for_slot(subscription_id) -> None:
     if not _WAIT.run(id=subscription_id, now=timezone.now()):
         endpoint_awaken(subscription_id)
         _WAIT.run(id=subscription_id, now=timezone.now())
+
+
+def endpoint_stop_waiting(subscription_id) -> bool:
+    """Unmark the endpoint's row waiting (its holder took a slot after all); return False if a sender that freed
+    a slot had unmarked it first: that sender published the endpoint's next sender."""
+    return bool(_UNWAIT.run((1,), ids=[subscription_id], now=timezone.now()))
 
 
 def endpoints_wake_waiting(*, organisation_id) -> int:

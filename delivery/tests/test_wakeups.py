@@ -199,17 +199,24 @@ def test_the_sweeper_leaves_an_open_breaker_alone_but_wakes_it_for_a_test_send(o
     assert _verified_ids(receiver.received, secret) == [test_event.webhook_id, waiting.webhook_id]
 
 
-def test_a_sender_that_lets_go_of_its_organisations_slot_wakes_the_endpoint_that_found_none(
-    org, receiver, published, monkeypatch
-):
+def _organisation_slot_held_by_another_sender(org, receiver, monkeypatch):
+    """An organisation with one sender slot, held by "another-sender", and one delivery due to a second endpoint;
+    return (the first endpoint, the second, its secret, the event)."""
     monkeypatch.setattr(slots, "ORGANISATION_SENDERS", 1)
     first, _ = make_subscription(org, url=receiver.url + "/first", activity_types=["lot.created"])
     starved, secret = make_subscription(org, url=receiver.url + "/starved", activity_types=["harvest.recorded"])
     (waiting,) = _record(org, activity_type="harvest.recorded")
-    # Bad input for the starved endpoint's sender: the organisation's one slot is held by another sender.
     assert slots.slots_take(endpoint=(slots.endpoint_scope(first.id), 4),
                             organisation=(slots.organisation_scope(org.id), 1),
                             holder="another-sender", until=timezone.now() + timedelta(seconds=30))
+    return first, starved, secret, waiting
+
+
+def test_a_sender_that_lets_go_of_its_organisations_slot_wakes_the_endpoint_that_found_none(
+    org, receiver, published, monkeypatch
+):
+    # Bad input for the starved endpoint's sender: the organisation's one slot is held by another sender.
+    first, starved, secret, waiting = _organisation_slot_held_by_another_sender(org, receiver, monkeypatch)
     assert send_endpoint(str(starved.id)) == 0
     assert receiver.received == []
     slots.slots_release(holder="another-sender")
@@ -222,6 +229,60 @@ def test_a_sender_that_lets_go_of_its_organisations_slot_wakes_the_endpoint_that
     assert send_endpoint(published[0]) == 1
     assert [r.path for r in receiver.received] == ["/hooks/first", "/hooks/starved"]
     assert _verified_ids(receiver.received[1:], secret) == [waiting.webhook_id]
+
+
+def test_a_slot_freed_between_a_senders_failed_take_and_its_waiting_mark_is_taken_by_that_sender(
+    org, receiver, published, monkeypatch
+):
+    # Bad input: the organisation's one slot is held by another sender, which lets go of it after the starved
+    # sender's take failed and before that sender marked its row waiting: its look for waiting rows finds none.
+    _, starved, secret, waiting = _organisation_slot_held_by_another_sender(org, receiver, monkeypatch)
+    published.clear()
+    mark = wakeups.endpoint_wait_for_slot
+    found_waiting = []
+
+    def other_sender_lets_go_first(subscription_id):
+        slots.slots_release(holder="another-sender")
+        found_waiting.append(wakeups.endpoints_wake_waiting(organisation_id=org.id))
+        mark(subscription_id)
+
+    monkeypatch.setattr(wakeups, "endpoint_wait_for_slot", other_sender_lets_go_first)
+
+    sent = send_endpoint(str(starved.id))
+
+    assert found_waiting == [0]  # the other sender's look came before the mark
+    assert sent == 1  # the starved sender took the freed slot after its mark, and sent
+    assert _verified_ids(receiver.received, secret) == [waiting.webhook_id]
+    assert not EndpointWake.objects.filter(subscription=starved).exists()  # it let go; nothing is left waiting
+    assert published == []
+
+
+def test_a_slot_freed_after_the_waiting_mark_goes_to_the_sender_it_wakes_and_the_marked_one_gives_its_slots_back(
+    org, receiver, published, monkeypatch
+):
+    # Bad input: the organisation's one slot is held by another sender, which lets go of it right after the starved
+    # sender marked its row waiting, and wakes it.
+    _, starved, secret, waiting = _organisation_slot_held_by_another_sender(org, receiver, monkeypatch)
+    published.clear()
+    mark = wakeups.endpoint_wait_for_slot
+
+    def other_sender_lets_go_after_the_mark(subscription_id):
+        mark(subscription_id)
+        slots.slots_release(holder="another-sender")
+        assert wakeups.endpoints_wake_waiting(organisation_id=org.id) == 1  # it takes the mark and publishes
+
+    monkeypatch.setattr(wakeups, "endpoint_wait_for_slot", other_sender_lets_go_after_the_mark)
+
+    # The marked sender's second take succeeds, but a message is on its way for the endpoint: one sender is enough.
+    assert send_endpoint(str(starved.id)) == 0
+    assert published == [str(starved.id)]
+    assert slots.slots_in_use(scope=slots.organisation_scope(org.id)) == 0  # it gave its slots back
+    assert receiver.received == []
+
+    monkeypatch.setattr(wakeups, "endpoint_wait_for_slot", mark)
+    assert send_endpoint(published[0]) == 1  # the woken sender sends, once
+    assert _verified_ids(receiver.received, secret) == [waiting.webhook_id]
+    assert not EndpointWake.objects.filter(subscription=starved).exists()
 
 
 # --- a worker's holder listens before it lets go -------------------------------------------
