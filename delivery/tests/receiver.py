@@ -45,6 +45,7 @@ class Receiver:
         self.ca.cert_pem.write_to_path(str(self.ca_path))
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
+        self.stopping = threading.Event()  # set when the receiver stops: a hanging answer ends (hang)
 
     def __enter__(self):
         receiver = self
@@ -72,6 +73,7 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.stopping = self.stopping
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
@@ -82,6 +84,7 @@ class Receiver:
         return self
 
     def __exit__(self, *exc):
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -108,8 +111,12 @@ def answer(handler, status: int, body: bytes = b'{"ok":true}', headers: dict | N
 
 
 def hang(seconds: float):
+    """Answer 200 after `seconds`; if the receiver stops first, close the connection unanswered then (as a
+    server going away does), so that no sender is left waiting on a receiver that is gone."""
     def act(handler):
-        time.sleep(seconds)
+        if handler.server.stopping.wait(seconds):
+            handler.close_connection = True
+            return
         try:
             answer(handler, 200)
         except (OSError, BrokenPipeError, ConnectionResetError, ssl.SSLError):
