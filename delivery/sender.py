@@ -71,8 +71,10 @@ BATCH_MAX = 20
 # A holder that found nothing more due waits this long, once, before it lets go of the endpoint, for
 # work about to commit (a caller recording events one after another): a quick series costs one message.
 LINGER = 0.02
-# Successes are recorded together, at least this often (count, seconds); a failure at once, with them.
-RECORD_EVERY = 10
+# Successes are recorded together, at least this often (count, seconds); a failure at once, with them. A full
+# batch's successes make one record (a transaction of three statements): at 10, two records per batch cost about a
+# tenth more CPU per delivery in a backlog (docs/PERFORMANCE.md). RECORD_SECONDS bounds what a crash re-sends.
+RECORD_EVERY = 20
 RECORD_SECONDS = 0.1
 # An attempt's outcome in metrics and logs, by the delivery's real state after it (metrics.OUTCOMES).
 OUTCOMES = {Delivery.State.SUCCEEDED: "succeeded", Delivery.State.PENDING: "retrying",

@@ -143,15 +143,29 @@ def test_a_helper_that_finds_the_slots_taken_leaves_the_wake_row_to_its_holder(o
 
 def test_successes_are_recorded_every_record_every_deliveries(org, receiver, monkeypatch):
     monkeypatch.setattr(sender, "RECORD_SECONDS", 3600.0)
+    monkeypatch.setattr(sender, "RECORD_EVERY", 10)  # below BATCH_MAX, so a batch makes more than one record
     subscription, _ = make_subscription(org, url=receiver.url)
     records = _spy(monkeypatch, states, "deliveries_record")
     _record(org, 25)
 
     send_endpoint(str(subscription.id))
 
-    # Batches of BATCH_MAX (20) then 5; within each, RECORD_EVERY (10) at a time, the rest at the batch's end.
+    # Batches of BATCH_MAX (20) then 5; within each, RECORD_EVERY (here 10) at a time, the rest at the batch's end.
     assert [len(kw["sent"]) for kw, _ in records] == [10, 10, 5]
     assert Attempt.objects.count() == 25 and Delivery.objects.filter(state=Delivery.State.SUCCEEDED).count() == 25
+
+
+def test_a_full_batchs_successes_are_one_record_at_the_default_record_every(org, receiver, monkeypatch):
+    monkeypatch.setattr(sender, "RECORD_SECONDS", 3600.0)
+    subscription, _ = make_subscription(org, url=receiver.url)
+    records = _spy(monkeypatch, states, "deliveries_record")
+    _record(org, 25)
+
+    send_endpoint(str(subscription.id))
+
+    assert sender.RECORD_EVERY >= sender.BATCH_MAX
+    assert [len(kw["sent"]) for kw, _ in records] == [20, 5]
+    assert len(receiver.received) == 25 and Delivery.objects.filter(state=Delivery.State.SUCCEEDED).count() == 25
 
 
 def test_successes_are_recorded_at_least_every_record_seconds(org, receiver, monkeypatch):
